@@ -1,0 +1,188 @@
+"""The ``nas-rlm`` command line: parses flags, calls the Python API, prints.
+
+Errors that nas-rlm raises on purpose (bad arch strings, unknown devices, a missing data
+directory, ...) are printed as one line and exit with status 2; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import NasRlmError
+
+
+# -- data ---------------------------------------------------------------------------------
+def _cmd_data_verify(args: argparse.Namespace) -> int:
+    from .data import resolve_data_dir, verify
+
+    data_dir = resolve_data_dir(args.data_dir)
+    checks = verify(data_dir)
+    for c in checks:
+        print(c)
+    bad = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(bad)}/{len(checks)} files ok in {data_dir}")
+    return 1 if bad else 0
+
+
+def _cmd_data_pull(args: argparse.Namespace) -> int:
+    from .data import pull, resolve_data_dir
+
+    dest = resolve_data_dir(args.data_dir, must_exist=False)
+    paths = pull(dest, base_url=args.url, progress=not args.quiet)
+    print(f"{len(paths)} pinned files present and verified in {dest}")
+    return 0
+
+
+# -- space ----------------------------------------------------------------------------------
+def _cmd_space_show(args: argparse.Namespace) -> int:
+    from .search_spaces import get_space
+    from .search_spaces.onnx_text import text_stats
+
+    space = get_space(args.space)
+    arch = space.parse(args.arch)
+    info = {
+        "space": space.name,
+        "arch": space.to_string(arch),
+        "vector": space.encode(arch).tolist(),
+        "params": space.params(arch),
+        "mflops": round(space.flops(arch) / 1e6, 5),
+        "text": text_stats(space.to_text(arch)),
+    }
+    if hasattr(space, "index"):
+        info["index"] = space.index(arch)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _cmd_space_text(args: argparse.Namespace) -> int:
+    from .search_spaces import get_space
+
+    sys.stdout.write(get_space(args.space).to_text(args.arch))
+    return 0
+
+
+def _cmd_space_onnx(args: argparse.Namespace) -> int:
+    from .io import atomic_write_bytes
+    from .search_spaces import get_space
+    from .search_spaces.onnx_text import check_runnable
+
+    model = get_space(args.space).to_onnx(args.arch, weights=args.weights, seed=args.seed)
+    check_runnable(model)
+    atomic_write_bytes(Path(args.output), model.SerializeToString())
+    print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes; checked and run)")
+    return 0
+
+
+def _cmd_space_summary(args: argparse.Namespace) -> int:
+    from .search_spaces import get_space
+    from .search_spaces.summary import summarize_space
+
+    space = get_space(args.space)
+    result = summarize_space(
+        space, out_dir=Path(args.out), limit=args.limit, workers=args.workers,
+        data_dir=args.data_dir, progress=not args.quiet,
+    )
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+# -- measure --------------------------------------------------------------------------------
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from .search_spaces import get_space
+    from .search_spaces.latency import measure_archs
+
+    space = get_space(args.space)
+    archs = list(args.archs)
+    if args.file:
+        archs += [ln.strip() for ln in Path(args.file).read_text().splitlines() if ln.strip()]
+    if args.sample:
+        archs += [space.to_string(a) for a in space.sample(args.sample, args.seed)]
+    if not archs:
+        raise NasRlmError("nothing to measure: give arch strings, --file or --sample N")
+    rows = measure_archs(
+        space, archs, out=Path(args.out) if args.out else None, batch_size=args.batch_size,
+        warmup=args.warmup, repeats=args.repeats, threads=args.threads,
+        progress=not args.quiet,
+    )
+    if not args.out:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"wrote {len(rows)} rows to {args.out}")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nas-rlm",
+        description="Hardware-aware NAS with a Regression Language Model surrogate.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    data_dir_help = "data directory (default: $NAS_RLM_DATA, then the per-user data dir)"
+
+    d = sub.add_parser("data", help="verify or download the pinned benchmark tables")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    v = dsub.add_parser("verify", help="check the tables against their pinned sha256 sums")
+    v.add_argument("--data-dir", help=data_dir_help)
+    v.set_defaults(func=_cmd_data_verify)
+    pl = dsub.add_parser("pull", help="download the tables (pinned by sha256) into the data dir")
+    pl.add_argument("--data-dir", help=data_dir_help)
+    pl.add_argument("--url", help="base URL to fetch from (default: $NAS_RLM_DATA_URL)")
+    pl.add_argument("--quiet", action="store_true", help="no progress bars")
+    pl.set_defaults(func=_cmd_data_pull)
+
+    s = sub.add_parser("space", help="inspect a search space: arch -> ONNX -> text")
+    s.add_argument("space", help="search space name, e.g. nb201")
+    ssub = s.add_subparsers(dest="space_command", required=True)
+    sh = ssub.add_parser("show", help="canonical string, vector, params, FLOPs, text length")
+    sh.add_argument("arch")
+    sh.set_defaults(func=_cmd_space_show)
+    t = ssub.add_parser("text", help="print the canonical ONNX text")
+    t.add_argument("arch")
+    t.set_defaults(func=_cmd_space_text)
+    o = ssub.add_parser("onnx", help="write the runnable ONNX model (checked and run once)")
+    o.add_argument("arch")
+    o.add_argument("-o", "--output", required=True, help="output .onnx path")
+    o.add_argument("--weights", choices=["random", "zeros"], default="random")
+    o.add_argument("--seed", type=int, default=0)
+    o.set_defaults(func=_cmd_space_onnx)
+    sm = ssub.add_parser("summary", help="render and summarise every arch of the space")
+    sm.add_argument("--out", default="runs/nb201-summary", help="run directory")
+    sm.add_argument("--limit", type=int, help="only the first N archs (in index order)")
+    sm.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    sm.add_argument("--data-dir", help=data_dir_help + "; labels are joined when present")
+    sm.add_argument("--quiet", action="store_true", help="no progress bar")
+    sm.set_defaults(func=_cmd_space_summary)
+
+    m = sub.add_parser("measure", help="time archs with onnxruntime on this machine (ms)")
+    m.add_argument("space", help="search space name, e.g. nb201")
+    m.add_argument("archs", nargs="*", help="arch strings")
+    m.add_argument("--file", help="a file with one arch string per line")
+    m.add_argument("--sample", type=int, default=0, help="also measure N sampled archs")
+    m.add_argument("--seed", type=int, default=0, help="seed for --sample")
+    m.add_argument("--out", help="write a CSV (arch, latency columns) instead of JSON")
+    m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument("--warmup", type=int, default=10)
+    m.add_argument("--repeats", type=int, default=50)
+    m.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=_cmd_measure)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NasRlmError as e:
+        print(f"nas-rlm: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

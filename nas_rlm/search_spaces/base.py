@@ -1,0 +1,95 @@
+"""The one small contract every search space follows (DESIGN §1.1).
+
+Like NASLib, each space can sample, mutate, encode and decode; like pymoo, the integer
+encoding comes with explicit bounds so an optimiser can search it directly. Each space also
+turns an arch into a real ONNX model, and that model -- never the arch string -- into the
+canonical text the surrogate reads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .onnx_builder import Weights
+from .onnx_text import to_text as render_text
+
+
+class SearchSpace(ABC):
+    """Base class of the search-space adapters.
+
+    An *arch* is the space's own hashable value (for NB201 a tuple of op indices); every
+    public method also accepts the community's canonical string or an integer vector and
+    validates it through :meth:`parse`.
+    """
+
+    #: Short name used on the command line and in data tables (e.g. ``"nb201"``).
+    name: str = ""
+
+    # -- identity ------------------------------------------------------------------------
+    @abstractmethod
+    def parse(self, arch: Any) -> Hashable:
+        """Validate a string, vector or arch and return the canonical arch (raises ArchError)."""
+
+    @abstractmethod
+    def to_string(self, arch: Any) -> str:
+        """The community's canonical string for ``arch``."""
+
+    def from_string(self, text: str) -> Hashable:
+        return self.parse(text)
+
+    # -- integer encoding for optimisers -------------------------------------------------
+    @abstractmethod
+    def encode(self, arch: Any) -> np.ndarray:
+        """Integer vector within :attr:`bounds`."""
+
+    @abstractmethod
+    def decode(self, vector: Sequence[int] | np.ndarray) -> Hashable:
+        """Inverse of :meth:`encode`; raises ArchError for out-of-range vectors."""
+
+    @property
+    @abstractmethod
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Inclusive lower and upper bounds of the integer encoding."""
+
+    # -- sampling ------------------------------------------------------------------------
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> list[Hashable]:
+        """``n`` archs drawn uniformly (with replacement)."""
+
+    @abstractmethod
+    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Hashable:
+        """A neighbour of ``arch`` that differs in exactly one decision."""
+
+    def size(self) -> int | None:
+        """Number of archs where the space is finite and countable, else ``None``."""
+        return None
+
+    def enumerate(self) -> Iterator[Hashable]:
+        raise NotImplementedError(f"{self.name} is too large to enumerate")
+
+    # -- the network ---------------------------------------------------------------------
+    @abstractmethod
+    def to_onnx(self, arch: Any, weights: Weights = "random", seed: int = 0) -> onnx.ModelProto:
+        """The real, runnable network (weights ``"none"`` gives a fast weight-free skeleton)."""
+
+    def to_text(self, arch: Any) -> str:
+        """Canonical weight-free ONNX text, rendered from the graph only."""
+        return render_text(self.to_onnx(arch, weights="none"))
+
+    @abstractmethod
+    def params(self, arch: Any) -> int:
+        """Trainable parameters, by the space's published convention."""
+
+    @abstractmethod
+    def flops(self, arch: Any) -> float:
+        """FLOPs (multiply-accumulates) for one input, by the space's published convention."""
+
+
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """Accept a Generator, a seed or None, so callers can pass whichever they hold."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

@@ -1,0 +1,299 @@
+"""NAS-Bench-201: a 4-node cell with 6 edges and 5 ops, in a fixed 3-stage ResNet-like skeleton.
+
+The network follows the official model code (xautodl ``TinyNetwork`` with ``InferCell``):
+a 3x3 stem, three stages of N=5 cells with C=16/32/64 channels, a residual basic block between
+stages, then BN-ReLU, global pooling and a 10-class linear head on 32x32 inputs.
+
+The ONNX graph is written the way an inference exporter and optimiser would leave it:
+BatchNorm after a conv is folded into the conv's bias, identical ReLUs/pools of the same tensor
+are shared, ``skip_connect`` is the tensor itself, and edges that cannot influence the output
+(``none`` edges and the dead branches they leave) are removed. The cell is a model-local
+function called 15 times, so the text shows it once. :meth:`NB201.params` and
+:meth:`NB201.flops` count the unpruned, unfolded network instead, because that is the
+published convention (and they match xautodl exactly).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..errors import ArchError
+from .base import SearchSpace, as_rng
+from .onnx_builder import (
+    FunctionBuilder,
+    GraphBuilder,
+    Weights,
+    float_input,
+    make_function,
+    make_model,
+)
+from .onnx_stats import count_flops, count_params
+
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: (destination node, source node) of each edge, in the canonical string's order.
+EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+N_EDGES = len(EDGES)
+C, N_CELLS, N_CLASSES, RESOLUTION = 16, 5, 10, 32
+
+Arch = tuple[int, ...]
+
+
+def parse_arch_string(text: str) -> Arch:
+    """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` with errors that say what is wrong."""
+    if not isinstance(text, str):
+        raise ArchError(f"NB201 arch string must be a str, got {type(text).__name__}")
+    s = text.strip()
+    if not (s.startswith("|") and s.endswith("|")):
+        raise ArchError(f"NB201 arch string must start and end with '|': {text!r}")
+    groups = s.split("+")
+    if len(groups) != 3:
+        raise ArchError(
+            f"NB201 arch string needs 3 '+'-separated node groups, found {len(groups)}: {text!r}"
+        )
+    ops: list[int] = []
+    for node, group in enumerate(groups, start=1):
+        if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
+            raise ArchError(f"node {node} group {group!r} must be wrapped in '|': {text!r}")
+        items = group[1:-1].split("|")
+        if len(items) != node:
+            raise ArchError(
+                f"node {node} must have {node} incoming edge(s), found {len(items)} "
+                f"in {group!r}: {text!r}"
+            )
+        for src, item in enumerate(items):
+            op, sep, idx = item.partition("~")
+            if not sep:
+                raise ArchError(f"edge {item!r} must look like 'op~{src}': {text!r}")
+            if op not in OPS:
+                raise ArchError(f"unknown op {op!r} in {text!r}; valid ops: {', '.join(OPS)}")
+            if idx != str(src):
+                raise ArchError(
+                    f"edge {item!r} into node {node} must come from node {src}, not {idx!r}"
+                )
+            ops.append(OPS.index(op))
+    return tuple(ops)
+
+
+def arch_to_string(arch: Arch) -> str:
+    names = [f"{OPS[o]}~{src}" for o, (_, src) in zip(arch, EDGES, strict=True)]
+    return "|{}|+|{}|{}|+|{}|{}|{}|".format(*names)
+
+
+@cache
+def _official_order() -> tuple[Arch, ...]:
+    """The official index order: row i of every NB201 table is arch i.
+
+    The order comes from the benchmark's own archive and cannot be generated, so it ships as a
+    small derived file (6 op digits per line), made and checked by ``scripts/make_nb201_index.py``.
+    """
+    raw = resources.files(__package__).joinpath("nb201_index.txt.gz").read_bytes()
+    lines = gzip.decompress(raw).decode().split()
+    return tuple(tuple(int(c) for c in line) for line in lines)
+
+
+class NB201(SearchSpace):
+    """The NAS-Bench-201 / NATS-Bench topology search space (15,625 cells)."""
+
+    name = "nb201"
+    ops = OPS
+
+    # -- identity ------------------------------------------------------------------------
+    def parse(self, arch: Any) -> Arch:
+        if isinstance(arch, str):
+            return parse_arch_string(arch)
+        return self.decode(arch)
+
+    def to_string(self, arch: Any) -> str:
+        return arch_to_string(self.parse(arch))
+
+    def index(self, arch: Any) -> int:
+        """Official NB201 index (row in the benchmark tables)."""
+        return _index_of()[self.parse(arch)]
+
+    # -- encoding ------------------------------------------------------------------------
+    def encode(self, arch: Any) -> np.ndarray:
+        return np.asarray(self.parse(arch), dtype=np.int64)
+
+    def decode(self, vector: Sequence[int] | np.ndarray) -> Arch:
+        try:
+            vals = np.asarray(vector)
+        except (TypeError, ValueError) as e:
+            raise ArchError(f"NB201 vector must be {N_EDGES} integers: {vector!r}") from e
+        if vals.shape != (N_EDGES,):
+            raise ArchError(f"NB201 vector must have {N_EDGES} entries, got shape {vals.shape}")
+        if vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals))):
+            raise ArchError(f"NB201 vector must hold integers, got {vals.tolist()}")
+        if vals.dtype.kind not in "iuf":
+            raise ArchError(f"NB201 vector must hold integers, got {vals.tolist()}")
+        ints = vals.astype(np.int64)
+        if ints.min() < 0 or ints.max() >= len(OPS):
+            raise ArchError(
+                f"NB201 vector entries must be in 0..{len(OPS) - 1} "
+                f"({', '.join(f'{i}={o}' for i, o in enumerate(OPS))}), got {ints.tolist()}"
+            )
+        return tuple(int(v) for v in ints)
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(N_EDGES, np.int64), np.full(N_EDGES, len(OPS) - 1, np.int64)
+
+    # -- sampling ------------------------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> list[Arch]:
+        vals = as_rng(rng).integers(0, len(OPS), size=(n, N_EDGES))
+        return [tuple(int(v) for v in row) for row in vals]
+
+    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Arch:
+        rng = as_rng(rng)
+        a = list(self.parse(arch))
+        e = int(rng.integers(N_EDGES))
+        a[e] = int(rng.choice([o for o in range(len(OPS)) if o != a[e]]))
+        return tuple(a)
+
+    def size(self) -> int:
+        return len(OPS) ** N_EDGES
+
+    def enumerate(self) -> Iterator[Arch]:
+        """All 15,625 cells in the official index order."""
+        return iter(_official_order())
+
+    # -- network -------------------------------------------------------------------------
+    def to_onnx(
+        self, arch: Any, weights: Weights = "random", seed: int = 0, *, optimized: bool = True
+    ) -> onnx.ModelProto:
+        """The NB201 network. ``optimized=False`` gives the literal official network instead
+        (every non-``none`` edge, BatchNorm unfolded, cells inlined), used for params/FLOPs."""
+        return build_network(self.parse(arch), weights, seed, optimized)
+
+    def params(self, arch: Any) -> int:
+        return count_params(self.to_onnx(arch, weights="none", optimized=False))
+
+    def flops(self, arch: Any) -> float:
+        """Conv and linear multiply-accumulates, the xautodl ``get_model_infos`` convention."""
+        return count_flops(self.to_onnx(arch, weights="none", optimized=False))
+
+
+@cache
+def _index_of() -> dict[Arch, int]:
+    return {a: i for i, a in enumerate(_official_order())}
+
+
+# -- the network builder ----------------------------------------------------------------
+def live_edges(arch: Arch, prune: bool = True) -> list[int]:
+    """Indices of the edges that take part in the computation.
+
+    Unpruned: every non-``none`` edge. Pruned: only edges on a path from the cell input to
+    the cell output, because anything else is zero or never read.
+    """
+    present = [e for e in range(N_EDGES) if arch[e] != 0]
+    if not prune:
+        return present
+    reach = {0}
+    for e in present:  # EDGES is in topological order of destinations
+        dst, src = EDGES[e]
+        if src in reach:
+            reach.add(dst)
+    useful = {3}
+    for e in reversed(present):
+        dst, src = EDGES[e]
+        if dst in useful and src in reach:
+            useful.add(src)
+    return [e for e in present if EDGES[e][1] in reach and EDGES[e][0] in useful]
+
+
+def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, optimized: bool) -> str:
+    """Write one cell into ``b`` and return its output tensor."""
+    edges = live_edges(arch, prune=optimized)
+    nodes: dict[int, str] = {0: x}
+    relu: dict[str, str] = {}
+    pool: dict[str, str] = {}
+    for dst in (1, 2, 3):
+        terms = []
+        for e in edges:
+            if EDGES[e][0] != dst:
+                continue
+            src = nodes.get(EDGES[e][1])
+            if src is None:  # an unpruned edge out of an all-zero node
+                src = nodes[EDGES[e][1]] = b.op("Mul", [x, b.const(0.0)])
+            op = OPS[arch[e]]
+            if op == "skip_connect":
+                terms.append(src)
+            elif op == "avg_pool_3x3":
+                if src not in pool:
+                    pool[src] = b.op("AveragePool", [src], kernel_shape=[3, 3], pads=[1] * 4,
+                                     count_include_pad=0)
+                terms.append(pool[src])
+            else:
+                k = 3 if op == "nor_conv_3x3" else 1
+                if src not in relu:
+                    relu[src] = b.op("Relu", [src])
+                terms.append(_conv_bn(b, relu[src], c, c, k, 1, fold=optimized))
+        if len(terms) == 1:
+            nodes[dst] = terms[0]
+        elif terms:
+            nodes[dst] = b.op("Sum", terms)
+    if 3 not in nodes:  # the cell's output is identically zero (xautodl: x.mul(0.))
+        return b.op("Mul", [x, b.const(0.0)])
+    return nodes[3]
+
+
+def _conv_bn(b: GraphBuilder, x: str, c_in: int, c_out: int, k: int, stride: int,
+             fold: bool) -> str:
+    """Conv followed by BatchNorm; folded into one biased Conv, as an inference export has it."""
+    if fold:
+        return b.conv(x, c_in, c_out, k, stride, bias=True)
+    return b.batchnorm(b.conv(x, c_in, c_out, k, stride), c_out)
+
+
+def _reduction(b: GraphBuilder, x: str, c_in: int, c_out: int, fold: bool) -> str:
+    """xautodl ``ResNetBasicblock`` with stride 2: two ReLU-Conv-BN plus an avg-pool shortcut."""
+    a = _conv_bn(b, b.op("Relu", [x]), c_in, c_out, 3, 2, fold)
+    a = _conv_bn(b, b.op("Relu", [a]), c_out, c_out, 3, 1, fold)
+    r = b.op("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
+    r = b.conv(r, c_in, c_out, 1)
+    return b.op("Add", [r, a])
+
+
+def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool) -> onnx.ModelProto:
+    b = GraphBuilder(weights, seed)
+    x = _conv_bn(b, "input", 3, C, 3, 1, fold=optimized)
+    functions = []
+    if optimized:  # the cell is written once, as a function, and called 15 times
+        fb = FunctionBuilder()
+        out = _emit_cell(fb, "x", 0, arch, optimized=True)
+        if out == "x":  # a pure skip cell still needs a node to name its output
+            out = fb.op("Identity", ["x"])
+        functions.append(make_function("Cell", fb, ["x"] + [p[0] for p in fb.params], [out]))
+    c = C
+    for stage in range(3):
+        if stage:
+            x = _reduction(b, x, c, 2 * c, fold=optimized)
+            c *= 2
+        for _ in range(N_CELLS):
+            if optimized:
+                # weights created per call; the channel count of each comes from this stage
+                args = [b.weight(_stage_shape(shape, c), kind) for _, shape, kind in fb.params]
+                x = b.op("Cell", [x, *args], domain="nas_rlm")
+            else:
+                x = _emit_cell(b, x, c, arch, optimized=False)
+    x = b.op("Relu", [b.batchnorm(x, c)])
+    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
+    w, bias = b.weight([N_CLASSES, c]), b.weight([N_CLASSES], "zero")
+    b.op("Gemm", [x, w, bias], out="logits", transB=1)
+    return make_model(
+        "nb201", b,
+        [float_input("input", ["N", 3, RESOLUTION, RESOLUTION])],
+        [float_input("logits", ["N", N_CLASSES])],
+        functions,
+    )
+
+
+def _stage_shape(shape: list[int], c: int) -> list[int]:
+    """Function weights are recorded with 0 channels (the body is channel-agnostic)."""
+    return [c if d == 0 else d for d in shape]

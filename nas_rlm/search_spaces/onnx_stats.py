@@ -1,0 +1,65 @@
+"""Parameter and FLOP counts read off an ONNX graph, so every space is counted the same way.
+
+Convention (the one NB201's official ``get_model_infos`` uses): FLOPs are the
+multiply-accumulates of Conv, Gemm and MatMul for one input, plus one per output element for
+a bias; pooling and element-wise ops are free. Params are initializer elements, except a
+BatchNorm's running mean and variance, which are buffers rather than trained weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import onnx
+from onnx import inliner, shape_inference
+
+from ..errors import ModelFormatError
+
+
+def _inline(model: onnx.ModelProto) -> onnx.ModelProto:
+    return inliner.inline_local_functions(model) if model.functions else model
+
+
+def count_params(model: onnx.ModelProto) -> int:
+    model = _inline(model)
+    buffers = {n for node in model.graph.node if node.op_type == "BatchNormalization"
+               for n in node.input[3:5]}
+    return sum(math.prod(t.dims) for t in model.graph.initializer if t.name not in buffers)
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as e:  # onnx raises several private types here
+        raise ModelFormatError(f"shape inference failed: {e}") from e
+    g = inferred.graph
+    shapes: dict[str, list[int]] = {t.name: list(t.dims) for t in g.initializer}
+    for vi in (*g.input, *g.value_info, *g.output):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else 1 for d in dims]
+    return shapes
+
+
+def count_flops(model: onnx.ModelProto) -> float:
+    """Multiply-accumulates for a batch of one (symbolic batch dims count as 1)."""
+    model = _inline(model)
+    shapes = _shapes(model)
+    total = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul"):
+            continue
+        try:
+            out = shapes[node.output[0]]
+            w = shapes[node.input[1]]
+        except KeyError as e:
+            raise ModelFormatError(f"no shape for {e} in {node.op_type} node") from e
+        out_elems = math.prod(out[1:])
+        has_bias = len(node.input) > 2 and node.input[2] != ""
+        if node.op_type == "Conv":
+            total += out_elems * math.prod(w[1:])
+        else:  # Gemm/MatMul: each output element sums over the reduced dimension
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            total += out_elems * (w[1] if trans_b else w[0])
+        if has_bias:
+            total += out_elems
+    return float(total)

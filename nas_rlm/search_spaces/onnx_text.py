@@ -1,0 +1,323 @@
+"""Canonical, weight-free text of an ONNX model: what the RLM surrogate reads.
+
+``onnx.printer`` prints every weight, so nas-rlm owns this renderer. The format, one line per
+node, looks like::
+
+    func Cell(%0,%1,%2)
+      %3 = Relu(%0)
+      %4 = Conv[k=3x3 p=1x1x1x1](%3,%1,%2)
+      return %4
+    in %0 float[N,3,32,32]
+    %1 = Conv[k=3x3 p=1x1x1x1](%0,w16x3x3x3,w16)
+    %2 = Cell(%1,w16x16x3x3,w16)
+    ...
+    out %9 float[N,10]
+
+Why it looks like this:
+
+* **Canonical.** Tensors get SSA ids in a topological order chosen by structural hashes
+  (a Merkle hash up from the inputs, then one down from the outputs), not by the order the
+  nodes were written in. Inputs of commutative ops are sorted. So equivalent graphs give
+  byte-identical text, however they were built.
+* **Weight-free.** An initializer used once is shown inline as its shape (``w16x3x3x3``);
+  one used more than once gets an id on first use, so weight sharing stays visible.
+* **Short.** Model-local functions are printed once and called by name; their formal inputs
+  are renumbered by first use and every call's arguments are permuted to match. Frequent
+  attribute names are abbreviated by the fixed table :data:`ATTR_ABBREV`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, numpy_helper
+
+from ..errors import ModelFormatError
+
+#: Attribute names shortened in the text (a fixed, documented, reversible table).
+ATTR_ABBREV = {
+    "kernel_shape": "k", "strides": "s", "pads": "p", "dilations": "d", "group": "g",
+    "count_include_pad": "cip", "epsilon": "eps", "transA": "tA", "transB": "tB",
+    "axis": "ax", "keepdims": "kd", "value": "v",
+}
+#: Ops whose inputs can be reordered without changing the result.
+COMMUTATIVE = frozenset({"Add", "Sum", "Mul", "Max", "Min", "Mean", "And", "Or", "Xor", "Equal"})
+#: Constant tensors up to this many elements are printed with their values.
+MAX_INLINE_VALUES = 8
+
+
+def _h(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
+
+
+def _num(v: float) -> str:
+    return f"{float(v):.6g}"
+
+
+def _tensor_value(t: onnx.TensorProto) -> str:
+    arr = numpy_helper.to_array(t)
+    if arr.size > MAX_INLINE_VALUES:
+        return "t" + "x".join(map(str, arr.shape))
+    vals = [_num(v) if arr.dtype.kind == "f" else str(v) for v in arr.ravel().tolist()]
+    return ",".join(vals) if arr.ndim else vals[0]
+
+
+def _attr(a: AttributeProto) -> str:
+    name = ATTR_ABBREV.get(a.name, a.name)
+    if a.type == AttributeProto.INT:
+        val = str(a.i)
+    elif a.type == AttributeProto.FLOAT:
+        val = _num(a.f)
+    elif a.type == AttributeProto.INTS:
+        val = "x".join(map(str, a.ints))
+    elif a.type == AttributeProto.FLOATS:
+        val = "x".join(_num(f) for f in a.floats)
+    elif a.type == AttributeProto.STRING:
+        val = a.s.decode()
+    elif a.type == AttributeProto.STRINGS:
+        val = "x".join(s.decode() for s in a.strings)
+    elif a.type == AttributeProto.TENSOR:
+        val = _tensor_value(a.t)
+    elif a.ref_attr_name:
+        val = "@" + a.ref_attr_name
+    else:
+        raise ModelFormatError(f"attribute {a.name!r} of type {a.type} is not supported")
+    return f"{name}={val}"
+
+
+def _node_head(node: onnx.NodeProto) -> str:
+    attrs = sorted(_attr(a) for a in node.attribute)
+    return node.op_type + (f"[{' '.join(attrs)}]" if attrs else "")
+
+
+def _shape_str(vi: onnx.ValueInfoProto) -> str:
+    tt = vi.type.tensor_type
+    dtype = onnx.TensorProto.DataType.Name(tt.elem_type).lower()
+    dims = [str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in tt.shape.dim]
+    return f"{dtype}[{','.join(dims)}]"
+
+
+def _canonical_order(
+    nodes: Sequence[onnx.NodeProto], leaves: dict[str, str], outputs: Sequence[str]
+) -> list[int]:
+    """Topological order of ``nodes`` decided by structure only.
+
+    ``leaves`` maps each graph input / initializer / formal parameter to its structural hash.
+    """
+    producer: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        for o in n.output:
+            producer[o] = i
+    heads = [_node_head(n) for n in nodes]
+
+    # Merkle hash from the inputs up; nodes are visited in a dependency-respecting order.
+    up: dict[str, str] = dict(leaves)
+    node_up = [""] * len(nodes)
+    deps = [[producer[x] for x in n.input if x in producer] for n in nodes]
+    order = _kahn(len(nodes), deps, key=lambda i: i)
+    for i in order:
+        n = nodes[i]
+        try:
+            ins = [up[x] if x else "-" for x in n.input]
+        except KeyError as e:
+            raise ModelFormatError(f"tensor {e} is used by {n.op_type} but never produced") from e
+        if n.op_type in COMMUTATIVE:
+            ins.sort()
+        node_up[i] = _h(n.domain, heads[i], *ins)
+        for k, o in enumerate(n.output):
+            up[o] = _h(node_up[i], str(k))
+
+    # Hash down from the outputs, so structurally equal nodes used differently are told apart.
+    consumers: dict[str, list[tuple[int, int]]] = {}
+    for i, n in enumerate(nodes):
+        for pos, x in enumerate(n.input):
+            consumers.setdefault(x, []).append((i, pos))
+    node_down = [""] * len(nodes)
+    for i in reversed(order):
+        uses = []
+        for o_idx, o in enumerate(nodes[i].output):
+            for c, pos in consumers.get(o, []):
+                p = "c" if nodes[c].op_type in COMMUTATIVE else str(pos)
+                uses.append(_h(node_up[c], node_down[c], p, str(o_idx)))
+            if o in outputs:
+                uses.append(_h("out", str(outputs.index(o)), str(o_idx)))
+        node_down[i] = _h(*sorted(uses))
+    keys = [node_up[i] + node_down[i] for i in range(len(nodes))]
+    return _kahn(len(nodes), deps, key=lambda i: keys[i])
+
+
+def _kahn(n: int, deps: list[list[int]], key) -> list[int]:
+    indeg = [len(set(d)) for d in deps]
+    users: list[list[int]] = [[] for _ in range(n)]
+    for i, d in enumerate(deps):
+        for j in set(d):
+            users[j].append(i)
+    heap = [(key(i), i) for i in range(n) if indeg[i] == 0]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        _, i = heapq.heappop(heap)
+        out.append(i)
+        for u in users[i]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(heap, (key(u), u))
+    if len(out) != n:
+        raise ModelFormatError("the graph has a cycle")
+    return out
+
+
+class _Printer:
+    """Renders one graph or function body with its own SSA numbering."""
+
+    def __init__(self, functions: dict[str, tuple[list[int], str]]) -> None:
+        self.functions = functions  # name -> (argument permutation, rendered body)
+        self.ids: dict[str, str] = {}
+        self.lines: list[str] = []
+
+    def new_id(self, name: str) -> str:
+        self.ids[name] = f"%{len(self.ids)}"
+        return self.ids[name]
+
+    def render_nodes(self, nodes: Sequence[onnx.NodeProto], order: list[int],
+                     inline: dict[str, str], indent: str = "") -> None:
+        for i in order:
+            n = nodes[i]
+            args = list(n.input)
+            if n.op_type in self.functions:
+                perm = self.functions[n.op_type][0]
+                args = [args[p] for p in perm]
+            rendered = []
+            for x in args:
+                if x == "":
+                    rendered.append("_")
+                elif x in self.ids:
+                    rendered.append(self.ids[x])
+                elif x in inline:  # a weight used once: its shape stands in for it
+                    rendered.append(inline[x])
+                else:
+                    raise ModelFormatError(f"tensor {x!r} is read by {n.op_type} before it exists")
+            if n.op_type in COMMUTATIVE:
+                rendered.sort(key=_sort_key)
+            outs = ",".join(self.new_id(o) for o in n.output)
+            self.lines.append(f"{indent}{outs} = {_node_head(n)}({','.join(rendered)})")
+
+
+def _sort_key(token: str) -> tuple[int, str]:
+    m = re.fullmatch(r"%(\d+)", token)
+    return (int(m.group(1)), "") if m else (1 << 30, token)
+
+
+def _weights(names: Sequence[str], shapes: dict[str, str], nodes: Sequence[onnx.NodeProto],
+             printer: _Printer, leaves: dict[str, str]) -> dict[str, str]:
+    """Inline text of single-use weights; shared ones get an id when first used."""
+    uses: dict[str, int] = {}
+    for n in nodes:
+        for x in n.input:
+            uses[x] = uses.get(x, 0) + 1
+    inline = {}
+    for name in names:
+        leaves[name] = _h("w", shapes[name])
+        if uses.get(name, 0) == 1:
+            inline[name] = shapes[name]
+    return inline
+
+
+def _render_function(f: onnx.FunctionProto, functions) -> tuple[list[int], str]:
+    leaves = {x: _h("param") for x in f.input}
+    nodes = list(f.node)
+    order = _canonical_order(nodes, leaves, list(f.output))
+    # Formals are numbered by first use in canonical order; unused ones keep their place last.
+    first_use: list[int] = []
+    pos = {x: k for k, x in enumerate(f.input)}
+    for i in order:
+        for x in nodes[i].input:
+            if x in pos and pos[x] not in first_use:
+                first_use.append(pos[x])
+    perm = first_use + [k for k in range(len(f.input)) if k not in first_use]
+    p = _Printer(functions)
+    for k in perm:
+        p.new_id(f.input[k])
+    header = f"func {f.name}({','.join(p.ids[f.input[k]] for k in perm)})"
+    p.render_nodes(nodes, order, {}, indent="  ")
+    ret = ",".join(p.ids[o] for o in f.output)
+    return perm, "\n".join([header, *p.lines, f"  return {ret}"])
+
+
+def to_text(model: onnx.ModelProto) -> str:
+    """Canonical text of ``model``: same graph, same bytes; weights appear only as shapes."""
+    if not isinstance(model, onnx.ModelProto):
+        raise ModelFormatError(f"expected an onnx.ModelProto, got {type(model).__name__}")
+    g = model.graph
+    functions: dict[str, tuple[list[int], str]] = {}
+    for f in sorted(model.functions, key=lambda f: f.name):
+        functions[f.name] = _render_function(f, functions)
+
+    init_names = [t.name for t in g.initializer]
+    shapes = {t.name: "w" + "x".join(map(str, t.dims)) for t in g.initializer}
+    graph_inputs = [vi for vi in g.input if vi.name not in shapes]
+    leaves = {vi.name: _h("in", str(k), _shape_str(vi)) for k, vi in enumerate(graph_inputs)}
+    p = _Printer(functions)
+    nodes = list(g.node)
+    inline = _weights(init_names, shapes, nodes, p, leaves)
+    # shared weights are declared when first used: give them ids lazily through `inline`
+    order = _canonical_order(nodes, leaves, [o.name for o in g.output])
+
+    lines = [body for _, body in functions.values()]
+    for vi in graph_inputs:
+        lines.append(f"in {p.new_id(vi.name)} {_shape_str(vi)}")
+    shared = [n for n in init_names if n not in inline]
+    first = {}
+    for i in order:
+        for x in nodes[i].input:
+            if x in shared and x not in first:
+                first[x] = i
+    body_start = len(lines)
+    for i in order:
+        for x, at in first.items():
+            if at == i:
+                p.lines.append(f"{p.new_id(x)} = {shapes[x]}")
+        p.render_nodes(nodes, [i], inline)
+    lines[body_start:] = p.lines
+    for o in g.output:
+        if o.name not in p.ids:
+            raise ModelFormatError(f"graph output {o.name!r} is never produced")
+        lines.append(f"out {p.ids[o.name]} {_shape_str(o)}")
+    return "\n".join(lines) + "\n"
+
+
+def text_stats(text: str) -> dict[str, int]:
+    """Length in characters and in tokens of a plain whitespace/punctuation split."""
+    return {"chars": len(text), "tokens": len(simple_tokens(text))}
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z_]+|\d+|[^\sA-Za-z_\d]")
+
+
+def simple_tokens(text: str) -> list[str]:
+    """Words, digit runs and single punctuation marks: a tokenizer-free length measure."""
+    return _TOKEN_RE.findall(text)
+
+
+def check_runnable(model: onnx.ModelProto) -> None:
+    """Full checker plus one onnxruntime run on a random input; raises ModelFormatError."""
+    import onnxruntime as ort
+
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise ModelFormatError(f"invalid ONNX model: {e}") from e
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for i in sess.get_inputs():
+        shape = [d if isinstance(d, int) else 1 for d in i.shape]
+        feeds[i.name] = np.random.default_rng(0).random(shape, dtype=np.float32)
+    outs = sess.run(None, feeds)
+    if not all(np.all(np.isfinite(o)) for o in outs):
+        raise ModelFormatError("the model produced non-finite outputs on a random input")

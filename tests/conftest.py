@@ -1,0 +1,28 @@
+"""Shared fixtures.
+
+``data_dir`` points at the real tables: ``$NAS_RLM_DATA`` if set, else the shared
+checkout next to the repo.  A missing directory is an error, never a skip, so a
+broken setup cannot pass as green.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    env = os.environ.get("NAS_RLM_DATA")
+    path = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    if not path.is_dir():
+        pytest.fail(
+            f"test data directory {path} does not exist (from "
+            f"{'$NAS_RLM_DATA' if env else '<repo>/../shared/data'}); set NAS_RLM_DATA",
+            pytrace=False,
+        )
+    return path.resolve()

@@ -1,0 +1,162 @@
+"""Number tokenizers: exact spellings, the precision contract, clamping, errors, saving."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nas_rlm.errors import NasRlmError, NumberError
+from nas_rlm.surrogates.numbers import (
+    IEEETokenizer,
+    NumberTokenizer,
+    P10Tokenizer,
+    tokenizer_from_dict,
+)
+
+P10 = P10Tokenizer()
+IEEE = IEEETokenizer()
+TOKENIZERS = [P10, IEEE, P10Tokenizer(digits=2, min_exp=-3, max_exp=5), IEEETokenizer(6, 2)]
+
+
+def toks(spelled: str) -> list[str]:
+    return spelled.split()
+
+
+def _in_range(tok: NumberTokenizer) -> st.SearchStrategy[float]:
+    mag = st.floats(min_value=tok.min_positive, max_value=tok.max_value)
+    return st.one_of(mag, mag.map(lambda v: -v), st.just(0.0))
+
+
+def test_p10_exact_examples() -> None:
+    assert P10.encode([93.76]) == toks("<+> <9> <3> <7> <6> <E1>")
+    assert P10.encode([-0.5]) == toks("<-> <5> <0> <0> <0> <E-1>")
+    assert P10.encode([1]) == toks("<+> <1> <0> <0> <0> <E0>")
+    assert P10.encode([0.0]) == toks("<+> <0> <0> <0> <0> <E-10>")
+    assert P10.encode([-0.0]) == P10.encode([0.0])  # equal values, equal tokens
+    assert P10.encode([9.9996]) == toks("<+> <1> <0> <0> <0> <E1>")  # carry into exponent
+    assert P10.decode(toks("<+> <9> <3> <7> <6> <E1>"), 1) == [93.76]
+    assert P10.tokens_per_value == 6
+
+
+def test_round_half_even_on_exact_binary_ties() -> None:
+    assert P10.decode(P10.encode([1.0625]), 1) == [1.062]  # tie, 2 is even
+    assert P10.decode(P10.encode([1.1875]), 1) == [1.188]  # tie, 8 is even
+    assert P10.decode(P10.encode([1.0625000000000002]), 1) == [1.063]  # just above the tie
+
+
+def test_ieee_exact_examples() -> None:
+    assert IEEE.encode([93.76]) == toks("<+> <+> <1> <9> <3> <7> <6>")
+    assert IEEE.encode([-0.0042]) == toks("<-> <-> <3> <4> <2> <0> <0>")
+    assert IEEE.encode([0]) == toks("<+> <-> <9> <0> <0> <0> <0>")
+    assert IEEE.tokens_per_value == 7
+    assert IEEE.vocab_size == 15
+
+
+@pytest.mark.parametrize("tok", TOKENIZERS, ids=repr)
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_round_trip_within_precision(tok: NumberTokenizer, data: st.DataObject) -> None:
+    values = data.draw(st.lists(_in_range(tok), min_size=1, max_size=4))
+    tokens = tok.encode(values)
+    assert len(tokens) == len(values) * tok.tokens_per_value
+    decoded = tok.decode(tokens, len(values))
+    for v, d in zip(values, decoded, strict=True):
+        assert math.isfinite(d)
+        if v == 0:
+            assert d == 0
+        else:
+            assert abs(d - v) <= tok.relative_precision * abs(v)
+            assert math.copysign(1, d) == math.copysign(1, v)
+    assert tok.decode(tok.encode(decoded), len(values)) == decoded  # idempotent
+    ids = tok.encode_ids(values, add_eos=True)
+    assert ids[-1] == tok.eos_id
+    assert tok.decode_ids([tok.bos_id, *ids, tok.pad_id], len(values)) == decoded
+
+
+@pytest.mark.parametrize("tok", TOKENIZERS, ids=repr)
+def test_clamping_both_ends(tok: NumberTokenizer) -> None:
+    top, low = tok.max_value, tok.min_positive
+    for big in (top * 1.001, top * 10, 1e308, top * (1 + tok.relative_precision)):
+        assert tok.decode(tok.encode([big, -big]), 2) == [top, -top]
+    for tiny in (low * 0.9, low * 1e-3, 5e-324, -low * 0.9):
+        assert tok.decode(tok.encode([tiny]), 1) == [0.0]
+    assert tok.encode([-low * 0.5]) == tok.encode([0.0])
+    # Just below the smallest value but rounding up to it: representable, not flushed.
+    assert tok.decode(tok.encode([low * (1 - tok.relative_precision / 20)]), 1) == [low]
+    assert tok.decode(tok.encode([top, low]), 2) == [top, low]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_raises_with_position(bad: float) -> None:
+    with pytest.raises(NumberError, match=rf"{bad!r}.*position 2"):
+        P10.encode([1.0, 2.0, bad])
+    assert issubclass(NumberError, NasRlmError) and issubclass(NumberError, ValueError)
+
+
+def test_bad_inputs() -> None:
+    for bad in ("12", 3.0, None):
+        with pytest.raises(NumberError):
+            P10.encode(bad)  # type: ignore[arg-type]
+    with pytest.raises(NumberError, match="position 1"):
+        P10.encode([1.0, "x"])
+    with pytest.raises(NumberError, match="need 12 tokens"):
+        P10.decode(P10.encode([1.0]), 2)
+    with pytest.raises(NumberError, match="position 5"):
+        P10.decode(toks("<+> <1> <0> <0> <0> <5>"), 1)
+    with pytest.raises(NumberError, match="position 0"):
+        P10.decode(toks("<1> <1> <0> <0> <0> <E0>"), 1)
+    with pytest.raises(NumberError, match="position 7"):  # second eos
+        P10.decode([*P10.encode([1.0]), "<eos>", "<eos>"], 1)
+    with pytest.raises(NumberError, match="position 6"):  # a seventh token that is a value token
+        P10.decode([*P10.encode([1.0]), "<+>"], 1)
+    with pytest.raises(NumberError):
+        P10.decode_ids([99], 1)
+    with pytest.raises(NumberError):
+        P10.token_to_id("<E11>")
+    for kwargs in ({"digits": 0}, {"min_exp": 3, "max_exp": 2}, {"digits": 2.5}, {"max_exp": 400}):
+        with pytest.raises(NumberError):
+            P10Tokenizer(**kwargs)  # type: ignore[arg-type]
+
+
+def test_non_normalized_mantissa_decodes() -> None:
+    # The grammar allows a leading zero digit; it must still parse to a finite float.
+    assert P10.decode(toks("<-> <0> <5> <0> <0> <E2>"), 1) == [-50.0]  # 0.500 × 10^2
+
+
+def test_vocab_ids_are_stable() -> None:
+    v = P10.vocab
+    assert v[:15] == (
+        "<pad>", "<bos>", "<eos>", "<+>", "<->",
+        "<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>", "<8>", "<9>",
+    )  # fmt: skip
+    assert v[15] == "<E-10>" and v[25] == "<E0>" and v[-1] == "<E10>" and len(v) == 36
+    assert (P10.pad_id, P10.bos_id, P10.decoder_start_id, P10.eos_id) == (0, 1, 1, 2)
+    for i, t in enumerate(v):
+        assert P10.token_to_id(t) == i and P10.id_to_token(i) == t
+    assert IEEE.vocab == v[:15]
+
+
+@pytest.mark.parametrize("tok", TOKENIZERS, ids=repr)
+def test_to_dict_round_trip(tok: NumberTokenizer) -> None:
+    d = json.loads(json.dumps(tok.to_dict()))
+    back = tokenizer_from_dict(d)
+    assert back == tok and hash(back) == hash(tok) and type(back) is type(tok)
+    assert back.vocab == tok.vocab
+    assert type(tok).from_dict(d) == tok
+
+
+def test_from_dict_refuses_drift() -> None:
+    d = P10.to_dict()
+    with pytest.raises(NumberError, match="vocabulary differs"):
+        P10Tokenizer.from_dict({**d, "vocab": d["vocab"][::-1]})
+    with pytest.raises(NumberError, match="expected a 'ieee'"):
+        IEEETokenizer.from_dict(d)
+    with pytest.raises(NumberError, match="unknown number tokenizer kind"):
+        tokenizer_from_dict({"kind": "p11"})
+    with pytest.raises(NumberError):
+        tokenizer_from_dict({"kind": "p10", "digits": 4, "bogus": 1})
+    assert P10Tokenizer(digits=3) != P10
