@@ -104,12 +104,18 @@ def _shape_str(vi: onnx.ValueInfoProto) -> str:
 
 
 def _canonical_order(
-    nodes: Sequence[onnx.NodeProto], leaves: dict[str, str], outputs: Sequence[str]
+    nodes: Sequence[onnx.NodeProto], leaves: dict[str, str], outputs: Sequence[str],
+    perms: dict[str, list[int]] | None = None,
 ) -> list[int]:
     """Topological order of ``nodes`` decided by structure only.
 
     ``leaves`` maps each graph input / initializer / formal parameter to its structural hash.
+    ``perms`` gives, per local function, the canonical order of its call arguments: a call is
+    hashed with its arguments in that order, since the order they were written in is arbitrary.
     """
+    perms = perms or {}
+    args = [[n.input[p] for p in perms[n.op_type]] if n.op_type in perms else list(n.input)
+            for n in nodes]
     producer: dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.output:
@@ -119,12 +125,12 @@ def _canonical_order(
     # Merkle hash from the inputs up; nodes are visited in a dependency-respecting order.
     up: dict[str, str] = dict(leaves)
     node_up = [""] * len(nodes)
-    deps = [[producer[x] for x in n.input if x in producer] for n in nodes]
+    deps = [[producer[x] for x in a if x in producer] for a in args]
     order = _kahn(len(nodes), deps, key=lambda i: i)
     for i in order:
         n = nodes[i]
         try:
-            ins = [up[x] if x else "-" for x in n.input]
+            ins = [up[x] if x else "-" for x in args[i]]
         except KeyError as e:
             raise ModelFormatError(f"tensor {e} is used by {n.op_type} but never produced") from e
         if n.op_type in COMMUTATIVE:
@@ -135,8 +141,8 @@ def _canonical_order(
 
     # Hash down from the outputs, so structurally equal nodes used differently are told apart.
     consumers: dict[str, list[tuple[int, int]]] = {}
-    for i, n in enumerate(nodes):
-        for pos, x in enumerate(n.input):
+    for i, a in enumerate(args):
+        for pos, x in enumerate(a):
             consumers.setdefault(x, []).append((i, pos))
     node_down = [""] * len(nodes)
     for i in reversed(order):
@@ -215,7 +221,7 @@ def _sort_key(token: str) -> tuple[int, str]:
 
 
 def _weights(names: Sequence[str], shapes: dict[str, str], nodes: Sequence[onnx.NodeProto],
-             printer: _Printer, leaves: dict[str, str]) -> dict[str, str]:
+             leaves: dict[str, str]) -> dict[str, str]:
     """Inline text of single-use weights; shared ones get an id when first used."""
     uses: dict[str, int] = {}
     for n in nodes:
@@ -232,7 +238,8 @@ def _weights(names: Sequence[str], shapes: dict[str, str], nodes: Sequence[onnx.
 def _render_function(f: onnx.FunctionProto, functions) -> tuple[list[int], str]:
     leaves = {x: _h("param") for x in f.input}
     nodes = list(f.node)
-    order = _canonical_order(nodes, leaves, list(f.output))
+    perms = {name: perm for name, (perm, _) in functions.items()}
+    order = _canonical_order(nodes, leaves, list(f.output), perms)
     # Formals are numbered by first use in canonical order; unused ones keep their place last.
     first_use: list[int] = []
     pos = {x: k for k, x in enumerate(f.input)}
@@ -265,9 +272,9 @@ def to_text(model: onnx.ModelProto) -> str:
     leaves = {vi.name: _h("in", str(k), _shape_str(vi)) for k, vi in enumerate(graph_inputs)}
     p = _Printer(functions)
     nodes = list(g.node)
-    inline = _weights(init_names, shapes, nodes, p, leaves)
-    # shared weights are declared when first used: give them ids lazily through `inline`
-    order = _canonical_order(nodes, leaves, [o.name for o in g.output])
+    inline = _weights(init_names, shapes, nodes, leaves)
+    perms = {name: perm for name, (perm, _) in functions.items()}
+    order = _canonical_order(nodes, leaves, [o.name for o in g.output], perms)
 
     lines = [body for _, body in functions.values()]
     for vi in graph_inputs:
