@@ -116,6 +116,73 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- surrogate ------------------------------------------------------------------------------
+#: Model sizes by name; "tiny" is for tests and smoke runs.
+MODEL_SIZES = {
+    "tiny": {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "encoder_layers": 1,
+             "decoder_layers": 1, "text_vocab_size": 300},
+    "small": {},  # the RLMConfig defaults
+}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_targets
+    from .evaluation.protocol import train_indices
+    from .io import write_json
+    from .surrogates.recipes import train_rlm
+    from .surrogates.rlm import RLMConfig
+
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
+    archs, Y = load_targets(args.space, objectives, args.data_dir)
+    idx = train_indices(args.space, args.n_train, args.seed)
+    out = Path(args.out)
+    rlm = train_rlm(
+        args.space, [archs[i] for i in idx], Y[idx], objectives,
+        config=RLMConfig(**MODEL_SIZES[args.size]), pretrain_archs=args.pretrain_archs,
+        pretrain_epochs=args.pretrain_epochs, seed=args.seed, out_dir=out,
+        progress=not args.quiet, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        patience=args.patience, threads=args.threads,
+    )
+    rlm.training_info["train_indices"] = idx.tolist()
+    rlm.save_pretrained(out / "model")
+    info = {k: v for k, v in rlm.training_info.items() if k not in ("history", "train_indices")}
+    write_json(out / "train.json", {"objectives": objectives, "n_params": rlm.n_params, **info})
+    print(json.dumps({"model": str(out / "model"), "n_params": rlm.n_params,
+                      "best_epoch": info["best_epoch"], "seconds": info["seconds"]}, indent=2))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .io import atomic_write_text, write_csv
+    from .surrogates.base import point_estimate, uncertainty
+    from .surrogates.rlm import RLM
+
+    rlm = RLM.from_pretrained(args.model)
+    archs = list(args.archs)
+    if args.file:
+        archs += [ln.strip() for ln in Path(args.file).read_text().splitlines() if ln.strip()]
+    if not archs:
+        raise NasRlmError("nothing to predict: give arch strings or --file")
+    samples = rlm.predict(archs, k=args.k, seed=args.seed, progress=not args.quiet)
+    ev = rlm.predict_expected(archs)
+    med, spread = point_estimate(samples), uncertainty(samples)
+    rows = []
+    for i, a in enumerate(archs):
+        row = {"arch": a}
+        for j, o in enumerate(rlm.objectives):
+            row[o] = float(med[i, j])
+            row[f"{o}_expected"] = float(ev[i, j])
+            row[f"{o}_spread"] = float(spread[i, j])
+        rows.append(row)
+    if args.out and args.out.endswith(".csv"):
+        write_csv(args.out, list(rows[0]), (list(r.values()) for r in rows))
+    elif args.out:
+        atomic_write_text(args.out, json.dumps(rows, indent=2) + "\n")
+    else:
+        print(json.dumps(rows, indent=2))
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -172,6 +239,36 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=_cmd_measure)
+
+    tr = sub.add_parser("train", help="train an RLM on a space's training pool (DESIGN §3)")
+    tr.add_argument("--space", default="nb201")
+    tr.add_argument("--objectives", default="cifar10,pixel3,eyeriss,gold_6226,1080ti_1",
+                    help="comma-separated, decoded in this order (accuracy first)")
+    tr.add_argument("--n-train", type=int, default=781, help="training pool size N")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
+    tr.add_argument("--pretrain-archs", type=int, default=0,
+                    help="archs to pretrain on computed FLOPs/params (0: no pretraining)")
+    tr.add_argument("--pretrain-epochs", type=int, default=2)
+    tr.add_argument("--epochs", type=int, default=60)
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--patience", type=int, default=8)
+    tr.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    tr.add_argument("--out", default="runs/rlm", help="run dir; rerun to resume")
+    tr.add_argument("--data-dir", help=data_dir_help)
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=_cmd_train)
+
+    pr = sub.add_parser("predict", help="predict objectives for archs with a trained RLM")
+    pr.add_argument("--model", required=True, help="directory written by `nas-rlm train`")
+    pr.add_argument("archs", nargs="*", help="arch strings")
+    pr.add_argument("--file", help="a file with one arch string per line")
+    pr.add_argument("-k", type=int, default=8, help="samples per arch (median = estimate)")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--out", help="write .csv or .json instead of printing JSON")
+    pr.add_argument("--quiet", action="store_true")
+    pr.set_defaults(func=_cmd_predict)
     return p
 
 

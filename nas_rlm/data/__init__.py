@@ -25,6 +25,7 @@ from nas_rlm.data.tables import (
     load_nb201_accuracy,
     ofa_arch_str,
 )
+from nas_rlm.data.targets import load_targets, target_names
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -41,9 +42,11 @@ __all__ = [
     "default_data_dir",
     "load_latency",
     "load_nb201_accuracy",
+    "load_targets",
     "ofa_arch_str",
     "pull",
     "resolve_data_dir",
     "sha256_file",
+    "target_names",
     "verify",
 ]

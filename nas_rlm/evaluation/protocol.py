@@ -1,0 +1,35 @@
+"""The fixed splits of DESIGN §3, so every result in the project is on the same archs.
+
+The NB201 test set is 5,000 archs drawn with seed 12345 from all 15,625; training pools of
+size N are drawn uniformly, with seed ``s``, from the remaining 10,625. FBNet and OFA-MBv3 use
+a 2,000-arch test set from their 5,000 rows, drawn the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnknownNameError
+
+TEST_SEED = 12345
+TEST_SIZES = {"nb201": 5000, "fbnet": 2000, "ofa_mbv3": 2000}
+TABLE_SIZES = {"nb201": 15625, "fbnet": 5000, "ofa_mbv3": 5000}
+
+
+def heldout_indices(space: str) -> np.ndarray:
+    """Row indices of the held-out test set (sorted)."""
+    if space not in TABLE_SIZES:
+        raise UnknownNameError(
+            f"no ranking protocol for space {space!r}; spaces with a table: "
+            f"{', '.join(TABLE_SIZES)}"
+        )
+    rng = np.random.default_rng(TEST_SEED)
+    return np.sort(rng.choice(TABLE_SIZES[space], TEST_SIZES[space], replace=False))
+
+
+def train_indices(space: str, n: int, seed: int) -> np.ndarray:
+    """``n`` row indices from the pool (everything outside the test set), by ``seed``."""
+    pool = np.setdiff1d(np.arange(TABLE_SIZES[space]), heldout_indices(space))
+    if n > len(pool):
+        raise ValueError(f"N={n} exceeds the {space} training pool of {len(pool)} archs")
+    return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))

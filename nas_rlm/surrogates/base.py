@@ -1,0 +1,62 @@
+"""The one contract every surrogate follows: the RLM and every baseline.
+
+A surrogate is fitted on archs with a label matrix and predicts *samples*: an array of shape
+``(n_archs, k, n_objectives)``. Point estimates and uncertainty are derived from the samples
+the same way for every model, so rankings and calibration compare like with like.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+
+class Surrogate(ABC):
+    #: Names of the predicted quantities, in the order of the last axis of ``predict``.
+    objectives: list[str]
+
+    @abstractmethod
+    def fit(self, archs: Sequence, Y: np.ndarray) -> Surrogate:
+        """Fit on ``archs`` with labels ``Y`` of shape ``(n_archs, n_objectives)``."""
+
+    @abstractmethod
+    def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
+        """Samples of shape ``(n_archs, k, n_objectives)``."""
+
+    def predict_point(self, archs: Sequence, k: int = 8) -> np.ndarray:
+        return point_estimate(self.predict(archs, k))
+
+
+def point_estimate(samples: np.ndarray) -> np.ndarray:
+    """The median over samples: robust to the odd wild draw of a sampled decoder."""
+    return np.median(samples, axis=1)
+
+
+def uncertainty(samples: np.ndarray) -> np.ndarray:
+    """Half the 25-75 % inter-quantile range over samples (0 for a deterministic model)."""
+    q25, q75 = np.percentile(samples, [25, 75], axis=1)
+    return (q75 - q25) / 2
+
+
+def check_labels(Y: np.ndarray, n_archs: int, objectives: Sequence[str]) -> np.ndarray:
+    """Labels as a float matrix; NaN/inf or a shape mismatch raise an error naming the cell."""
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.shape != (n_archs, len(objectives)):
+        raise DataError(
+            f"labels have shape {Y.shape}, expected ({n_archs}, {len(objectives)}) for "
+            f"objectives {list(objectives)}"
+        )
+    bad = np.argwhere(~np.isfinite(Y))
+    if len(bad):
+        r, c = bad[0]
+        raise DataError(
+            f"label for arch {r}, objective {objectives[c]!r} is {Y[r, c]} "
+            f"({len(bad)} non-finite labels in all); drop or fix them before fitting"
+        )
+    return Y

@@ -1,0 +1,25 @@
+"""Surrogates shipped with the package, so a fresh machine can predict with no data at all."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..errors import UnknownNameError
+from .rlm import RLM
+
+#: Shipped models by space; each folder has a MODEL_CARD.md with its data, command and τ.
+DEFAULTS = {"nb201": "nb201-rlm"}
+
+
+def default_model_dir(space: str = "nb201") -> Path:
+    if space not in DEFAULTS:
+        raise UnknownNameError(
+            f"no shipped surrogate for {space!r}; shipped: {', '.join(DEFAULTS)}"
+        )
+    return Path(str(resources.files("nas_rlm") / "pretrained" / DEFAULTS[space]))
+
+
+def load_default(space: str = "nb201") -> RLM:
+    """The shipped default RLM for ``space`` (see its MODEL_CARD.md)."""
+    return RLM.from_pretrained(default_model_dir(space))

@@ -1,0 +1,57 @@
+"""The standard RLM recipe: pretrain on computed labels, then fine-tune on table labels.
+
+Computed labels (FLOPs of the optimised graph, params) exist for every arch, so pretraining
+may use any arch; table labels are used only for the training pool (DESIGN §1.3 leakage
+rule). The caller passes the pool; nothing here reads a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..search_spaces import get_space
+from ..search_spaces.onnx_stats import count_flops
+from .rlm import RLM, RLMConfig
+
+PRETRAIN_OBJECTIVES = ["mflops", "kparams"]
+
+
+def computed_labels(space_name: str, archs: Sequence) -> np.ndarray:
+    """MFLOPs of the graph the model reads, and thousands of params, per arch."""
+    space = get_space(space_name)
+    return np.array([[count_flops(space.to_onnx(a, weights="none")) / 1e6,
+                      space.params(a) / 1e3] for a in archs])
+
+
+def train_rlm(
+    space: str,
+    archs: Sequence,
+    Y: np.ndarray,
+    objectives: Sequence[str],
+    config: RLMConfig | None = None,
+    pretrain_archs: int = 0,
+    pretrain_epochs: int = 2,
+    seed: int = 0,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    **train_kwargs,
+) -> RLM:
+    """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``."""
+    sp = get_space(space)
+    pre = sp.sample(pretrain_archs, np.random.default_rng([seed, 7])) if pretrain_archs else []
+    rlm = RLM(list(PRETRAIN_OBJECTIVES) if pre else list(objectives), space, config)
+    rlm.build(rlm.texts_for(list(pre) + list(archs)), seed=seed)
+    ckpt = (lambda name: str(out_dir / name)) if out_dir else (lambda name: None)
+    if pre:
+        rlm.fit(pre, computed_labels(space, pre), epochs=pretrain_epochs, seed=seed,
+                progress=progress, checkpoint_dir=ckpt("pretrain_ckpt"), patience=pretrain_epochs)
+        pre_info = rlm.training_info
+        rlm.objectives = list(objectives)
+    rlm.fit(archs, Y, seed=seed, progress=progress, checkpoint_dir=ckpt("finetune_ckpt"),
+            **train_kwargs)
+    if pre:
+        rlm.training_info["pretrain"] = {k: v for k, v in pre_info.items() if k != "history"}
+    return rlm
