@@ -173,7 +173,7 @@ def test_text_shape():
     lines = t.splitlines()
     assert lines[0].startswith("func Cell(")
     assert sum(line.startswith("func ") for line in lines) == 1
-    assert sum("= Cell(" in line for line in lines) == 15
+    assert sum("= Cell*5(" in line for line in lines) == 3  # one folded chain per stage
     assert re.fullmatch(r"out %\d+ float\[N,10\]", lines[-1])
     assert "in %0 float[N,3,32,32]" in lines
     # SSA: every id is defined once, before it is read (functions have their own numbering)
@@ -460,3 +460,20 @@ def test_simple_tokens_and_text_stats():
     t = SPACE.to_text(ALL_CONV3)
     assert text_stats(t)["chars"] == len(t)
     assert text_stats(t)["tokens"] == len(simple_tokens(t)) > 100
+
+
+def _relu_chain(outputs: list[str]) -> onnx.ModelProto:
+    nodes = [helper.make_node("Relu", [a], [b]) for a, b in (("x", "a"), ("a", "b"), ("b", "c"))]
+    vi = [helper.make_tensor_value_info(o, TensorProto.FLOAT, [2]) for o in outputs]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [2])], vi)
+    return helper.make_model(graph)
+
+
+def test_repeated_chain_is_folded_once_with_dense_ids():
+    assert to_text(_relu_chain(["c"])) == "in %0 float[2]\n%1 = Relu*3(%0)\nout %1 float[2]\n"
+
+
+def test_chain_is_not_folded_over_a_visible_intermediate():
+    text = to_text(_relu_chain(["c", "a"]))
+    assert "Relu*" in text and "%1 = Relu(%0)" in text and "out %1 float[2]" in text

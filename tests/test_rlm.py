@@ -588,13 +588,21 @@ def test_learns_pixel3_latency_ranking(data_dir) -> None:
     train_idx, test_idx = idx[:150], idx[150:300]
     cfg = tiny_config(d_model=64, d_ff=128, num_heads=4, dropout=0.0)
     rlm = RLM(["pixel3"], space="nb201", config=cfg)
-    rlm.fit([all_archs[i] for i in train_idx], lat[train_idx], epochs=8, batch_size=8,
+    rlm.fit([all_archs[i] for i in train_idx], lat[train_idx], epochs=12, batch_size=8,
             lr=3e-3, warmup_steps=10, progress=False, seed=0)
     test_archs = [all_archs[i] for i in test_idx]
     rho_expected = spearmanr(rlm.predict_expected(test_archs)[:, 0], lat[test_idx])[0]
     rho_greedy = spearmanr(rlm.predict(test_archs, k=1, temperature=1e-6)[:, 0, 0],
                            lat[test_idx])[0]
-    # observed (seeds 0, 1, 2): greedy 0.62 / 0.62 / 0.61, expected value 0.28 / 0.57 / 0.22;
-    # an untrained model scatters around 0, so both bounds fail if learning breaks
+    # observed, training seeds 0 / 1 / 2: greedy 0.66 / 0.59 / 0.57, expected value 0.62 / 0.55
+    # / -0.06. The expected-value readout pulls an uncertain digit towards 4.5, so with a model
+    # this weak it can lose the ordering the argmax keeps; the test trains with seed 0, which
+    # is deterministic on a given torch build. An untrained model scatters around 0.
     assert rho_greedy > 0.45, rho_greedy
-    assert rho_expected > 0.1, rho_expected
+    assert rho_expected > 0.3, rho_expected
+
+
+def test_model_trained_on_another_text_format_is_refused(damaged) -> None:
+    _edit_meta(damaged, lambda m: m.update(text_format=m["text_format"] - 1))
+    with pytest.raises(ModelFormatError, match="text format"):
+        RLM.from_pretrained(damaged)

@@ -39,6 +39,9 @@ from onnx import AttributeProto, numpy_helper
 
 from ..errors import ModelFormatError
 
+#: Version of the text format. A model trained on one version must not read another, so
+#: the RLM records it and refuses a mismatch.
+TEXT_FORMAT = 2
 #: Attribute names shortened in the text (a fixed, documented, reversible table).
 ATTR_ABBREV = {
     "kernel_shape": "k", "strides": "s", "pads": "p", "dilations": "d", "group": "g",
@@ -185,14 +188,19 @@ class _Printer:
     def __init__(self, functions: dict[str, tuple[list[int], str]]) -> None:
         self.functions = functions  # name -> (argument permutation, rendered body)
         self.ids: dict[str, str] = {}
-        self.lines: list[str] = []
+        # one entry per line: [output ids, head, rendered args or None, repeat count]
+        self.entries: list[list] = []
 
     def new_id(self, name: str) -> str:
         self.ids[name] = f"%{len(self.ids)}"
         return self.ids[name]
 
+    def declare(self, name: str, text: str) -> None:
+        """A line that binds an id to a value (a shared weight's shape)."""
+        self.entries.append([self.new_id(name), text, None, 1])
+
     def render_nodes(self, nodes: Sequence[onnx.NodeProto], order: list[int],
-                     inline: dict[str, str], indent: str = "") -> None:
+                     inline: dict[str, str]) -> None:
         for i in order:
             n = nodes[i]
             args = list(n.input)
@@ -212,7 +220,47 @@ class _Printer:
             if n.op_type in COMMUTATIVE:
                 rendered.sort(key=_sort_key)
             outs = ",".join(self.new_id(o) for o in n.output)
-            self.lines.append(f"{indent}{outs} = {_node_head(n)}({','.join(rendered)})")
+            self.entries.append([outs, _node_head(n), rendered, 1])
+
+    def lines(self, outputs: Sequence[str], indent: str = "") -> list[str]:
+        """The rendered lines, with repeated chains folded and ids renumbered densely.
+
+        ``%7 = Cell*5(%2,w16x16x3x3,w16)`` stands for five calls in a row, each feeding the
+        next and each with its own weights of the listed shapes: the text states it once, as
+        a model-local function states a repeated block once.
+        """
+        uses: dict[str, int] = {self.ids[o]: 1 for o in outputs if o in self.ids}
+        for _, _, args, _ in self.entries:
+            for a in args or ():
+                uses[a] = uses.get(a, 0) + 1
+        folded: list[list] = []
+        for outs, head, args, _ in self.entries:
+            last = folded[-1] if folded else None
+            if (last is not None and args and last[2] and head == last[1]
+                    and "," not in last[0] and args[0] == last[0] and uses[last[0]] == 1
+                    and args[1:] == last[2][1:]):
+                last[0] = outs
+                last[3] += 1
+            else:
+                folded.append([outs, head, args, 1])
+        renumber: dict[str, str] = {}
+        for token in self.ids.values():  # formal inputs and graph inputs keep first ids
+            if not any(token in e[0].split(",") for e in self.entries):
+                renumber[token] = f"%{len(renumber)}"
+        for outs, *_ in folded:
+            for token in outs.split(","):
+                renumber[token] = f"%{len(renumber)}"
+
+        def sub(text: str) -> str:
+            return re.sub(r"%\d+", lambda m: renumber.get(m.group(0), m.group(0)), text)
+
+        out = []
+        for outs, head, args, count in folded:
+            rep = f"*{count}" if count > 1 else ""
+            rhs = head if args is None else f"{head}{rep}({','.join(args)})"
+            out.append(sub(f"{indent}{outs} = {rhs}"))
+        self.ids = {k: renumber.get(v, v) for k, v in self.ids.items()}
+        return out
 
 
 def _sort_key(token: str) -> tuple[int, str]:
@@ -252,9 +300,10 @@ def _render_function(f: onnx.FunctionProto, functions) -> tuple[list[int], str]:
     for k in perm:
         p.new_id(f.input[k])
     header = f"func {f.name}({','.join(p.ids[f.input[k]] for k in perm)})"
-    p.render_nodes(nodes, order, {}, indent="  ")
+    p.render_nodes(nodes, order, {})
+    body = p.lines(f.output, indent="  ")
     ret = ",".join(p.ids[o] for o in f.output)
-    return perm, "\n".join([header, *p.lines, f"  return {ret}"])
+    return perm, "\n".join([header, *body, f"  return {ret}"])
 
 
 def to_text(model: onnx.ModelProto) -> str:
@@ -285,13 +334,12 @@ def to_text(model: onnx.ModelProto) -> str:
         for x in nodes[i].input:
             if x in shared and x not in first:
                 first[x] = i
-    body_start = len(lines)
     for i in order:
         for x, at in first.items():
             if at == i:
-                p.lines.append(f"{p.new_id(x)} = {shapes[x]}")
+                p.declare(x, shapes[x])
         p.render_nodes(nodes, [i], inline)
-    lines[body_start:] = p.lines
+    lines += p.lines([o.name for o in g.output])
     for o in g.output:
         if o.name not in p.ids:
             raise ModelFormatError(f"graph output {o.name!r} is never produced")

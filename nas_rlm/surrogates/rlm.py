@@ -24,6 +24,7 @@ from transformers import T5Config, T5ForConditionalGeneration
 
 from ..errors import ModelFormatError, UnknownNameError
 from ..io import write_json
+from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .constrained import NumberGrammar
 from .numbers import NumberTokenizer, P10Tokenizer, tokenizer_from_dict
@@ -66,6 +67,7 @@ class RLMMeta:
     number_tokenizer: dict
     training: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    text_format: int = TEXT_FORMAT
 
 
 class RLM(Surrogate):
@@ -300,6 +302,11 @@ class RLM(Surrogate):
                 raise ModelFormatError(
                     f"{path}: checkpoint format {raw.get('format_version')} is not "
                     f"{FORMAT_VERSION}"
+                )
+            if raw.get("text_format") != TEXT_FORMAT:
+                raise ModelFormatError(
+                    f"{path} was trained on ONNX text format {raw.get('text_format')}, this "
+                    f"version renders format {TEXT_FORMAT}; retrain it"
                 )
             config = RLMConfig(**raw["config"])
             numbers = tokenizer_from_dict(raw["number_tokenizer"])
