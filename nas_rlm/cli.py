@@ -157,7 +157,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .surrogates.base import point_estimate, uncertainty
     from .surrogates.rlm import RLM
 
-    rlm = RLM.from_pretrained(args.model)
+    if args.model:
+        rlm = RLM.from_pretrained(args.model)
+    else:
+        from .surrogates.pretrained import load_default
+
+        rlm = load_default("nb201")
     archs = list(args.archs)
     if args.file:
         archs += [ln.strip() for ln in Path(args.file).read_text().splitlines() if ln.strip()]
@@ -261,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_cmd_train)
 
     pr = sub.add_parser("predict", help="predict objectives for archs with a trained RLM")
-    pr.add_argument("--model", required=True, help="directory written by `nas-rlm train`")
+    pr.add_argument("--model", help="directory written by `nas-rlm train` "
+                    "(default: the shipped NB201 surrogate)")
     pr.add_argument("archs", nargs="*", help="arch strings")
     pr.add_argument("--file", help="a file with one arch string per line")
     pr.add_argument("-k", type=int, default=8, help="samples per arch (median = estimate)")
