@@ -21,29 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nas_rlm.evaluation.metrics import ranking_scores
+
 OBJECTIVES = ["cifar10", "pixel3", "eyeriss", "gold_6226", "1080ti_1"]
 ANCHORS = {"cifar10": {"metric": "kendall_tau", "TA-GATES": {78: 0.773, 390: 0.866, 781: 0.889}},
            "pixel3": {"metric": "spearman", "paper RLM": 0.731},
            "eyeriss": {"metric": "spearman", "paper RLM": 0.466},
            "gold_6226": {"metric": "spearman", "paper RLM": 0.960},
            "1080ti_1": {"metric": "spearman", "paper RLM": 0.939}}
-
-
-def precision_at_top(pred: np.ndarray, true: np.ndarray, frac: float, larger_is_better: bool):
-    """Share of the truly best ``frac`` archs among the predicted best ``frac``."""
-    k = max(1, round(len(true) * frac))
-    sign = -1 if larger_is_better else 1
-    top_true = set(np.argsort(sign * true, kind="stable")[:k])
-    top_pred = set(np.argsort(sign * pred, kind="stable")[:k])
-    return len(top_true & top_pred) / k
-
-
-def scores(pred: np.ndarray, true: np.ndarray, larger_is_better: bool) -> dict:
-    from scipy.stats import kendalltau, spearmanr
-
-    return {"kendall_tau": float(kendalltau(pred, true).statistic),
-            "spearman": float(spearmanr(pred, true).statistic),
-            "precision_top5": precision_at_top(pred, true, 0.05, larger_is_better)}
 
 
 def run_cell(job: dict) -> dict:
@@ -75,8 +60,11 @@ def run_cell(job: dict) -> dict:
            "n_params": rlm.n_params, "objectives": {}}
     for j, name in enumerate(OBJECTIVES):
         larger = name == "cifar10"
-        res["objectives"][name] = {"expected": scores(ev[:, j], Y[te, j], larger),
-                                   "median_of_8": scores(med[:, j], Y[te, j], larger)}
+        res["objectives"][name] = {"expected": ranking_scores(ev[:, j], Y[te, j], larger),
+                                   "median_of_8": ranking_scores(med[:, j], Y[te, j], larger)}
+    if job["save_models"]:
+        rlm.training_info["train_indices"] = tr.tolist()
+        rlm.save_pretrained(out / f"model_n{n}_s{seed}")
     write_json(out / f"n{n}_s{seed}.json", res)
     return res
 
@@ -108,10 +96,11 @@ def main() -> None:
     ap.add_argument("--seeds", default="0-4")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--patience", type=int, default=6)
     ap.add_argument("--test-limit", type=int, help="score only the first N held-out archs")
+    ap.add_argument("--save-models", action="store_true", help="keep each cell's model")
     ap.add_argument("--data-dir")
     args = ap.parse_args()
     lo, _, hi = args.seeds.partition("-")
@@ -128,7 +117,7 @@ def main() -> None:
                 jobs.append({"n": n, "seed": s, "out": str(out), "data_dir": args.data_dir,
                              "epochs": args.epochs, "batch_size": args.batch_size,
                              "lr": args.lr, "patience": args.patience,
-                             "test_limit": args.test_limit})
+                             "test_limit": args.test_limit, "save_models": args.save_models})
     jobs.sort(key=lambda j: -j["n"])  # longest first keeps both workers busy to the end
     with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
         cells += pool.map(run_cell, jobs, chunksize=1)

@@ -215,66 +215,83 @@ class RLM(Surrogate):
         hidden = enc.last_hidden_state.repeat_interleave(k, dim=0)
         mask = mask.repeat_interleave(k, dim=0)
         m = len(self.objectives)
-        grammar = NumberGrammar(self.numbers, m)
-        tpv = self.numbers.tokens_per_value
+        tokens, probs = self._sample(hidden, mask, m * self.numbers.tokens_per_value,
+                                     None if expected else (temperature, gen))
+        if expected:
+            values = self._expected(hidden, mask, tokens, probs)
+        else:
+            values = np.array([self.numbers.decode_ids(row.tolist(), m) for row in tokens])
+        return values.reshape(len(texts), k, m)
+
+    def _sample(self, hidden, mask, steps, sampling, prefix=None):
+        """Constrained decoding with a KV cache: sampled, or greedy when ``sampling`` is None.
+
+        Returns the tokens and, when greedy, every step's distribution (for expectations).
+        """
+        grammar = NumberGrammar(self.numbers, len(self.objectives))
         bsz = hidden.shape[0]
-        token = torch.full((bsz, 1), self.numbers.bos_id, dtype=torch.long)
-        digit_vals = self._digit_values()
-        tokens = torch.empty((bsz, m * tpv), dtype=torch.long)
-        ev_digits = torch.zeros((bsz, m * tpv))
-        cache = None
-        for step in range(m * tpv):
+        start = torch.full((bsz, 1), self.numbers.bos_id, dtype=torch.long)
+        seq = start if prefix is None else torch.cat([start, prefix], 1)
+        first = seq.shape[1] - 1
+        token, cache = seq, None
+        tokens, probs = [], []
+        for step in range(first, first + steps):
             out = self.model(encoder_outputs=(hidden,), attention_mask=mask,
                              decoder_input_ids=token, cache=cache, use_cache=True)
             cache = out.cache
             logits = grammar.mask_logits(out.logits[:, -1].float(), step)
-            if expected:
-                probs = torch.softmax(logits, -1)
-                token = probs.argmax(-1, keepdim=True)
-                ev_digits[:, step] = probs @ digit_vals
+            if sampling is None:
+                p = torch.softmax(logits, -1)
+                token = p.argmax(-1, keepdim=True)
+                probs.append(p)
             else:
-                probs = torch.softmax(logits / temperature, -1)
-                token = torch.multinomial(probs, 1, generator=gen)
-            tokens[:, step] = token[:, 0]
-        values = np.array([self.numbers.decode_ids(row.tolist(), m) for row in tokens])
-        if expected:
-            values = self._expected_from(tokens, ev_digits, values)
-        return values.reshape(len(texts), k, m)
+                p = torch.softmax(logits / sampling[0], -1)
+                token = torch.multinomial(p, 1, generator=sampling[1])
+            tokens.append(token)
+        return torch.cat(tokens, 1), (torch.stack(probs, 1) if probs else None)
 
-    def _digit_values(self) -> torch.Tensor:
-        """Value of each digit token (0 for every other token), for expectations."""
-        v = torch.zeros(self.model.config.vocab_size)
-        for d in range(10):
-            v[self.numbers.token_to_id(f"<{d}>")] = d
-        return v
-
-    def _expected_from(self, tokens, ev_digits, greedy_values) -> np.ndarray:
-        """Keep the greedy sign, first digit and exponent; replace later digits by expectations.
+    def _expected(self, hidden, mask, tokens, probs, branches: int = 2) -> np.ndarray:
+        """Expected value of each objective, branching over its first digit.
 
         P10 writes the mantissa before the exponent, so the first digit's distribution can mix
-        numbers of different magnitudes (``9.x E0`` against ``1.x E1``): its expectation would
-        be meaningless. Once the first digit is fixed the magnitude is settled, so the later
-        digits' expectations are coherent and give the continuous readout ranking needs.
+        magnitudes (``9.x E0`` against ``1.x E1``): averaging it digit-wise is meaningless, and
+        conditioning everything on the most likely first digit makes an arch on the border
+        between two leading digits look like the extreme of one of them. So for the
+        ``branches`` most likely first digits, the rest of the number is decoded (later
+        digits as expectations, exponent greedy) and the branch values are averaged with the
+        first digit's probabilities. Earlier objectives stay at their greedy tokens.
         """
         if not isinstance(self.numbers, P10Tokenizer):
             raise ValueError("expected-value decoding needs the P10 number format")
-        tpv, digits = self.numbers.tokens_per_value, self.config.digits
-        out = greedy_values.copy()
-        place = 10.0 ** -np.arange(digits)  # d1.d2d3d4
-        for j in range(out.shape[1]):
-            block = tokens[:, j * tpv : (j + 1) * tpv]
-            greedy_digits = np.array([[self._digit(t) for t in row[1 : 1 + digits]]
-                                      for row in block.tolist()], dtype=float)
-            ev = ev_digits[:, j * tpv + 1 : j * tpv + 1 + digits].numpy().astype(float)
-            ev[:, 0] = greedy_digits[:, 0]
-            greedy_mant, ev_mant = greedy_digits @ place, ev @ place
-            with np.errstate(divide="ignore", invalid="ignore"):
-                scale = np.where(greedy_mant > 0, out[:, j] / greedy_mant, 0.0)
-            out[:, j] = np.where(greedy_mant > 0, ev_mant * scale, out[:, j])
+        tpv, m = self.numbers.tokens_per_value, len(self.objectives)
+        digit_ids = torch.tensor([self.numbers.token_to_id(f"<{d}>") for d in range(10)])
+        out = np.zeros((tokens.shape[0], m))
+        for j in range(m):
+            d1 = j * tpv + 1  # position of this objective's first digit
+            p_first = probs[:, d1, digit_ids]  # (batch, 10)
+            top_p, top_d = p_first.topk(branches, dim=-1)
+            total = np.zeros(tokens.shape[0])
+            for b in range(branches):
+                if b == 0:  # the greedy path already holds this branch
+                    rest_tokens, rest_probs = tokens[:, d1 + 1 : (j + 1) * tpv], \
+                        probs[:, d1 + 1 : (j + 1) * tpv]
+                else:
+                    prefix = torch.cat([tokens[:, :d1], digit_ids[top_d[:, b]][:, None]], 1)
+                    rest_tokens, rest_probs = self._sample(hidden, mask, tpv - 2, None, prefix)
+                total += top_p[:, b].numpy() * self._branch_value(
+                    tokens[:, j * tpv], top_d[:, b], rest_tokens, rest_probs, digit_ids)
+            out[:, j] = total / top_p.sum(-1).numpy()
         return out
 
-    def _digit(self, token_id: int) -> int:
-        return int(self.numbers.id_to_token(token_id)[1:-1])
+    def _branch_value(self, sign, first, rest_tokens, rest_probs, digit_ids) -> np.ndarray:
+        """sign × (first + Σ E[d_i]·10^(1-i)) × 10^e for one branch of every row."""
+        expected_digits = rest_probs[:, :-1][..., digit_ids] @ torch.arange(10.0)
+        place = 10.0 ** -torch.arange(1, expected_digits.shape[1] + 1)
+        mant = first.double() + (expected_digits.double() @ place.double())
+        exps = torch.tensor([int(self.numbers.id_to_token(int(t))[2:-1])
+                             for t in rest_tokens[:, -1]], dtype=torch.float64)
+        neg = torch.tensor([self.numbers.id_to_token(int(t)) == "<->" for t in sign])
+        return (torch.where(neg, -1.0, 1.0) * mant * 10.0**exps).numpy()
 
     # -- persistence -----------------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:
