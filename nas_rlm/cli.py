@@ -188,6 +188,80 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- search ---------------------------------------------------------------------------------
+def _cmd_search(args: argparse.Namespace) -> int:
+    import torch
+
+    from .search import run_search
+    from .search_spaces import get_space
+    from .surrogates.rlm import RLM
+
+    torch.set_num_threads(args.threads)
+    space = get_space(args.space)
+    if args.model:
+        rlm, name = RLM.from_pretrained(args.model), str(Path(args.model).resolve())
+    else:
+        from .surrogates.pretrained import default_model_dir, load_default
+
+        rlm, name = load_default(args.space), str(default_model_dir(args.space))
+    result = run_search(
+        space, rlm, args.objectives, args.constraint, algorithm=args.algorithm,
+        pop_size=args.pop_size, generations=args.generations, seed=args.seed,
+        out_dir=args.out, data_dir=args.data_dir, progress=not args.quiet, k=args.k,
+        surrogate_name=name,
+    )
+    s = result.summary
+    keys = ("status", "n_front", "hv_ratio", "igd_plus", "archs_scored", "surrogate_calls",
+            "seconds")
+    brief = {"out": str(result.out_dir), **{k: s[k] for k in keys if k in s}}
+    print(json.dumps(brief, indent=2))
+    if not result.feasible:
+        print(f"nas-rlm: {result.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- evaluate -------------------------------------------------------------------------------
+def _int_list(text: str, flag: str) -> list[int]:
+    """``"78,390,781"``, ``"0-4"`` or a mix (``"0-2,4"``; ranges are inclusive)."""
+    out: list[int] = []
+    for part in (x.strip() for x in text.split(",") if x.strip()):
+        lo, dash, hi = part.partition("-")
+        try:
+            out += list(range(int(lo), int(hi) + 1)) if dash else [int(part)]
+        except ValueError:
+            raise NasRlmError(f"bad {flag} {text!r}: use e.g. 0-4 or 78,390,781") from None
+    if not out:
+        raise NasRlmError(f"{flag} is empty")
+    return out
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluation.ranking import evaluate
+    from .surrogates.rlm import RLMConfig
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    rlm_train = {"threads": args.threads}
+    if args.rlm_epochs is not None:
+        rlm_train["epochs"] = args.rlm_epochs
+    res = evaluate(
+        args.space, [t.strip() for t in args.targets.split(",") if t.strip()],
+        [s.strip() for s in args.surrogates.split(",") if s.strip()],
+        _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"), out,
+        data_dir=args.data_dir, progress=not args.quiet,
+        rlm_config=RLMConfig(**MODEL_SIZES[args.rlm_size]), rlm_train=rlm_train,
+        test_limit=args.test_limit,
+    )
+    if args.quiet:  # evaluate printed nothing
+        print((out / "table.md").read_text().rstrip())
+    print(f"{res['cells_run']} cells run, {res['cells_resumed']} resumed; results in "
+          f"{out / 'results.json'} and {out / 'results.csv'}, plots in {out / 'plots'}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -275,6 +349,45 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", help="write .csv or .json instead of printing JSON")
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=_cmd_predict)
+
+    se = sub.add_parser("search", help="multi-objective NAS on the surrogate with pymoo")
+    se.add_argument("--space", default="nb201")
+    se.add_argument("--objectives", default="accuracy,latency:pixel3",
+                    help="comma-separated: accuracy (maximised), latency:DEVICE (minimised)")
+    se.add_argument("--constraint", action="append",
+                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
+    se.add_argument("--algorithm", default="nsga2", help="nsga2, nsga3, agemoea or moead")
+    se.add_argument("--pop-size", type=int, default=50)
+    se.add_argument("--generations", type=int, default=30)
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--model", help="directory written by `nas-rlm train` "
+                    "(default: the shipped surrogate of --space)")
+    se.add_argument("-k", type=int, default=8, help="samples per arch for the reported spread")
+    se.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    se.add_argument("--out", default="runs/search", help="run dir; rerun to resume")
+    se.add_argument("--data-dir", help=data_dir_help + "; true values and metrics need it")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
+    se.set_defaults(func=_cmd_search)
+
+    ev = sub.add_parser("evaluate", help="rank surrogates on the held-out archs (DESIGN §3)")
+    ev.add_argument("--space", default="nb201", help="a space with a table: nb201, fbnet, "
+                    "ofa_mbv3")
+    ev.add_argument("--targets", default="cifar10,pixel3,eyeriss,gold_6226,1080ti_1",
+                    help="comma-separated table columns (accuracies and device latencies)")
+    ev.add_argument("--surrogates", default="flops,params,mlp,gbdt,rlm",
+                    help="comma-separated: flops, flops_pruned, params, mlp, gbdt, rlm")
+    ev.add_argument("--ns", default="78,390,781", help="training pool sizes N")
+    ev.add_argument("--seeds", default="0-4", help="pool seeds: a range (0-4) or a list (0,2)")
+    ev.add_argument("--out", default="runs/eval", help="run dir; rerun to resume")
+    ev.add_argument("--rlm-size", choices=sorted(MODEL_SIZES), default="small")
+    ev.add_argument("--rlm-epochs", type=int,
+                    help="RLM training epochs (default 30, the benchmark recipe)")
+    ev.add_argument("--test-limit", type=int,
+                    help="score only the first N held-out archs (smoke runs, not the protocol)")
+    ev.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    ev.add_argument("--data-dir", help=data_dir_help)
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_cmd_evaluate)
     return p
 
 

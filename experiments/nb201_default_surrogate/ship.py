@@ -1,6 +1,6 @@
 """Copy a trained RLM into the package and write its model card from measured figures.
 
-    python experiments/nb201_default_surrogate/ship.py RUN_DIR DEST_DIR
+    python experiments/nb201_default_surrogate/ship.py MODEL_DIR HELDOUT_JSON DEST_DIR
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from nas_rlm.io import atomic_write_text
 
 
 def main() -> None:
-    run, dest = Path(sys.argv[1]), Path(sys.argv[2])
-    held = json.loads((run / "heldout.json").read_text())
-    train = json.loads((run / "train.json").read_text())
-    meta = json.loads((run / "model" / "rlm.json").read_text())
+    model, dest = Path(sys.argv[1]), Path(sys.argv[3])
+    held = json.loads(Path(sys.argv[2]).read_text())
+    meta = json.loads((model / "rlm.json").read_text())
+    train = meta["training"]
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("model.safetensors", "config.json", "rlm.json", "text_tokenizer.json"):
-        shutil.copy2(run / "model" / name, dest / name)
+        shutil.copy2(model / name, dest / name)
     size_mb = sum((dest / n).stat().st_size for n in ("model.safetensors", "text_tokenizer.json",
                                                        "rlm.json", "config.json")) / 2**20
     rows = "\n".join(
@@ -52,7 +52,8 @@ bash experiments/nb201_default_surrogate/train.sh ../shared/data
 ```
 Config: d_model {cfg['d_model']}, {cfg['encoder_layers']}+{cfg['decoder_layers']} layers,
 BPE vocabulary {cfg['text_vocab_size']}. Best epoch {train['best_epoch']} of {train['epochs_run']};
-training took {train['seconds']:.0f} s on 2 CPU cores (one torch thread). Size on disk
+training took {train['seconds']:.0f} s (one torch thread; the other core ran another cell).
+Batch {train['config']['batch_size']}, lr {train['config']['lr']}. Size on disk
 {size_mb:.1f} MiB.
 
 ## Measured on the held-out set ({held['test_archs']} archs)

@@ -1,1 +1,40 @@
-"""search."""
+"""Multi-objective NAS on a surrogate with pymoo (DESIGN §1.4).
+
+``run_search`` is the entry point; the pieces (objective parsing, the cached pymoo
+``Problem``, algorithms with categorical operators, indicators) are usable on their own.
+"""
+
+from .algorithms import ALGORITHMS, RandomResetMutation, make_algorithm, reference_directions
+from .indicators import front_metrics, hypervolume, non_dominated, normalize
+from .objectives import (
+    Constraint,
+    Objective,
+    SearchSpecError,
+    parse_constraint,
+    parse_constraints,
+    parse_objectives,
+)
+from .problem import PredictionCache, SurrogateProblem
+from .run import SearchResult, load_true_table, run_search
+
+__all__ = [
+    "ALGORITHMS",
+    "Constraint",
+    "Objective",
+    "PredictionCache",
+    "RandomResetMutation",
+    "SearchResult",
+    "SearchSpecError",
+    "SurrogateProblem",
+    "front_metrics",
+    "hypervolume",
+    "load_true_table",
+    "make_algorithm",
+    "non_dominated",
+    "normalize",
+    "parse_constraint",
+    "parse_constraints",
+    "parse_objectives",
+    "reference_directions",
+    "run_search",
+]

@@ -1,0 +1,454 @@
+"""The DESIGN §3 ranking protocol as one function: surrogates × N × seeds × targets.
+
+:func:`evaluate` trains every named surrogate on each training pool (``train_indices``),
+scores it on the fixed held-out set (``heldout_indices``) and writes a run directory::
+
+    out_dir/config.json               what was asked for (a snapshot, rewritten each run)
+    out_dir/cells/<s>_n<N>_s<seed>.json   one finished (surrogate, N, seed) cell: scores
+    out_dir/cells/<s>_n<N>_s<seed>.npz    its test predictions (point, 50 % / 90 % intervals)
+    out_dir/results.json, results.csv     mean ± std over seeds per surrogate/N/target/metric
+    out_dir/table.md                      the printed Kendall τ table
+    out_dir/plots/                        τ vs. N, predicted vs. true, calibration (PNG + SVG)
+
+Each cell is written atomically when it finishes (the ``.json`` last: it marks the cell done),
+so an interrupted run restarts where it stopped, and two processes may fill disjoint cells of
+the same directory (``experiments/nb201_ranking/run.sh``). A finished cell computed with other
+settings (targets, test set, RLM recipe) is an error, never silently mixed in.
+
+Scores are on the point estimate, the median of ``K`` samples (``surrogates.base``); the RLM
+is also read out by its expected value (``predict_expected``) as a separate row, ``rlm_ev``,
+because ties from sampled digits cost τ (DESIGN §1.3.1). Calibration is the share of true
+values inside the central 50 % and 90 % intervals of the samples.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
+from ..errors import NasRlmError, UnknownNameError
+from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
+from ..surrogates.base import Surrogate, point_estimate
+from .metrics import ranking_scores
+from .protocol import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
+
+#: Surrogates by name, with what each one is (the CLI's ``--surrogates`` choices).
+SURROGATES: dict[str, str] = {
+    "flops": "published FLOPs count (space.flops), zero-shot",
+    "flops_pruned": "FLOPs of the dead-node-pruned graph the RLM reads, zero-shot",
+    "params": "parameter count, zero-shot",
+    "mlp": "torch MLP on the one-hot encoding (OneHotMLP defaults)",
+    "gbdt": "gradient-boosted trees on the one-hot encoding (OneHotGBDT defaults)",
+    "rlm": "RLM trained per cell with train_rlm, all targets jointly, accuracy first",
+}
+#: Zero-shot rankers: their labels are only validated, never learned.
+ZERO_SHOT: frozenset[str] = frozenset({"flops", "flops_pruned", "params"})
+#: Every surrogate above reads archs through a search-space adapter (ONNX graph, encoding).
+NEEDS_ADAPTER: frozenset[str] = frozenset(SURROGATES)
+#: Samples per arch: the point estimate is their median, the intervals their quantiles.
+K: int = 8
+#: Central sample intervals whose observed coverage is reported.
+LEVELS: tuple[float, ...] = (0.5, 0.9)
+#: The RLM recipe of ``benchmarks/rlm_ranking_nb201.py`` (keyword arguments of ``train_rlm``).
+DEFAULT_RLM_TRAIN: dict[str, Any] = {"epochs": 30, "batch_size": 16, "lr": 5e-4,
+                                     "patience": 6, "threads": 1}
+METRICS: tuple[str, ...] = ("kendall_tau", "spearman", "precision_top5",
+                            *(f"coverage{round(lv * 100)}" for lv in LEVELS))
+
+
+# -- small pieces the benchmarks can share ---------------------------------------------------
+def accuracy_names(space: str, data_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """Targets where larger is better (accuracies); everything else is a latency."""
+    return list(load_nb201_accuracy(data_dir).aliases) if space == "nb201" else []
+
+
+def protocol_split(space: str, n: int, seed: int,
+                   test_limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` row indices of DESIGN §3; raises if they ever overlap."""
+    tr, te = train_indices(space, n, seed), heldout_indices(space)[:test_limit]
+    if np.intersect1d(tr, te).size:  # the protocol forbids it; guard against a future edit
+        raise NasRlmError(f"{space} N={n} seed={seed}: held-out archs in the training pool")
+    return tr, te
+
+
+def interval_coverage(samples: np.ndarray, true: np.ndarray, level: float) -> np.ndarray:
+    """Per objective, the share of ``true`` inside the central ``level`` sample interval.
+
+    ``samples`` ``(n, k, m)``, ``true`` ``(n, m)``. A deterministic model (identical samples)
+    has zero-width intervals and so covers almost nothing: it claims no uncertainty.
+    """
+    lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)], axis=1)
+    return ((true >= lo) & (true <= hi)).mean(axis=0)
+
+
+def score_readout(point: np.ndarray, true: np.ndarray, targets: Sequence[str],
+                  larger: Sequence[bool], samples: np.ndarray | None = None) -> dict[str, dict]:
+    """``{target: {metric: value}}``: ranking scores, plus coverage when there are samples."""
+    cov = {f"coverage{round(lv * 100)}": interval_coverage(samples, true, lv)
+           for lv in LEVELS} if samples is not None else {}
+    from scipy.stats import ConstantInputWarning
+
+    out = {}
+    for j, name in enumerate(targets):
+        with warnings.catch_warnings():  # a constant prediction: τ undefined, stored as None
+            warnings.simplefilter("ignore", ConstantInputWarning)
+            s = ranking_scores(point[:, j], true[:, j], larger[j])
+        s.update({k: float(v[j]) for k, v in cov.items()})
+        out[name] = {k: (None if not math.isfinite(v) else v) for k, v in s.items()}
+    return out
+
+
+class TrainedRLM(Surrogate):
+    """The RLM behind the common ``fit``/``predict`` contract, so every surrogate of a cell is
+    fitted and scored by the same code. ``fit`` runs the standard recipe (``train_rlm``) with
+    the accuracies decoded first (later values are conditioned on them, DESIGN §1.3);
+    predictions come back in the caller's column order.
+    """
+
+    def __init__(self, space: str, config: Any = None, seed: int = 0,
+                 train_kwargs: dict[str, Any] | None = None,
+                 first: Sequence[str] = ()) -> None:
+        self.space, self.config, self.seed = space, config, seed
+        self.train_kwargs = dict(DEFAULT_RLM_TRAIN if train_kwargs is None else train_kwargs)
+        self.first = list(first)
+        self.objectives: list[str] = []
+        self.rlm: Any = None
+
+    def fit(self, archs: Sequence, Y: np.ndarray,
+            objectives: Sequence[str] | None = None) -> TrainedRLM:
+        from ..surrogates.recipes import train_rlm
+
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
+        self.objectives = list(objectives or [f"y{j}" for j in range(Y.shape[1])])
+        order = sorted(range(len(self.objectives)),
+                       key=lambda j: self.objectives[j] not in self.first)  # stable
+        self._back = np.argsort(order)
+        self.rlm = train_rlm(self.space, archs, Y[:, order],
+                             [self.objectives[j] for j in order], config=self.config,
+                             seed=self.seed, progress=False, **self.train_kwargs)
+        return self
+
+    def predict(self, archs: Sequence, k: int = K) -> np.ndarray:
+        return self.rlm.predict(archs, k=k, seed=self.seed)[:, :, self._back]
+
+    def predict_expected(self, archs: Sequence) -> np.ndarray:
+        return self.rlm.predict_expected(archs)[:, self._back]
+
+
+def surrogate_factories(
+    space: str, names: Sequence[str], rlm_config: Any = None,
+    rlm_train: dict[str, Any] | None = None, first: Sequence[str] = (),
+) -> dict[str, Callable[[int], Surrogate]]:
+    """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
+    so their per-arch count cache is too (their labels are only validated, never learned)."""
+    from ..search_spaces import get_space
+    from ..surrogates.baselines import FlopsProxy, OneHotGBDT, OneHotMLP, ParamsProxy
+
+    sp = get_space(space)
+    shared: dict[str, Surrogate] = {}
+    makers: dict[str, Callable[[int], Surrogate]] = {
+        "flops": lambda seed: shared.setdefault("flops", FlopsProxy(sp, pruned=False)),
+        "flops_pruned": lambda seed: shared.setdefault("flops_pruned", FlopsProxy(sp)),
+        "params": lambda seed: shared.setdefault("params", ParamsProxy(sp)),
+        "mlp": lambda seed: OneHotMLP(sp, seed=seed),
+        "gbdt": lambda seed: OneHotGBDT(sp, seed=seed),
+        "rlm": lambda seed: TrainedRLM(space, rlm_config, seed, rlm_train, first),
+    }
+    return {n: makers[n] for n in names}
+
+
+# -- validation -----------------------------------------------------------------------------
+def _check_request(space: str, targets: Sequence[str], surrogates: Sequence[str],
+                   ns: Sequence[int], seeds: Sequence[int],
+                   data_dir: str | os.PathLike[str] | None) -> None:
+    """Fail before any work: every name is checked and the message lists the valid ones."""
+    from ..search_spaces import SPACES
+
+    if space not in TABLE_SIZES:
+        raise UnknownNameError(f"no ranking protocol for space {space!r}; spaces with a table: "
+                               f"{', '.join(TABLE_SIZES)}")
+    if not targets or not surrogates or not ns or not seeds:
+        raise NasRlmError("evaluate needs at least one target, surrogate, N and seed")
+    bad = [s for s in surrogates if s not in SURROGATES]
+    if bad:
+        raise UnknownNameError(f"unknown surrogate(s) {', '.join(map(repr, bad))}; valid: "
+                               f"{', '.join(SURROGATES)}")
+    need = [s for s in surrogates if s in NEEDS_ADAPTER]
+    if space not in SPACES and need:
+        raise NasRlmError(
+            f"surrogate(s) {', '.join(need)} need the search-space adapter for {space!r} "
+            f"(nas_rlm.search_spaces, SPACES[{space!r}]), which does not exist yet; adapters: "
+            f"{', '.join(sorted(SPACES))}. The {space} tables load, but no surrogate can read "
+            f"its archs until that adapter is written."
+        )
+    pool = TABLE_SIZES[space] - TEST_SIZES[space]
+    for n in ns:
+        if not 0 < int(n) <= pool:
+            raise NasRlmError(f"N={n} is outside 1..{pool}, the {space} training pool")
+    if any(int(s) < 0 for s in seeds):
+        raise NasRlmError(f"seeds must be >= 0, got {list(seeds)}")
+    load_targets(space, targets, data_dir)  # unknown targets: the error lists the valid ones
+
+
+# -- one cell -------------------------------------------------------------------------------
+def _cell_stem(surrogate: str, n: int, seed: int) -> str:
+    return f"{surrogate}_n{n}_s{seed}"
+
+
+def _arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
+              archs: Sequence[str], Y: np.ndarray, tr: np.ndarray, te: np.ndarray,
+              targets: Sequence[str], larger: Sequence[bool], settings: dict,
+              cells_dir: Path) -> dict:
+    """Fit on the pool rows ``tr`` only, predict the held-out rows ``te``, score, save."""
+    t0 = time.perf_counter()
+    model = make(seed).fit([archs[i] for i in tr], Y[tr], list(targets))
+    fit_s = time.perf_counter() - t0
+    test_archs, true = [archs[i] for i in te], Y[te]
+    t0 = time.perf_counter()
+    samples = model.predict(test_archs, k=K)
+    readouts: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
+        name: (point_estimate(samples), samples)}
+    if hasattr(model, "predict_expected"):
+        readouts[f"{name}_ev"] = (model.predict_expected(test_archs), None)
+    predict_s = time.perf_counter() - t0
+    arrays: dict[str, np.ndarray] = {"test_indices": te}
+    lo, hi = np.percentile(samples, [5, 95], axis=1)
+    for r, (point, s) in readouts.items():
+        arrays[f"{r}.point"] = point
+        if s is not None:
+            arrays[f"{r}.lo90"], arrays[f"{r}.hi90"] = lo.astype(np.float32), hi.astype(
+                np.float32)
+    cell = {"surrogate": name, "n": n, "seed": seed, "settings": settings,
+            "train_indices": tr.tolist(),
+            "seconds": {"fit": round(fit_s, 2), "predict": round(predict_s, 2)},
+            "readouts": {r: score_readout(p, true, targets, larger, s)
+                         for r, (p, s) in readouts.items()}}
+    stem = _cell_stem(name, n, seed)
+    atomic_write_bytes(cells_dir / f"{stem}.npz", _arrays_bytes(arrays))
+    write_json(cells_dir / f"{stem}.json", cell)  # last: its presence marks the cell done
+    return cell
+
+
+def _load_cell(path: Path, settings: dict) -> dict:
+    cell = json.loads(path.read_text())
+    if cell.get("settings") != settings:
+        raise NasRlmError(
+            f"{path} was computed with other settings ({cell.get('settings')} vs. now "
+            f"{settings}); use a new output directory or delete that cell to recompute it"
+        )
+    return cell
+
+
+# -- aggregation ----------------------------------------------------------------------------
+def _stats(values: list[float | None]) -> dict[str, Any]:
+    ok = [v for v in values if v is not None]
+    if not ok:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0,
+                "n_undefined": len(values)}
+    return {"mean": float(np.mean(ok)), "std": float(np.std(ok)), "min": float(min(ok)),
+            "max": float(max(ok)), "n": len(ok), "n_undefined": len(values) - len(ok)}
+
+
+def summarize(cells: Sequence[dict], targets: Sequence[str],
+              ns: Sequence[int]) -> dict[str, dict]:
+    """``{readout: {target: {"N=<n>": {metric: stats over seeds}}}}``."""
+    readouts = list(dict.fromkeys(r for c in cells for r in c["readouts"]))
+    out: dict[str, dict] = {}
+    for r in readouts:
+        out[r] = {}
+        for t in targets:
+            out[r][t] = {}
+            for n in ns:
+                group = [c["readouts"][r][t] for c in cells if c["n"] == n and r in c["readouts"]]
+                if group:
+                    out[r][t][f"N={n}"] = {m: _stats([g.get(m) for g in group])
+                                           for m in METRICS if m in group[0]}
+    return out
+
+
+def _fmt(s: dict | None) -> str:
+    if not s or s["mean"] is None:
+        return "undefined"
+    text = f"{s['mean']:.3f} ± {s['std']:.3f}"
+    return text + (f" ({s['n_undefined']} undef.)" if s["n_undefined"] else "")
+
+
+def format_table(summary: dict, targets: Sequence[str], ns: Sequence[int],
+                 metric: str = "kendall_tau") -> str:
+    """A markdown table of ``metric`` (mean ± std over seeds): rows target × readout."""
+    lines = [f"| target | surrogate | {' | '.join(f'N={n}' for n in ns)} |",
+             "|---|---|" + "---|" * len(ns)]
+    for t in targets:
+        for i, r in enumerate(summary):
+            cells = [_fmt(summary[r][t].get(f"N={n}", {}).get(metric)) for n in ns]
+            lines.append(f"| {t if i == 0 else ''} | {r} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, summary: dict) -> None:
+    rows = [(r, key.removeprefix("N="), t, m, *(s[f] for f in ("mean", "std", "min", "max",
+                                                               "n", "n_undefined")))
+            for r, by_t in summary.items() for t, by_n in by_t.items()
+            for key, by_m in by_n.items() for m, s in by_m.items()]
+    write_csv(path, ["surrogate", "n", "target", "metric", "mean", "std", "min", "max",
+                     "n_seeds", "n_undefined"], rows)
+
+
+def _plots(out: Path, cells: Sequence[dict], summary: dict, targets: Sequence[str],
+           ns: Sequence[int], seeds: Sequence[int], Y: np.ndarray,
+           space: str) -> list[Path]:
+    """τ vs. N, predicted vs. true (largest N, first seed) and calibration (largest N)."""
+    from ..plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
+
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    by_key = {(r, c["n"], c["seed"]): c for c in cells for r in c["readouts"]}
+    tau = {t: {r: np.array([[(by_key[(r, n, s)]["readouts"][r][t]["kendall_tau"]
+                              if (r, n, s) in by_key else None) for s in seeds] for n in ns],
+                           dtype=float) for r in summary} for t in targets}
+    paths = plot_metric_vs_n(ns, tau, plots, "tau_vs_n")
+    n_max, s0 = max(ns), seeds[0]
+    for r in summary:
+        cell = by_key.get((r, n_max, s0))
+        npz = out / "cells" / f"{_cell_stem(cell['surrogate'], n_max, s0)}.npz" if cell else None
+        if npz is None or not npz.is_file():
+            continue
+        with np.load(npz) as z:
+            te = z["test_indices"]
+            lo = z.get(f"{r}.lo90")
+            hi = z.get(f"{r}.hi90")
+            paths += plot_pred_vs_true(Y[te], z[f"{r}.point"], list(targets), plots,
+                                       f"scatter_{r}_n{n_max}_s{s0}", lo=lo, hi=hi,
+                                       diagonal=cell["surrogate"] not in ZERO_SHOT,
+                                       title=f"{space} {r}, N={n_max}, seed {s0}, "
+                                             f"{len(te)} held-out archs")
+    keys = [f"coverage{round(lv * 100)}" for lv in LEVELS]
+    calibrated = [r for r in summary
+                  if all(k in summary[r][targets[0]].get(f"N={n_max}", {}) for k in keys)]
+    if calibrated:
+        cov = np.array([[[summary[r][t][f"N={n_max}"][k]["mean"] for k in keys]
+                         for t in targets] for r in calibrated], dtype=float)  # None -> NaN
+        paths += plot_calibration(calibrated, list(targets), cov, plots, "calibration",
+                                  LEVELS, title=f"{space}, N={n_max}, mean over seeds")
+    return paths
+
+
+# -- the entry point ------------------------------------------------------------------------
+def evaluate(
+    space: str,
+    targets: Sequence[str],
+    surrogates: Sequence[str],
+    ns: Sequence[int],
+    seeds: Sequence[int],
+    out_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    rlm_config: Any = None,
+    rlm_train: dict[str, Any] | None = None,
+    test_limit: int | None = None,
+) -> dict:
+    """Run the DESIGN §3 ranking protocol and write the run directory (see the module doc).
+
+    ``targets`` are column names of ``target_names(space)`` (accuracy first is not required:
+    the RLM reorders internally); ``surrogates`` are keys of :data:`SURROGATES`; ``rlm_config``
+    is an ``RLMConfig`` (default: its defaults) and ``rlm_train`` the ``train_rlm`` keyword
+    arguments (default :data:`DEFAULT_RLM_TRAIN`). ``test_limit`` scores only the first that
+    many held-out archs (smoke runs; not the protocol). ``progress`` shows a bar and prints
+    the τ table. Returns the content of ``results.json`` plus ``cells_run``/``cells_resumed``.
+    """
+    from tqdm import tqdm
+
+    targets = list(dict.fromkeys(targets))
+    surrogates = list(dict.fromkeys(surrogates))
+    ns = sorted({int(n) for n in ns})
+    seeds = sorted({int(s) for s in seeds})
+    _check_request(space, targets, surrogates, ns, seeds, data_dir)
+    archs, Y = load_targets(space, targets, data_dir)
+    first = accuracy_names(space, data_dir)
+    larger = [t in first for t in targets]
+    te_all = heldout_indices(space)[:test_limit]
+    rlm_cfg = rlm_config
+    if rlm_cfg is None and "rlm" in surrogates:
+        from ..surrogates.rlm import RLMConfig
+
+        rlm_cfg = RLMConfig()
+    rlm_kw = {**DEFAULT_RLM_TRAIN, **(rlm_train or {})}
+    common = {"space": space, "targets": targets, "test_archs": len(te_all),
+              "test_limit": test_limit, "k": K}
+    settings = {s: {**common, **({"rlm_config": asdict(rlm_cfg), "rlm_train": rlm_kw}
+                                 if s == "rlm" else {})} for s in surrogates}
+
+    out = Path(out_dir)
+    cells_dir = out / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    config = {"space": space, "targets": targets, "surrogates": surrogates, "ns": ns,
+              "seeds": seeds, "test_limit": test_limit, "test_archs": len(te_all),
+              "k": K, "levels": list(LEVELS), "larger_is_better": dict(zip(targets, larger,
+                                                                           strict=True)),
+              "data_dir": str(resolve_data_dir(data_dir)),
+              "rlm_config": asdict(rlm_cfg) if rlm_cfg is not None else None,
+              "rlm_train": rlm_kw if "rlm" in surrogates else None,
+              "versions": _versions()}
+    write_json(out / "config.json", config)
+
+    factories = surrogate_factories(space, surrogates, rlm_cfg, rlm_kw, first)
+    grid = [(s, n, seed) for n in ns for seed in seeds for s in surrogates]
+    cells, run, resumed = [], 0, 0
+    with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:
+        for s, n, seed in grid:
+            path = cells_dir / f"{_cell_stem(s, n, seed)}.json"
+            if path.is_file():
+                cells.append(_load_cell(path, settings[s]))
+                resumed += 1
+            else:
+                bar.set_postfix_str(_cell_stem(s, n, seed))
+                tr, te = protocol_split(space, n, seed, test_limit)
+                cells.append(_run_cell(factories[s], s, n, seed, archs, Y, tr, te, targets,
+                                       larger, settings[s], cells_dir))
+                run += 1
+            bar.update()
+
+    summary = summarize(cells, targets, ns)
+    results = {"config": config, "summary": summary,
+               "cells": [{k: v for k, v in c.items() if k != "train_indices"} for c in cells]}
+    write_json(out / "results.json", results)
+    _write_csv(out / "results.csv", summary)
+    table = format_table(summary, targets, ns)
+    atomic_write_text(out / "table.md",
+                      f"Kendall τ, mean ± std over seeds {seeds}; {space}, "
+                      f"{len(te_all)} held-out archs\n\n{table}\n")
+    plots = _plots(out, cells, summary, targets, ns, seeds, Y, space)
+    if progress:
+        print(f"Kendall τ, mean ± std over seeds {seeds} ({space}, {len(te_all)} held-out "
+              f"archs)\n{table}")
+    return {**results, "cells_run": run, "cells_resumed": resumed,
+            "plots": [str(p) for p in plots]}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("nas-rlm", "numpy", "scipy", "scikit-learn", "torch", "transformers"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

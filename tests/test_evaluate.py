@@ -1,0 +1,295 @@
+"""The ranking evaluation (DESIGN §3): run directory, resume, leakage rule, errors, plots.
+
+Everything is tiny: N in {20, 40}, 200 held-out archs, two targets, baselines with their
+default settings and one RLM cell of a 1-layer model trained for one epoch. The whole file is
+meant to stay well under a minute on one thread.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nas_rlm.cli import main
+from nas_rlm.data import load_targets
+from nas_rlm.errors import NasRlmError, UnknownNameError
+from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.evaluation.ranking import (
+    TrainedRLM,
+    evaluate,
+    interval_coverage,
+    protocol_split,
+    score_readout,
+)
+from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
+from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
+from nas_rlm.surrogates.rlm import RLM, RLMConfig
+
+torch.set_num_threads(1)
+
+TARGETS = ["pixel3", "cifar10"]  # latency first on purpose: the RLM must reorder
+BASELINES = ["flops", "flops_pruned", "params", "mlp", "gbdt"]
+NS, SEEDS, TEST_LIMIT = [20, 40], [0, 1], 200
+TINY = RLMConfig(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
+                 decoder_layers=1, text_vocab_size=300)
+
+
+class Recorder:
+    """Wraps ``fit``/``predict`` of every surrogate class to record the archs they saw."""
+
+    FIT = ((_CountProxy, "fit"), (OneHotMLP, "fit"), (OneHotGBDT, "fit"), (RLM, "fit"))
+    PREDICT = ((_CountProxy, "predict"), (OneHotMLP, "predict"), (OneHotGBDT, "predict"),
+               (RLM, "predict"), (RLM, "predict_expected"))
+
+    def __init__(self, mp: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, list] = defaultdict(list)
+        for cls, meth in self.FIT + self.PREDICT:
+            kind = "fit" if (cls, meth) in self.FIT else "predict"
+            mp.setattr(cls, meth, self._wrap(getattr(cls, meth), kind, cls.__name__))
+
+    def _wrap(self, fn, kind, owner):
+        def wrapped(obj, archs, *args, **kwargs):
+            self.calls[kind].append((owner, type(obj).__name__, list(archs),
+                                     list(getattr(obj, "objectives", []))))
+            return fn(obj, archs, *args, **kwargs)
+        return wrapped
+
+
+@pytest.fixture(scope="module")
+def table(data_dir):
+    archs, Y = load_targets("nb201", TARGETS, data_dir)
+    return archs, Y, {a: i for i, a in enumerate(archs)}
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        rec = Recorder(mp)
+        res = evaluate("nb201", TARGETS, BASELINES, NS, SEEDS, out, data_dir=data_dir,
+                       progress=False, test_limit=TEST_LIMIT)
+    return out, res, rec
+
+
+@pytest.fixture(scope="module")
+def rlm_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("eval_rlm") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        rec = Recorder(mp)
+        res = evaluate("nb201", TARGETS, ["rlm"], [20], [0], out, data_dir=data_dir,
+                       progress=False, rlm_config=TINY,
+                       rlm_train={"epochs": 1, "batch_size": 16}, test_limit=TEST_LIMIT)
+    return out, res, rec
+
+
+# -- the run directory ------------------------------------------------------------------------
+def test_results_files_and_plots(baseline_run):
+    out, res, _ = baseline_run
+    assert res["cells_run"] == len(BASELINES) * len(NS) * len(SEEDS)
+    assert res["cells_resumed"] == 0
+    for name in ("config.json", "results.json", "results.csv", "table.md"):
+        assert (out / name).is_file(), name
+    assert len(list((out / "cells").glob("*.json"))) == res["cells_run"]
+    assert len(list((out / "cells").glob("*.npz"))) == res["cells_run"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["targets"] == TARGETS and config["test_archs"] == TEST_LIMIT
+    assert config["larger_is_better"] == {"pixel3": False, "cifar10": True}
+
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["summary"]) == set(BASELINES)
+    tau = results["summary"]["gbdt"]["cifar10"]["N=40"]["kendall_tau"]
+    assert tau["n"] == len(SEEDS) and -1 <= tau["mean"] <= 1
+    # the zero-shot proxies ignore labels: the same ranking in every cell
+    flops = results["summary"]["flops_pruned"]["cifar10"]
+    assert flops["N=20"]["kendall_tau"]["std"] == 0
+    assert flops["N=20"]["kendall_tau"]["mean"] == flops["N=40"]["kendall_tau"]["mean"] > 0.5
+
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    metrics = {"kendall_tau", "spearman", "precision_top5", "coverage50", "coverage90"}
+    assert len(rows) == len(BASELINES) * len(NS) * len(TARGETS) * len(metrics)
+    assert {r["metric"] for r in rows} == metrics
+    assert all(r["n_seeds"] == str(len(SEEDS)) for r in rows)
+
+    plots = {Path(p).name for p in res["plots"]}
+    for stem in ["tau_vs_n", "calibration", *(f"scatter_{s}_n40_s0" for s in BASELINES)]:
+        assert {f"{stem}.png", f"{stem}.svg"} <= plots, stem
+        assert (out / "plots" / f"{stem}.png").stat().st_size > 1000
+    assert "| cifar10 | flops |" in (out / "table.md").read_text()
+
+
+def test_calibration_numbers_in_unit_interval(baseline_run, rlm_run):
+    for _, res, _ in (baseline_run, rlm_run):
+        for cell in res["cells"]:
+            for readout, by_target in cell["readouts"].items():
+                for scores in by_target.values():
+                    if readout.endswith("_ev"):  # a single value per arch: no interval
+                        assert "coverage50" not in scores and "coverage90" not in scores
+                        continue
+                    assert 0.0 <= scores["coverage50"] <= scores["coverage90"] <= 1.0
+
+
+def test_interval_coverage_and_undefined_tau():
+    samples = np.tile(np.arange(8.0), (4, 1))[:, :, None]  # (4 archs, 8 samples, 1)
+    true = np.array([[3.5], [0.5], [100.0], [6.5]])
+    assert interval_coverage(samples, true, 0.5)[0] == 0.25  # only 3.5 is in [1.75, 5.25]
+    assert interval_coverage(samples, true, 0.9)[0] == 0.75  # all but 100 in [0.35, 6.65]
+    const = score_readout(np.ones((5, 1)), np.arange(5.0)[:, None], ["x"], [True])
+    assert const["x"]["kendall_tau"] is None  # a constant prediction has no τ, not NaN in JSON
+
+
+# -- the leakage rule ---------------------------------------------------------------------------
+def test_no_heldout_arch_in_any_protocol_pool():
+    held = set(heldout_indices("nb201").tolist())
+    assert len(held) == 5000
+    for n in (78, 390, 781):
+        for seed in range(5):
+            assert not held & set(train_indices("nb201", n, seed).tolist())
+    tr, te = protocol_split("nb201", 781, 0, test_limit=TEST_LIMIT)
+    assert len(te) == TEST_LIMIT and set(te.tolist()) <= held and not set(tr) & set(te)
+
+
+@pytest.mark.parametrize("which", ["baseline_run", "rlm_run"])
+def test_surrogates_are_fitted_on_pool_rows_only(which, request, table):
+    _, res, rec = request.getfixturevalue(which)
+    _, _, index = table
+    held = set(heldout_indices("nb201").tolist())
+    test_rows = heldout_indices("nb201")[:TEST_LIMIT].tolist()
+    pools = {(c["n"], c["seed"]): set(train_indices("nb201", c["n"], c["seed"]).tolist())
+             for c in res["cells"]}
+    assert rec.calls["fit"], "no fit was recorded"
+    for owner, _, archs, _ in rec.calls["fit"]:
+        rows = {index[a] for a in archs}
+        assert not rows & held, f"{owner} was fitted on held-out archs"
+        assert rows in pools.values(), f"{owner} was fitted on rows that are not a pool"
+    assert rec.calls["predict"]
+    for owner, _, archs, _ in rec.calls["predict"]:
+        assert [index[a] for a in archs] == test_rows, f"{owner} predicted other archs"
+    for cell in res["cells"]:  # the pool written with each cell is the protocol's
+        assert set(cell.get("train_indices", [])) <= pools[(cell["n"], cell["seed"])]
+
+
+def test_rlm_cell_decodes_accuracy_first_and_reads_out_twice(rlm_run):
+    out, res, rec = rlm_run
+    (cell,) = res["cells"]
+    assert set(cell["readouts"]) == {"rlm", "rlm_ev"}
+    assert [o for (owner, *_rest, o) in rec.calls["fit"] if owner == "RLM"] == [
+        ["cifar10", "pixel3"]]
+    with np.load(out / "cells" / "rlm_n20_s0.npz") as z:
+        assert z["rlm.point"].shape == z["rlm_ev.point"].shape == (TEST_LIMIT, 2)
+        assert "rlm.lo90" in z and "rlm_ev.lo90" not in z
+    assert {"scatter_rlm_n20_s0.png", "scatter_rlm_ev_n20_s0.png"} <= {
+        Path(p).name for p in res["plots"]}
+
+
+def test_trained_rlm_maps_columns_back(monkeypatch):
+    seen = {}
+
+    class Stub:
+        def predict(self, archs, k, seed):
+            return np.tile(np.arange(3.0), (len(archs), k, 1))  # column j = RLM objective j
+
+        def predict_expected(self, archs):
+            return np.tile(np.arange(3.0), (len(archs), 1))
+
+    def fake_train(space, archs, Y, objectives, **kw):
+        seen.update(objectives=objectives, Y=Y)
+        return Stub()
+
+    monkeypatch.setattr("nas_rlm.surrogates.recipes.train_rlm", fake_train)
+    Y = np.array([[1.0, 2.0, 90.0]])
+    m = TrainedRLM("nb201", first=["cifar10"]).fit(["a"], Y, ["pixel3", "eyeriss", "cifar10"])
+    assert seen["objectives"] == ["cifar10", "pixel3", "eyeriss"]
+    assert seen["Y"].tolist() == [[90.0, 1.0, 2.0]]
+    assert m.predict(["a"], k=2)[0, 0].tolist() == [1.0, 2.0, 0.0]
+    assert m.predict_expected(["a"])[0].tolist() == [1.0, 2.0, 0.0]
+
+
+# -- resume ---------------------------------------------------------------------------------------
+def test_resume_skips_finished_cells(baseline_run, tmp_path, data_dir, monkeypatch):
+    src, _, _ = baseline_run
+    out = tmp_path / "run"
+    shutil.copytree(src, out)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    rec = Recorder(monkeypatch)
+    res = evaluate("nb201", TARGETS, ["params", "gbdt"], NS, [*SEEDS, 2], out,
+                   data_dir=data_dir, progress=False, test_limit=TEST_LIMIT)
+    assert res["cells_resumed"] == 2 * len(NS) * len(SEEDS)
+    assert res["cells_run"] == 2 * len(NS) * 1
+    assert len(rec.calls["fit"]) == res["cells_run"]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")
+            if p.name in before} == before
+    # nothing left to do: a rerun only aggregates
+    res = evaluate("nb201", TARGETS, ["params", "gbdt"], NS, [*SEEDS, 2], out,
+                   data_dir=data_dir, progress=False, test_limit=TEST_LIMIT)
+    assert res["cells_run"] == 0 and len(rec.calls["fit"]) == 2 * len(NS)
+    assert res["summary"]["gbdt"]["cifar10"]["N=20"]["kendall_tau"]["n"] == 3
+
+
+def test_resume_refuses_cells_of_other_settings(baseline_run, tmp_path, data_dir):
+    src, _, _ = baseline_run
+    out = tmp_path / "run"
+    shutil.copytree(src, out)
+    with pytest.raises(NasRlmError, match="other settings"):
+        evaluate("nb201", ["cifar10"], ["gbdt"], [20], [0], out, data_dir=data_dir,
+                 progress=False, test_limit=TEST_LIMIT)
+
+
+# -- errors -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needles"),
+    [
+        ({"targets": ["cifar11"]}, UnknownNameError, ["cifar11", "pixel3", "eyeriss"]),
+        ({"space": "nb999"}, UnknownNameError, ["nb999", "nb201", "fbnet", "ofa_mbv3"]),
+        ({"surrogates": ["ridge"]}, UnknownNameError, ["ridge", "gbdt", "rlm"]),
+        ({"space": "fbnet", "targets": ["pixel3"], "surrogates": ["mlp", "rlm"]},
+         NasRlmError, ["fbnet", "adapter", "mlp, rlm", "nb201"]),
+        ({"ns": [0]}, NasRlmError, ["N=0"]),
+    ],
+)
+def test_bad_requests_fail_before_any_work(kwargs, error, needles, tmp_path, data_dir):
+    args = {"space": "nb201", "targets": ["cifar10"], "surrogates": ["gbdt"], "ns": [20],
+            "seeds": [0], "out_dir": tmp_path / "run", "data_dir": data_dir,
+            "progress": False, **kwargs}
+    with pytest.raises(error) as e:
+        evaluate(**args)
+    for needle in needles:
+        assert needle in str(e.value)
+    assert not (tmp_path / "run").exists()
+
+
+# -- plots with awkward inputs --------------------------------------------------------------------
+def test_plots_take_undefined_scores_and_constant_predictions(tmp_path):
+    ns = [78, 390, 781]
+    values = {"cifar10": {"a": np.array([[0.5, np.nan], [np.nan, np.nan], [0.7, 0.8]]),
+                          "b": np.full((3, 2), 0.4)}}
+    true = np.random.default_rng(0).normal(size=(50, 2))
+    assert len(plot_metric_vs_n(ns, values, tmp_path)) == 2
+    assert len(plot_pred_vs_true(true, np.zeros((50, 2)), ["x", "y"], tmp_path, "const",
+                                 lo=-np.ones((50, 2)), hi=np.ones((50, 2)))) == 2
+    assert len(plot_calibration(["a", "b"], ["x"], np.array([[[0.4, 0.8]], [[0.0, 0.0]]]),
+                                tmp_path)) == 2
+    assert {p.suffix for p in tmp_path.iterdir()} == {".png", ".svg"}
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_cli_evaluate(tmp_path, capsys, data_dir):
+    out = tmp_path / "run"
+    code = main(["evaluate", "--space", "nb201", "--targets", "cifar10,pixel3", "--surrogates",
+                 "params,gbdt", "--ns", "20", "--seeds", "0-1", "--out", str(out),
+                 "--test-limit", "100", "--data-dir", str(data_dir), "--quiet"])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "| cifar10 | params |" in stdout and str(out) in stdout
+    assert len(list((out / "cells").glob("*.json"))) == 4
+    code = main(["evaluate", "--targets", "cifar11", "--out", str(tmp_path / "bad"),
+                 "--data-dir", str(data_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cifar11" in err and "Traceback" not in err
