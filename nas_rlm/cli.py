@@ -69,7 +69,7 @@ def _cmd_space_text(args: argparse.Namespace) -> int:
 def _cmd_space_onnx(args: argparse.Namespace) -> int:
     from .io import atomic_write_bytes
     from .search_spaces import get_space
-    from .search_spaces.onnx_text import check_runnable
+    from .search_spaces.onnx_check import check_runnable
 
     model = get_space(args.space).to_onnx(args.arch, weights=args.weights, seed=args.seed)
     check_runnable(model)

@@ -10,7 +10,7 @@ import pytest
 
 from nas_rlm.cli import main
 from nas_rlm.io import atomic_write_bytes
-from nas_rlm.search_spaces.onnx_text import check_runnable
+from nas_rlm.search_spaces.onnx_check import check_runnable
 
 BEST = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

@@ -16,7 +16,7 @@ from onnx import inliner
 from nas_rlm.data import load_latency, load_nb201_accuracy
 from nas_rlm.errors import ArchError
 from nas_rlm.search_spaces.nb201 import EDGES, NB201, OPS, live_edges, parse_arch_string
-from nas_rlm.search_spaces.onnx_text import check_runnable
+from nas_rlm.search_spaces.onnx_check import check_runnable
 
 torch.set_num_threads(1)
 

@@ -33,7 +33,6 @@ import heapq
 import re
 from collections.abc import Sequence
 
-import numpy as np
 import onnx
 from onnx import AttributeProto, numpy_helper
 
@@ -358,21 +357,3 @@ _TOKEN_RE = re.compile(r"[A-Za-z_]+|\d+|[^\sA-Za-z_\d]")
 def simple_tokens(text: str) -> list[str]:
     """Words, digit runs and single punctuation marks: a tokenizer-free length measure."""
     return _TOKEN_RE.findall(text)
-
-
-def check_runnable(model: onnx.ModelProto) -> None:
-    """Full checker plus one onnxruntime run on a random input; raises ModelFormatError."""
-    import onnxruntime as ort
-
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as e:
-        raise ModelFormatError(f"invalid ONNX model: {e}") from e
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    feeds = {}
-    for i in sess.get_inputs():
-        shape = [d if isinstance(d, int) else 1 for d in i.shape]
-        feeds[i.name] = np.random.default_rng(0).random(shape, dtype=np.float32)
-    outs = sess.run(None, feeds)
-    if not all(np.all(np.isfinite(o)) for o in outs):
-        raise ModelFormatError("the model produced non-finite outputs on a random input")
