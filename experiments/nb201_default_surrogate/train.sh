@@ -11,7 +11,8 @@ DATA_DIR="${1:-${NAS_RLM_DATA:-../shared/data}}"
 RUN=runs/nb201-default-surrogate
 .venv/bin/python benchmarks/rlm_ranking_nb201.py --out "$RUN" --ns 781 --seeds 0 --workers 1 \
   --save-models --data-dir "$DATA_DIR" > "$RUN.json"
-.venv/bin/python benchmarks/rlm_nb201.py --model "$RUN/model_n781_s0" --data-dir "$DATA_DIR" \
-  > "$RUN/heldout.json"
-.venv/bin/python experiments/nb201_default_surrogate/ship.py "$RUN/model_n781_s0" \
-  "$RUN/heldout.json" nas_rlm/pretrained/nb201-rlm
+SHIP=nas_rlm/pretrained/nb201-rlm
+.venv/bin/python experiments/nb201_default_surrogate/ship.py "$RUN/model_n781_s0" "$SHIP"
+.venv/bin/python benchmarks/rlm_nb201.py --model "$SHIP" --data-dir "$DATA_DIR" > "$RUN/heldout.json"
+.venv/bin/python experiments/nb201_default_surrogate/ship.py "$RUN/model_n781_s0" "$SHIP" \
+  "$RUN/heldout.json"
