@@ -91,15 +91,25 @@ def _cmd_space_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _arch_args(args: argparse.Namespace) -> list[str]:
+    """Arch strings from the positional arguments, then from ``--file`` (one per line)."""
+    archs = list(args.archs)
+    if args.file:
+        try:
+            text = Path(args.file).read_text()
+        except OSError as e:
+            raise NasRlmError(f"cannot read the arch file {args.file}: {e.strerror}") from e
+        archs += [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return archs
+
+
 # -- measure --------------------------------------------------------------------------------
 def _cmd_measure(args: argparse.Namespace) -> int:
     from .search_spaces import get_space
     from .search_spaces.latency import measure_archs
 
     space = get_space(args.space)
-    archs = list(args.archs)
-    if args.file:
-        archs += [ln.strip() for ln in Path(args.file).read_text().splitlines() if ln.strip()]
+    archs = _arch_args(args)
     if args.sample:
         archs += [space.to_string(a) for a in space.sample(args.sample, args.seed)]
     if not archs:
@@ -163,9 +173,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from .surrogates.pretrained import load_default
 
         rlm = load_default("nb201")
-    archs = list(args.archs)
-    if args.file:
-        archs += [ln.strip() for ln in Path(args.file).read_text().splitlines() if ln.strip()]
+    archs = _arch_args(args)
     if not archs:
         raise NasRlmError("nothing to predict: give arch strings or --file")
     samples = rlm.predict(archs, k=args.k, seed=args.seed, progress=not args.quiet)

@@ -103,3 +103,8 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_missing_arch_file_is_one_clear_line(capsys, tmp_path):
+    code, _, err = run(capsys, "measure", "nb201", "--file", str(tmp_path / "nope.txt"))
+    assert code == 2 and "cannot read the arch file" in err and "Traceback" not in err
