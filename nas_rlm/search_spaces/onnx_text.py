@@ -71,6 +71,8 @@ def _tensor_value(t: onnx.TensorProto) -> str:
 
 def _attr(a: AttributeProto) -> str:
     name = ATTR_ABBREV.get(a.name, a.name)
+    if a.ref_attr_name:  # a function attribute bound at the call site (its type is set too)
+        return f"{name}=@{a.ref_attr_name}"
     if a.type == AttributeProto.INT:
         val = str(a.i)
     elif a.type == AttributeProto.FLOAT:
@@ -85,8 +87,6 @@ def _attr(a: AttributeProto) -> str:
         val = "x".join(s.decode() for s in a.strings)
     elif a.type == AttributeProto.TENSOR:
         val = _tensor_value(a.t)
-    elif a.ref_attr_name:
-        val = "@" + a.ref_attr_name
     else:
         raise ModelFormatError(f"attribute {a.name!r} of type {a.type} is not supported")
     return f"{name}={val}"
