@@ -380,3 +380,35 @@ def test_cli_search(data_dir, tmp_path, capsys):
     assert json.loads(captured.out)["status"] == "infeasible" and "relax" in captured.err
     assert main([*argv, "--objectives", "accuracy,latency:pixel9"]) == 2
     assert "latency:pixel3" in capsys.readouterr().err
+
+
+def test_invalid_vectors_are_repaired_before_scoring():
+    """About a quarter of random NB101 vectors are invalid cells; the search must repair
+    them (SpaceRepair) instead of crashing in decode."""
+    from pymoo.optimize import minimize
+
+    from nas_rlm.search.algorithms import make_algorithm
+    from nas_rlm.search.objectives import parse_objectives
+    from nas_rlm.search.problem import SurrogateProblem
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.baselines import FlopsProxy
+
+    sp = get_space("nb101")
+    rng = np.random.default_rng(0)
+    lo, hi = sp.bounds
+    X = rng.integers(lo, hi + 1, size=(200, len(lo)))
+    invalid = 0
+    for x in X:
+        try:
+            sp.decode(x)
+        except Exception:
+            invalid += 1
+            sp.decode(sp.repair(x, rng))  # the repaired vector decodes
+    assert invalid > 20
+    proxy = FlopsProxy(sp, pruned=False).fit(sp.sample(3, 0), np.zeros((3, 2)),
+                                             ["acc", "pixel3"])
+    for algo in ("nsga2", "moead"):
+        problem = SurrogateProblem(sp, proxy, parse_objectives(["accuracy", "latency:pixel3"],
+                                                               ["acc", "pixel3"]))
+        minimize(problem, make_algorithm(algo, 20, 2), ("n_gen", 3), seed=0)
+        assert problem.n_scored > 20

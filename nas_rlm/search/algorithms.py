@@ -15,11 +15,12 @@ import numpy as np
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.mutation import Mutation
 from pymoo.core.problem import Problem
+from pymoo.core.repair import Repair
 from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.util.ref_dirs import get_reference_directions
 
-from ..errors import NasRlmError, UnknownNameError
+from ..errors import ArchError, NasRlmError, UnknownNameError
 
 #: Valid names for :func:`make_algorithm`; the first is the default.
 ALGORITHMS: tuple[str, ...] = ("nsga2", "nsga3", "agemoea", "moead")
@@ -43,6 +44,25 @@ class RandomResetMutation(Mutation):
         return np.where(reset, draws, X)
 
 
+class SpaceRepair(Repair):
+    """Replace vectors that decode to no valid arch (e.g. a disconnected NB101 cell) by the
+    space's own repair, so crossover and mutation never hand the surrogate an invalid arch.
+    Spaces where every vector in bounds is valid pass through untouched."""
+
+    def _do(self, problem: Problem, X: np.ndarray, *args: Any, random_state=None,
+            **kwargs: Any) -> np.ndarray:
+        space = getattr(problem, "space", None)
+        if space is None:
+            return X
+        X = np.rint(np.asarray(X, float)).astype(np.int64)
+        for i, x in enumerate(X):
+            try:
+                space.decode(x)
+            except ArchError:
+                X[i] = space.repair(x, random_state)
+        return X
+
+
 def reference_directions(n_obj: int, pop_size: int) -> np.ndarray:
     """Das-Dennis directions, as many as fit in ``pop_size`` (at least ``n_obj``).
 
@@ -56,13 +76,15 @@ def reference_directions(n_obj: int, pop_size: int) -> np.ndarray:
 
 
 def make_algorithm(name: str = "nsga2", pop_size: int = 50, n_obj: int = 2,
-                   mutation_prob_var: float | None = None) -> Algorithm:
+                   mutation_prob_var: float | None = None,
+                   sampling: np.ndarray | None = None) -> Algorithm:
     """A configured algorithm; unknown names list the valid ones.
 
     ``moead`` is pymoo's ``ParallelMOEAD``: it makes ``pop_size`` children per generation and
     evaluates them as one batch (plain ``MOEAD`` scores one child at a time). It has no
     duplicate elimination and no constraint handling; its population size is the number of
-    reference directions.
+    reference directions. ``sampling`` is an optional initial population (integer vectors,
+    one row per member), e.g. the best archs found so far by a surrogate-assisted loop.
     """
     key = name.strip().lower().replace("-", "").replace("_", "") if isinstance(name, str) else ""
     if key not in ALGORITHMS:
@@ -72,9 +94,10 @@ def make_algorithm(name: str = "nsga2", pop_size: int = 50, n_obj: int = 2,
     if pop_size < 2:
         raise ValueError(f"pop_size must be >= 2, got {pop_size}")
     ops: dict[str, Any] = dict(
-        sampling=IntegerRandomSampling(),
+        sampling=IntegerRandomSampling() if sampling is None else np.asarray(sampling),
         crossover=UniformCrossover(),
         mutation=RandomResetMutation(prob_var=mutation_prob_var),
+        repair=SpaceRepair(),
     )
     if key == "nsga2":
         from pymoo.algorithms.moo.nsga2 import NSGA2

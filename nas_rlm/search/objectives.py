@@ -67,6 +67,21 @@ class Constraint:
         return self.g(values) <= 0
 
 
+def objective_matrix(objectives: Sequence[Objective], values: np.ndarray) -> np.ndarray:
+    """``F`` to minimise from predicted or true values ``(n, m)`` in the surrogate's columns."""
+    values = np.asarray(values, float)
+    return np.column_stack([o.to_min(values[:, o.index]) for o in objectives]).reshape(
+        len(values), len(objectives))
+
+
+def constraint_matrix(constraints: Sequence[Constraint], values: np.ndarray) -> np.ndarray:
+    """``G`` (feasible where every column is ``<= 0``) from values ``(n, m)``."""
+    values = np.asarray(values, float)
+    if not constraints:
+        return np.zeros((len(values), 0))
+    return np.column_stack([c.g(values[:, c.target.index]) for c in constraints])
+
+
 def _valid_names(names: Sequence[str]) -> str:
     lat = ", ".join(f"{LATENCY}:{n}" for n in names[1:])
     return f"{ACCURACY} (= {names[0]}), {lat}" if lat else f"{ACCURACY} (= {names[0]})"

@@ -23,7 +23,7 @@ from ..errors import NasRlmError
 from ..io import write_json
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate, point_estimate, uncertainty
-from .objectives import Constraint, Objective
+from .objectives import Constraint, Objective, constraint_matrix, objective_matrix
 
 CACHE_FORMAT = 1
 
@@ -160,13 +160,11 @@ class SurrogateProblem(Problem):
 
     def F(self, values: np.ndarray) -> np.ndarray:
         """Objectives to minimise from surrogate outputs ``(n, m_surrogate)``."""
-        return np.column_stack([o.to_min(values[:, o.index]) for o in self.objectives])
+        return objective_matrix(self.objectives, values)
 
     def G(self, values: np.ndarray) -> np.ndarray:
         """Constraint values, feasible where every column is ``<= 0``."""
-        if not self.constraints:
-            return np.zeros((len(values), 0))
-        return np.column_stack([c.g(values[:, c.target.index]) for c in self.constraints])
+        return constraint_matrix(self.constraints, values)
 
     # -- scoring ----------------------------------------------------------------------------
     def score(self, keys: Sequence[Hashable]) -> None:

@@ -65,6 +65,16 @@ class SearchSpace(ABC):
     def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Hashable:
         """A neighbour of ``arch`` that differs in exactly one decision."""
 
+    def repair(self, vector: Sequence[int] | np.ndarray,
+               rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """A valid encoding for an in-bounds ``vector`` that :meth:`decode` rejects.
+
+        Spaces where some vectors are invalid (NB101's disconnected cells) get searched with
+        generic operators, which produce such vectors; this default replaces one by a random
+        valid arch. Spaces may override it with a nearer valid neighbour.
+        """
+        return self.encode(self.sample(1, as_rng(rng))[0])
+
     def size(self) -> int | None:
         """Number of archs where the space is finite and countable, else ``None``."""
         return None

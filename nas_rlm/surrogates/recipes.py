@@ -55,3 +55,38 @@ def train_rlm(
     if pre:
         rlm.training_info["pretrain"] = {k: v for k, v in pre_info.items() if k != "history"}
     return rlm
+
+
+class RLMRefitter:
+    """The RLM for a surrogate-assisted loop: trained once, then warm-started every round.
+
+    Retraining from scratch each round would cost the full recipe again for a few hundred new
+    labels. Instead the first call builds the BPE on the texts of ``tokenizer_archs`` sampled
+    archs (texts are computed, not labels, so any arch may be used) and trains for
+    ``first_epochs``; later calls continue from the current weights on all labels so far for
+    ``refit_epochs``. Early stopping keeps the best-validation weights each time.
+    """
+
+    def __init__(self, space: str, objectives: Sequence[str], config: RLMConfig | None = None,
+                 first_epochs: int = 15, refit_epochs: int = 4, tokenizer_archs: int = 1000,
+                 seed: int = 0, batch_size: int = 16, lr: float = 5e-4,
+                 threads: int = 1) -> None:
+        self.space, self.objectives, self.config = space, list(objectives), config
+        self.first_epochs, self.refit_epochs = first_epochs, refit_epochs
+        self.tokenizer_archs, self.seed = tokenizer_archs, seed
+        self.train_kwargs = dict(batch_size=batch_size, lr=lr, threads=threads,
+                                 progress=False)
+        self.rlm: RLM | None = None
+
+    def __call__(self, archs: Sequence, Y: np.ndarray, round_: int = 0) -> RLM:
+        if self.rlm is None:
+            sp = get_space(self.space)
+            extra = sp.sample(self.tokenizer_archs, np.random.default_rng([self.seed, 11]))
+            self.rlm = RLM(self.objectives, self.space, self.config)
+            self.rlm.build(self.rlm.texts_for(list(extra) + list(archs)), seed=self.seed)
+            epochs = self.first_epochs
+        else:
+            epochs = self.refit_epochs
+        self.rlm.fit(archs, Y, epochs=epochs, patience=epochs, seed=self.seed + round_,
+                     **self.train_kwargs)
+        return self.rlm

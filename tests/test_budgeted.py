@@ -1,0 +1,177 @@
+"""Searches under a budget of true evaluations, and the evaluator interface."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from nas_rlm.errors import DataError, NasRlmError
+from nas_rlm.evaluation.ranking import surrogate_factories
+from nas_rlm.search import budgeted as B
+from nas_rlm.search.evaluators import (
+    FunctionEvaluator,
+    JointEvaluator,
+    LatencyEvaluator,
+    TableEvaluator,
+)
+from nas_rlm.search.indicators import non_dominated
+from nas_rlm.search.objectives import objective_matrix
+from nas_rlm.search_spaces import get_space
+from nas_rlm.surrogates.recipes import RLMRefitter
+from nas_rlm.surrogates.rlm import RLMConfig
+
+COLS, SPECS = ["cifar10", "pixel3"], ["accuracy", "latency:pixel3"]
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("nb201")
+
+
+@pytest.fixture(scope="module")
+def table(space, data_dir):
+    return TableEvaluator(space, COLS, data_dir)
+
+
+class Counting:
+    """Wraps an evaluator and records every batch it is asked for."""
+
+    def __init__(self, ev):
+        self.ev, self.space, self.columns, self.batches = ev, ev.space, ev.columns, []
+
+    def __call__(self, archs):
+        self.batches.append(list(archs))
+        return self.ev(archs)
+
+
+def _gbdt_fitter(seed=0):
+    return B.refit_from_scratch(surrogate_factories("nb201", ["gbdt"])["gbdt"], COLS, seed)
+
+
+def _check_ledger(run, ev, budget):
+    assert run.n_evals == budget
+    assert len(set(run.archs)) == budget  # never the same arch twice
+    np.testing.assert_allclose(run.Y, ev(run.archs))
+
+
+def test_random_search_spends_exactly_the_budget_on_distinct_archs(space, table):
+    _objs, _cons, scorer = B.setup(space, table, SPECS)
+    run = B.random_search(space, table, 150, seed=3, scorer=scorer, record_every=50)
+    _check_ledger(run, table, 150)
+    assert [h["n_evals"] for h in run.history] == [50, 100, 150]
+    again = B.random_search(space, table, 150, seed=3)
+    assert again.archs == run.archs
+
+
+def test_evolve_on_true_stops_at_the_exact_budget(space, table):
+    objs, cons, scorer = B.setup(space, table, SPECS)
+    counting = Counting(table)
+    run = B.evolve_on_true(space, counting, objs, cons, budget=130, pop_size=20, seed=0,
+                           scorer=scorer)
+    _check_ledger(run, table, 130)  # 130 is not a multiple of 20: the last gen is cut
+    asked = [a for b in counting.batches for a in b]
+    assert len(asked) == len(set(asked)) == 130  # duplicates never reach the evaluator
+    hv = [h["hv_ratio"] for h in run.history]
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(hv))  # archive grows
+
+
+def test_front_scorer_on_the_true_front_is_perfect(space, table):
+    objs, _cons, scorer = B.setup(space, table, SPECS)
+    Y = table(table.archs())
+    F = objective_matrix(objs, Y)
+    front = non_dominated(F)
+    m = scorer(Y[front])
+    assert m["hv_ratio"] == pytest.approx(1.0)
+    assert m["igd_plus"] == pytest.approx(0.0, abs=1e-12)
+    worse = scorer(Y[np.argsort(F[:, 0])[-50:]])  # the 50 least accurate archs
+    assert worse["hv_ratio"] < 0.9
+
+
+def test_surrogate_assisted_respects_budget_and_beats_its_start(space, table):
+    objs, cons, scorer = B.setup(space, table, SPECS)
+    counting = Counting(table)
+    run = B.surrogate_assisted(space, counting, _gbdt_fitter(), objs, cons, budget=160,
+                               n_init=60, batch=50, pop_size=20, generations=5, seed=1,
+                               scorer=scorer)
+    _check_ledger(run, table, 160)
+    assert [len(b) for b in counting.batches] == [60, 50, 50]
+    rounds = [h for h in run.history if h.get("round", 0) >= 1]
+    assert len(rounds) == 2 and all(h["candidates"] > 0 for h in rounds)
+    assert run.history[-1]["hv_ratio"] >= run.history[0]["hv_ratio"]
+
+
+def test_surrogate_assisted_resumes_after_an_interrupt(space, table, tmp_path):
+    objs, cons, scorer = B.setup(space, table, SPECS)
+    state = tmp_path / "state.json"
+    fit = _gbdt_fitter()
+    calls = []
+
+    def flaky(archs, Y, r):
+        calls.append(r)
+        if r == 2 and len(calls) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during round 2
+        return fit(archs, Y, r)
+
+    kw = dict(budget=150, n_init=50, batch=50, pop_size=20, generations=3, seed=0,
+              scorer=scorer, state_path=state)
+    with pytest.raises(KeyboardInterrupt):
+        B.surrogate_assisted(space, table, flaky, objs, cons, **kw)
+    counting = Counting(table)
+    run = B.surrogate_assisted(space, counting, flaky, objs, cons, **kw)
+    _check_ledger(run, table, 150)
+    assert [len(b) for b in counting.batches] == [50]  # only round 2 was left
+    assert calls == [1, 2, 2]
+    done = B.surrogate_assisted(space, Counting(table), flaky, objs, cons, **kw)
+    assert done.archs == run.archs and calls == [1, 2, 2]  # finished: nothing to do
+
+    state.write_text("{not json")
+    with pytest.raises(NasRlmError, match="damaged"):
+        B.surrogate_assisted(space, table, flaky, objs, cons, **kw)
+
+
+def test_select_candidates_prefers_feasible_then_rank_then_spread():
+    F = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.6, 0.6], [-1.0, -1.0]])
+    G = np.array([[0.0], [0.0], [0.0], [0.0], [1.0]])  # the dominant one is infeasible
+    assert sorted(B.select_candidates(F, G, 3).tolist()) == [0, 1, 2]
+    assert B.select_candidates(F, G, 5).tolist()[-1] == 4
+    assert B.select_candidates(F, np.zeros((5, 0)), 1).tolist() == [4]
+
+
+def test_rlm_refitter_warm_starts(space, table):
+    cfg = RLMConfig(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
+                    decoder_layers=1, text_vocab_size=300)
+    fit = RLMRefitter("nb201", COLS, cfg, first_epochs=1, refit_epochs=1,
+                      tokenizer_archs=50, batch_size=16)
+    archs = space.sample(40, 0)
+    first = fit(archs, table(archs), 0)
+    weights = {k: v.clone() for k, v in first.model.state_dict().items()}
+    second = fit(archs, table(archs), 1)
+    assert second is first  # the same model, trained further
+    assert any(not (v == second.model.state_dict()[k]).all() for k, v in weights.items())
+    assert first.predict_expected(archs[:3]).shape == (3, 2)
+
+
+def test_evaluator_errors_name_the_problem(space, data_dir):
+    bad_count = FunctionEvaluator(space, ["acc"], lambda s: [1.0, 2.0])
+    with pytest.raises(DataError, match="returned 2 values per arch, expected 1"):
+        bad_count(space.sample(2, 0))
+    nan = FunctionEvaluator(space, ["acc"], lambda s: [float("nan")])
+    with pytest.raises(DataError, match="non-finite"):
+        nan(space.sample(1, 0))
+    fb = get_space("fbnet")
+    lat = TableEvaluator(fb, ["pixel3"], data_dir)
+    with pytest.raises(DataError, match="no row in the fbnet table"):
+        lat([fb.parse(" ".join(["8"] * 22))])
+    with pytest.raises(ValueError, match="share column names"):
+        JointEvaluator(lat, lat)
+
+
+def test_joint_evaluator_with_a_local_latency_column(space, table):
+    archs = space.sample(2, 5)
+    joint = JointEvaluator(table, LatencyEvaluator(space, "local_cpu", warmup=0, repeats=2))
+    Y = joint(archs)
+    assert joint.columns == ["cifar10", "pixel3", "local_cpu"]
+    assert Y.shape == (2, 3) and (Y[:, 2] > 0).all()
+    np.testing.assert_allclose(Y[:, :2], table(archs))
