@@ -229,6 +229,28 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_assisted(args: argparse.Namespace) -> int:
+    import torch
+
+    from .search.assisted import run_assisted
+    from .search_spaces import get_space
+
+    torch.set_num_threads(args.threads)
+    s = run_assisted(
+        get_space(args.space), args.objectives, args.constraint, surrogate=args.surrogate,
+        budget=args.budget, n_init=args.init, batch=args.batch, pop_size=args.pop_size,
+        generations=args.generations, seed=args.seed, out_dir=args.out,
+        accuracy_csv=args.accuracy_csv, measure_latency=args.measure_latency,
+        data_dir=args.data_dir, progress=not args.quiet,
+    )
+    keys = ("status", "n_evals", "n_front", "hv_ratio", "igd_plus", "seconds")
+    print(json.dumps({"out": args.out, **{k: s[k] for k in keys if k in s}}, indent=2))
+    if s["status"] != "ok":
+        print(f"nas-rlm: {s['message']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # -- evaluate -------------------------------------------------------------------------------
 def _int_list(text: str, flag: str) -> list[int]:
     """``"78,390,781"``, ``"0-4"`` or a mix (``"0-2,4"``; ranges are inclusive)."""
@@ -376,6 +398,34 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--data-dir", help=data_dir_help + "; true values and metrics need it")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.set_defaults(func=_cmd_search)
+
+    sa = sub.add_parser(
+        "assisted", help="surrogate-assisted NAS within a budget of true evaluations",
+        description="Fit a surrogate on true values, search on it, evaluate the most "
+        "promising unseen archs, refit, repeat until --budget true evaluations are spent. "
+        "True values come from the space's benchmark table, a CSV of your own "
+        "(--accuracy-csv: header 'arch,<column>...'), and/or onnxruntime latency measured "
+        "here (--measure-latency, objective 'latency:local_cpu').")
+    sa.add_argument("--space", default="nb201")
+    sa.add_argument("--objectives", default="accuracy,latency:pixel3",
+                    help="comma-separated: accuracy (maximised), latency:DEVICE (minimised)")
+    sa.add_argument("--constraint", action="append",
+                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
+    sa.add_argument("--surrogate", default="rlm", help="rlm, gbdt or mlp")
+    sa.add_argument("--budget", type=int, default=1000, help="true evaluations in total")
+    sa.add_argument("--init", type=int, default=200, help="random archs evaluated first")
+    sa.add_argument("--batch", type=int, default=200, help="true evaluations per round")
+    sa.add_argument("--pop-size", type=int, default=50)
+    sa.add_argument("--generations", type=int, default=30, help="per round, on the surrogate")
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--accuracy-csv", help="your own table: arch,<column>[,...]")
+    sa.add_argument("--measure-latency", action="store_true",
+                    help="add latency:local_cpu, measured with onnxruntime on this machine")
+    sa.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    sa.add_argument("--out", default="runs/assisted", help="run dir; rerun to resume")
+    sa.add_argument("--data-dir", help=data_dir_help)
+    sa.add_argument("--quiet", action="store_true", help="no progress bar")
+    sa.set_defaults(func=_cmd_assisted)
 
     ev = sub.add_parser("evaluate", help="rank surrogates on the held-out archs (DESIGN §3)")
     ev.add_argument("--space", default="nb201", help="a space with a table: nb201, fbnet, "

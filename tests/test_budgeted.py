@@ -175,3 +175,48 @@ def test_joint_evaluator_with_a_local_latency_column(space, table):
     assert joint.columns == ["cifar10", "pixel3", "local_cpu"]
     assert Y.shape == (2, 3) and (Y[:, 2] > 0).all()
     np.testing.assert_allclose(Y[:, :2], table(archs))
+
+
+def test_assisted_cli_with_a_users_csv_resumes_and_stays_in_the_table(space, table, tmp_path):
+    """A user's own table: only its archs can be truly evaluated, and a rerun resumes."""
+    import csv
+    import json
+
+    from nas_rlm.cli import main
+
+    archs = space.sample(80, 9)
+    Y = table(archs)
+    path = tmp_path / "mine.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "acc", "lat"])
+        for a, y in zip(archs, Y, strict=True):
+            w.writerow([space.to_string(a), y[0], y[1]])
+    out = tmp_path / "run"
+    argv = ["assisted", "--space", "nb201", "--accuracy-csv", str(path), "--objectives",
+            "accuracy,latency:lat", "--surrogate", "gbdt", "--budget", "40", "--init", "20",
+            "--batch", "10", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_evals"] == 40 and summary["n_front"] >= 1
+    rows = list(csv.reader((out / "evaluated.csv").open()))
+    assert rows[0] == ["arch", "acc", "lat"] and len(rows) == 41
+    mine = {space.to_string(a) for a in archs}
+    assert all(r[0] in mine for r in rows[1:])
+    assert (out / "pareto.png").is_file() and (out / "front.csv").is_file()
+    before = (out / "state.json").read_text()
+    assert main(argv) == 0  # finished run: resumes, evaluates nothing new
+    assert json.loads((out / "state.json").read_text())["archs"] == json.loads(before)["archs"]
+
+
+@pytest.mark.parametrize("content, match", [
+    ("acc,lat\n", "header must be 'arch"),
+    ("arch,acc\n|bad|,1\n", r"mine.csv:2"),
+    ("arch,acc\n" + "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|,x\n", "mine.csv:2"),
+    ("arch,acc\n", "no rows"),
+])
+def test_users_csv_errors_name_file_and_line(space, tmp_path, content, match):
+    path = tmp_path / "mine.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=match):
+        TableEvaluator.from_csv(space, path)

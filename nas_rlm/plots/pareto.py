@@ -88,3 +88,27 @@ def plot_hv(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, Path(out_dir), stem)
+
+
+def plot_budget_curves(
+    out_dir: Path,
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    spread: dict[str, Sequence[float]] | None = None,
+    stem: str = "hv",
+    title: str | None = None,
+) -> list[Path]:
+    """HV ratio (true values) against the number of true evaluations, one line per method,
+    with an optional ± band (e.g. the std over seeds)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, (x, y) in curves.items():
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        (line,) = ax.plot(x, y, "o-", ms=3, label=label)
+        if spread and label in spread:
+            s = np.asarray(spread[label], float)
+            ax.fill_between(x, y - s, y + s, color=line.get_color(), alpha=0.15)
+    ax.set(xlabel="true evaluations", ylabel="HV ratio vs. true front")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return save(fig, Path(out_dir), stem)

@@ -32,7 +32,7 @@ from ..io import write_json
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
 from .algorithms import make_algorithm
-from .evaluators import Evaluator, TableEvaluator
+from .evaluators import Evaluator, JointEvaluator, TableEvaluator
 from .indicators import front_metrics, non_dominated
 from .objectives import (
     Constraint,
@@ -170,7 +170,14 @@ def _distinct_random(space: SearchSpace, n: int, rng: np.random.Generator,
 
 
 def _universe(evaluator: Evaluator) -> list[Hashable] | None:
-    return evaluator.archs() if isinstance(evaluator, TableEvaluator) else None
+    """The archs that can be truly evaluated: those in every table behind ``evaluator``
+    (None when no table limits it, e.g. onnxruntime latency alone)."""
+    parts = evaluator.parts if isinstance(evaluator, JointEvaluator) else [evaluator]
+    tables = [p for p in parts if isinstance(p, TableEvaluator)]
+    if not tables:
+        return None
+    rest = [set(t.table.row) for t in tables[1:]]
+    return [a for a in tables[0].archs() if all(a in r for r in rest)]
 
 
 # -- 1. random search -----------------------------------------------------------------------
@@ -291,6 +298,9 @@ def surrogate_assisted(
     - ``n_init`` distinct random archs are evaluated first (they count against ``budget``).
     - Each round, ``fit`` returns a surrogate on all true values so far, and ``algorithm``
       runs ``generations`` on it, starting from the best true archs so far plus random ones.
+      Where the evaluator is a table that covers only part of the space (FBNet's 5,000
+      archs, a user's CSV), its unseen archs are scored instead, since nothing else can be
+      truly evaluated.
     - Candidates are the archs the search saw and nobody evaluated yet. The ``3 * batch``
       best by predicted rank get ``k`` samples; each objective then moves towards its
       optimistic end by ``beta`` times the sample spread (a lower confidence bound, so an
@@ -306,6 +316,11 @@ def surrogate_assisted(
                          f"(n_init={n_init}, batch={batch}, budget={budget})")
     led, hist = _Ledger(evaluator, budget, scorer, progress, method), []
     universe = _universe(evaluator)
+    # Only archs with a true value can be picked. Where the table is the whole space (NB201)
+    # the search runs on the surrogate; where it is a sample (FBNet, OFA, a user's own CSV),
+    # archs found by a search would have no true value, so its archs are scored instead.
+    size = space.size()
+    pool = universe if universe is not None and (size is None or len(universe) < size) else None
     state = Path(state_path) if state_path else None
     start_round = 0
     if state is not None and state.is_file():
@@ -324,12 +339,15 @@ def surrogate_assisted(
 
         t = time.perf_counter()
         problem = SurrogateProblem(space, surrogate, objectives, constraints, k=k)
-        start = _start_population(space, led, objectives, constraints, pop_size, rng)
-        algo = make_algorithm(algorithm, pop_size, len(objectives), sampling=start)
-        from pymoo.optimize import minimize
+        if pool is None:
+            start = _start_population(space, led, objectives, constraints, pop_size, rng)
+            algo = make_algorithm(algorithm, pop_size, len(objectives), sampling=start)
+            from pymoo.optimize import minimize
 
-        minimize(problem, algo, ("n_gen", generations), seed=int(seed * 1000 + r),
-                 verbose=False, copy_algorithm=False)
+            minimize(problem, algo, ("n_gen", generations), seed=int(seed * 1000 + r),
+                     verbose=False, copy_algorithm=False)
+        else:  # a table that covers part of the space: score all of its unseen archs
+            problem.score([a for a in pool if a not in led.index])
         keys, F, _ = problem.archive()
         cand = [i for i, key in enumerate(keys) if key not in led.index]
         n = min(batch, led.left)

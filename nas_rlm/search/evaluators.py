@@ -19,10 +19,11 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ArchError, DataError
 from ..search_spaces.base import SearchSpace
 
 
@@ -48,6 +49,50 @@ class TableEvaluator(Evaluator):
         if table is None:
             raise DataError(f"no table for {space.name} {list(columns)}: {why}")
         self.space, self.columns, self.table = space, list(columns), table
+
+    @classmethod
+    def from_csv(cls, space: SearchSpace, path: str | os.PathLike) -> TableEvaluator:
+        """A user's own table: an ``arch`` column (the space's strings) and one column per
+        quantity, e.g. ``arch,accuracy`` from their own training runs. Every arch is parsed,
+        so any spelling the space accepts works; bad rows fail with their line number."""
+        import csv
+
+        from .run import TrueTable
+
+        path = Path(path)
+        try:
+            with path.open(newline="") as f:
+                rows = list(csv.reader(f))
+        except OSError as e:
+            raise DataError(f"cannot read {path}: {e}") from e
+        if not rows or not rows[0] or rows[0][0].strip() != "arch" or len(rows[0]) < 2:
+            raise DataError(f"{path}: the header must be 'arch,<column>[,...]', "
+                            f"got {rows[0] if rows else 'an empty file'}")
+        columns = [c.strip() for c in rows[0][1:]]
+        index: dict[Hashable, int] = {}
+        Y = np.empty((len(rows) - 1, len(columns)))
+        for i, row in enumerate(rows[1:]):
+            line = i + 2
+            if len(row) != len(columns) + 1:
+                raise DataError(f"{path}:{line}: expected {len(columns) + 1} fields, "
+                                f"got {len(row)}")
+            try:
+                key = space.parse(row[0])
+                Y[i] = [float(v) for v in row[1:]]
+            except (ArchError, ValueError) as e:
+                raise DataError(f"{path}:{line}: {e}") from e
+            if not np.isfinite(Y[i]).all():
+                raise DataError(f"{path}:{line}: non-finite value in {row[1:]}")
+            if key in index:
+                raise DataError(f"{path}:{line}: arch listed twice (first on line "
+                                f"{index[key] + 2})")
+            index[key] = i
+        if not index:
+            raise DataError(f"{path} has a header but no rows")
+        self = cls.__new__(cls)
+        self.space, self.columns = space, columns
+        self.table = TrueTable(columns, Y, index)
+        return self
 
     def __call__(self, archs: Sequence[Hashable]) -> np.ndarray:
         out = self.table.lookup(archs, self.columns)

@@ -1,0 +1,173 @@
+"""The surrogate-assisted search as a user runs it: evaluator, surrogate, run directory.
+
+Run directory (``out_dir``):
+
+- ``config.json``: space, objectives, constraints, evaluator columns, budget, surrogate;
+- ``state.json``: every truly evaluated arch and its values, rewritten after each round;
+  a rerun into the same directory resumes from it (the surrogate is refitted on it);
+- ``evaluated.csv``: the same, as a table; ``front.csv``: the true non-dominated, truly
+  feasible archs found;
+- ``summary.json``: counts, timings and, with a benchmark table, HV ratio and IGD+;
+- ``pareto.{png,svg}`` (found front at true values, with the true front where known) and
+  ``hv.{png,svg}`` (HV ratio against true evaluations, with a table).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import write_csv, write_json
+from ..search_spaces.base import SearchSpace
+from . import budgeted as B
+from .evaluators import Evaluator, JointEvaluator, LatencyEvaluator, TableEvaluator
+from .objectives import SearchSpecError, objective_matrix
+
+#: Surrogates the loop can refit, by name.
+ASSISTED_SURROGATES: tuple[str, ...] = ("rlm", "gbdt", "mlp")
+LOCAL = "local_cpu"
+
+
+def make_evaluator(space: SearchSpace, columns: Sequence[str] = (),
+                   accuracy_csv: str | os.PathLike | None = None,
+                   measure_latency: bool = False,
+                   data_dir: str | os.PathLike | None = None) -> Evaluator:
+    """Where the true values come from: a user's CSV, the benchmark table for ``columns``,
+    and/or onnxruntime latency on this machine (column ``local_cpu``)."""
+    parts: list[Evaluator] = []
+    if accuracy_csv is not None:
+        parts.append(TableEvaluator.from_csv(space, accuracy_csv))
+    table_cols = [c for c in columns if c != LOCAL and not any(c in p.columns for p in parts)]
+    if table_cols:
+        parts.append(TableEvaluator(space, table_cols, data_dir))
+    if measure_latency:
+        parts.append(LatencyEvaluator(space, LOCAL))
+    if not parts:
+        raise SearchSpecError("no source of true values: name table columns, pass "
+                              "--accuracy-csv, or --measure-latency")
+    return parts[0] if len(parts) == 1 else JointEvaluator(*parts)
+
+
+def _columns_of(specs: Sequence[str]) -> list[str]:
+    """Table columns named by objective/constraint specs (``latency:pixel3<=4`` -> pixel3)."""
+    import re
+
+    out = []
+    for s in specs:
+        head = re.split(r"<=|>=", s)[0].strip()
+        name = head.split(":", 1)[1].strip() if ":" in head else head
+        if name and name != "accuracy":
+            out.append(name)
+    return out
+
+
+def run_assisted(
+    space: SearchSpace,
+    objectives: str | Sequence[str] = ("accuracy", "latency:pixel3"),
+    constraints: str | Sequence[str] | None = None,
+    surrogate: str = "rlm",
+    budget: int = 1000,
+    n_init: int = 200,
+    batch: int = 200,
+    pop_size: int = 50,
+    generations: int = 30,
+    seed: int = 0,
+    out_dir: str | os.PathLike = "runs/assisted",
+    accuracy_csv: str | os.PathLike | None = None,
+    measure_latency: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run :func:`budgeted.surrogate_assisted` and write the run directory; the summary.
+
+    With no ``accuracy_csv`` the objectives' columns come from the space's benchmark table
+    (NB201: ``cifar10`` is the accuracy). ``latency:local_cpu`` is measured on this machine
+    when ``measure_latency`` is set.
+    """
+    if surrogate not in ASSISTED_SURROGATES:
+        raise SearchSpecError(f"unknown surrogate {surrogate!r}; valid: "
+                              f"{', '.join(ASSISTED_SURROGATES)}")
+    specs = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) \
+        else list(objectives)
+    cons_specs = ([constraints] if isinstance(constraints, str) else list(constraints or []))
+    cols = _columns_of(specs + cons_specs)
+    if accuracy_csv is None and any(s.strip() == "accuracy" for s in specs) \
+            and space.name == "nb201":
+        cols = ["cifar10", *cols]
+    ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir)
+    objs, cons, scorer = B.setup(space, ev, specs, cons_specs or None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"space": space.name, "objectives": [o.spec for o in objs],
+              "constraints": [c.spec for c in cons], "columns": ev.columns,
+              "surrogate": surrogate, "budget": budget, "n_init": n_init, "batch": batch,
+              "pop_size": pop_size, "generations": generations, "seed": seed,
+              "accuracy_csv": None if accuracy_csv is None else str(accuracy_csv),
+              "measure_latency": measure_latency}
+    write_json(out / "config.json", config)
+    fit = _fitter(space, surrogate, ev.columns, seed)
+    t0 = time.perf_counter()
+    run = B.surrogate_assisted(space, ev, fit, objs, cons, budget, n_init, batch,
+                               pop_size=pop_size, generations=generations, seed=seed,
+                               scorer=scorer, progress=progress,
+                               state_path=out / "state.json", method=f"assisted_{surrogate}")
+    front = B.found_front(run, objs, cons)
+    head = ["arch", *ev.columns]
+    write_csv(out / "evaluated.csv", head,
+              ([space.to_string(a), *map(float, y)] for a, y in zip(run.archs, run.Y,
+                                                                   strict=True)))
+    F = objective_matrix(objs, run.Y[front])
+    order = front[np.argsort(F[:, 0])] if len(front) else front
+    write_csv(out / "front.csv", head,
+              ([space.to_string(run.archs[i]), *map(float, run.Y[i])] for i in order))
+    summary: dict[str, Any] = {
+        "status": "ok" if len(front) else "infeasible", "n_evals": run.n_evals,
+        "n_front": len(front), "seconds": round(time.perf_counter() - t0, 1),
+        "history": run.history,
+    }
+    if not len(front):
+        summary["message"] = ("no truly evaluated arch satisfies the constraints "
+                              f"{[c.spec for c in cons]}; relax the budget")
+    if scorer is not None:
+        m = scorer(run.Y)
+        summary.update(hv_ratio=m["hv_ratio"], igd_plus=m["igd_plus"])
+    _plots(out, space, objs, run, order, scorer)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _fitter(space: SearchSpace, name: str, columns: list[str], seed: int) -> B.Fitter:
+    if name == "rlm":
+        from ..surrogates.recipes import RLMRefitter
+
+        return RLMRefitter(space.name, columns, seed=seed)
+    from ..surrogates.baselines import OneHotGBDT, OneHotMLP
+
+    cls = {"gbdt": OneHotGBDT, "mlp": OneHotMLP}[name]
+    return B.refit_from_scratch(lambda s: cls(space, seed=s), columns, seed)
+
+
+def _plots(out: Path, space: SearchSpace, objs, run: B.BudgetedRun, front: np.ndarray,
+           scorer: B.FrontScorer | None) -> None:
+    from ..plots.pareto import plot_budget_curves, plot_pareto
+
+    cols = [o.index for o in objs]
+    labels = [o.label for o in objs]
+    true_front = None
+    if scorer is not None:  # back to natural units: the scorer works in minimisation form
+        sign = np.array([-1.0 if o.maximize else 1.0 for o in objs])
+        true_front = scorer.true_front * sign
+    plot_pareto(out, labels, np.zeros((0, len(objs))), None, run.Y[front][:, cols],
+                true_front, title=f"{space.name}: {run.method}, {run.n_evals} true evaluations")
+    if scorer is not None:
+        pts = [(h["n_evals"], h["hv_ratio"]) for h in run.history if "hv_ratio" in h]
+        if pts:
+            plot_budget_curves(out, {run.method: ([p[0] for p in pts], [p[1] for p in pts])})
+
+
+__all__ = ["ASSISTED_SURROGATES", "make_evaluator", "run_assisted"]
