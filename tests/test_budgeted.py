@@ -220,3 +220,32 @@ def test_users_csv_errors_name_file_and_line(space, tmp_path, content, match):
     path.write_text(content)
     with pytest.raises(DataError, match=match):
         TableEvaluator.from_csv(space, path)
+
+
+def test_assisted_infeasible_budget_writes_a_run_dir_that_says_so(tmp_path, capsys):
+    import json
+
+    from nas_rlm.cli import main
+
+    out = tmp_path / "run"
+    code = main(["assisted", "--surrogate", "gbdt", "--constraint", "latency:pixel3<=0.0001",
+                 "--budget", "30", "--init", "10", "--out", str(out), "--quiet"])
+    assert code == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "infeasible" and summary["n_evals"] == 0
+    assert "latency:pixel3<=0.0001" in summary["message"]
+    assert "relax the budget" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["constraints"]
+
+
+def test_assisted_unknown_device_and_surrogate_are_clear_errors(tmp_path):
+    from nas_rlm.cli import main
+    from nas_rlm.search.assisted import run_assisted
+
+    with pytest.raises(Exception, match="unknown objective 'pixel9'"):
+        run_assisted(get_space("nb201"), "accuracy,latency:pixel9", surrogate="gbdt",
+                     out_dir=tmp_path / "a")
+    with pytest.raises(Exception, match="unknown surrogate 'xgb'"):
+        run_assisted(get_space("nb201"), surrogate="xgb", out_dir=tmp_path / "b")
+    assert main(["assisted", "--surrogate", "gbdt", "--objectives", "accuracy,latency:pixel9",
+                 "--out", str(tmp_path / "c"), "--quiet"]) != 0

@@ -110,6 +110,12 @@ def run_assisted(
               "accuracy_csv": None if accuracy_csv is None else str(accuracy_csv),
               "measure_latency": measure_latency}
     write_json(out / "config.json", config)
+    if scorer is not None and scorer.n_feasible == 0:  # known before spending any budget
+        summary = {"status": "infeasible", "n_evals": 0, "n_front": 0,
+                   "message": f"no arch in the {space.name} table satisfies "
+                              f"{', '.join(c.spec for c in cons)}; relax the budget"}
+        write_json(out / "summary.json", summary)
+        return summary
     fit = _fitter(space, surrogate, ev.columns, seed)
     t0 = time.perf_counter()
     run = B.surrogate_assisted(space, ev, fit, objs, cons, budget, n_init, batch,

@@ -76,11 +76,9 @@ class FrontScorer:
         Y = evaluator.table.lookup(evaluator.archs(), evaluator.columns)
         F = objective_matrix(self.objectives, Y)
         ok = self.feasible(Y)
-        if not ok.any():
-            raise NasRlmError("no arch in the table satisfies the constraints "
-                              f"{[c.spec for c in self.constraints]}")
+        self.n_feasible = int(ok.sum())  # 0: the budget is infeasible on true values
         self.lo, self.hi = F.min(0), F.max(0)
-        self.true_front = F[ok][non_dominated(F[ok])]
+        self.true_front = F[ok][non_dominated(F[ok])] if ok.any() else F[:0]
 
     def feasible(self, Y: np.ndarray) -> np.ndarray:
         return np.all(constraint_matrix(self.constraints, Y) <= 0, axis=1)

@@ -1,0 +1,120 @@
+"""One RLM for several spaces vs. one per space (DESIGN §1.3: "trained on ONNX text from all
+spaces"); prints JSON and writes ``OUT/results.json``.
+
+The target is a latency column that NB201's and FBNet's tables share (default ``pixel3``,
+HW-NAS-Bench's Pixel 3 measurements). For each seed:
+
+- a *per-space* RLM per space: BPE learned on that space's texts, trained on its pool of N
+  archs (``train_indices``);
+- one *joint* RLM: BPE learned on texts of every space the toolkit has (``--bpe-archs`` per
+  space: texts are computed, so any arch may be used), trained on the union of the pools.
+
+All are scored on each space's fixed held-out set (``heldout_indices``) with the
+expected-value readout: Kendall τ and Spearman ρ from ``ranking_scores``. No held-out label
+is used anywhere (the pools are disjoint from the held-out sets by construction).
+
+    python experiments/multi_space/run.py [--n 390] [--seeds 0] [--epochs 20] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nas_rlm.data.targets import load_targets
+from nas_rlm.evaluation.metrics import ranking_scores
+from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.io import write_json
+from nas_rlm.search_spaces import SPACES, get_space
+from nas_rlm.surrogates.rlm import RLM, RLMConfig
+from nas_rlm.surrogates.text_tokenizer import train_text_tokenizer
+
+
+def _texts(space_name: str, archs: list[str]) -> list[str]:
+    sp = get_space(space_name)
+    return [sp.to_text(sp.parse(a)) for a in archs]
+
+
+def _train(texts: list[str], Y: np.ndarray, bpe_texts: list[str], target: str, seed: int,
+           epochs: int, config: RLMConfig) -> tuple[RLM, float]:
+    rlm = RLM([target], None, config, text_tokenizer=train_text_tokenizer(bpe_texts,
+                                                                          config.text_vocab_size))
+    rlm.build(texts, seed=seed)
+    t0 = time.perf_counter()
+    rlm.fit(texts, Y, epochs=epochs, batch_size=16, lr=5e-4, patience=6, seed=seed,
+            threads=1, progress=False)
+    return rlm, time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spaces", default="nb201,fbnet", help="spaces with the target column")
+    ap.add_argument("--target", default="pixel3")
+    ap.add_argument("--n", type=int, default=390, help="training archs per space")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--bpe-archs", type=int, default=200, help="texts per space for the "
+                    "joint BPE (every registered space)")
+    ap.add_argument("--test-limit", type=int, help="score the first K held-out archs only")
+    ap.add_argument("--out", default="runs/multi_space")
+    ap.add_argument("--data-dir")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    spaces = args.spaces.split(",")
+    config = RLMConfig(max_text_tokens=2048)
+    data = {}
+    for s in spaces:
+        archs, Y = load_targets(s, [args.target], args.data_dir)
+        data[s] = (archs, Y)
+    joint_bpe = []
+    for s in SPACES:  # every space the toolkit has, labelled or not
+        sp = get_space(s)
+        joint_bpe += [sp.to_text(a) for a in sp.sample(args.bpe_archs, np.random.default_rng(1))]
+
+    out = Path(args.out)
+    rows = []
+    t_all = time.perf_counter()
+    for seed in (int(x) for x in args.seeds.split(",")):
+        pools, tests = {}, {}
+        for s in spaces:
+            archs, Y = data[s]
+            tr, te = train_indices(s, args.n, seed), heldout_indices(s)[: args.test_limit]
+            assert not np.intersect1d(tr, te).size
+            pools[s] = (_texts(s, [archs[i] for i in tr]), Y[tr])
+            tests[s] = (_texts(s, [archs[i] for i in te]), Y[te, 0])
+        models = {}
+        for s in spaces:
+            texts, Y = pools[s]
+            models[s] = _train(texts, Y, texts, args.target, seed, args.epochs, config)
+        jt = [t for s in spaces for t in pools[s][0]]
+        jy = np.concatenate([pools[s][1] for s in spaces])
+        models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.epochs, config)
+        for s in spaces:
+            texts, y = tests[s]
+            for who in (s, "joint"):
+                rlm, secs = models[who]
+                pred = rlm.predict_expected(texts)[:, 0]
+                sc = ranking_scores(pred, y, larger_is_better=False)
+                lens = [len(e) for e in rlm.encode_texts(texts[:200])]
+                rows.append({"seed": seed, "space": s, "model": "per-space" if who == s
+                             else "joint", "n_train": len(pools[s][0]) if who == s else len(jt),
+                             "kendall_tau": sc["kendall_tau"], "spearman": sc["spearman"],
+                             "precision_top5": sc["precision_top5"],
+                             "train_seconds": round(secs, 1),
+                             "bpe_tokens_median": float(np.median(lens))})
+                print(json.dumps(rows[-1]), flush=True)
+    result = {"experiment": "multi_space", "target": args.target, "n_per_space": args.n,
+              "epochs": args.epochs, "test_limit": args.test_limit, "rows": rows,
+              "seconds": round(time.perf_counter() - t_all, 1)}
+    write_json(out / "results.json", result)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
