@@ -95,6 +95,35 @@ def aggregate(cells: list[dict]) -> dict:
     return summary
 
 
+def hv_at(history: list[dict], points: list[int]) -> list[float]:
+    """HV ratio of the last record at or before each evaluation count (NaN before any)."""
+    out = []
+    for p in points:
+        prior = [h["hv_ratio"] for h in history if h["n_evals"] <= p and "hv_ratio" in h]
+        out.append(prior[-1] if prior else float("nan"))
+    return out
+
+
+def plot_curves(out: Path, cells: list[dict], budget: int) -> list[str]:
+    """``OUT/hv_<case>.png/svg``: mean ± std HV ratio over seeds against true evaluations."""
+    from nas_rlm.plots.pareto import plot_budget_curves
+
+    points = list(range(budget // 5, budget + 1, budget // 5))
+    written = []
+    for case in sorted({c["case"] for c in cells}):
+        curves, spread = {}, {}
+        for method in METHODS:
+            group = [c for c in cells if c["case"] == case and c["method"] == method]
+            if group:
+                hv = np.array([hv_at(c["history"], points) for c in group])
+                curves[method] = (points, np.nanmean(hv, 0))
+                spread[method] = np.nanstd(hv, 0)
+        plot_budget_curves(out, curves, spread, stem=f"hv_{case}",
+                           title=f"NB201 {case}: mean ± std over seeds")
+        written += [f"hv_{case}.png", f"hv_{case}.svg"]
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/search_nb201")
@@ -127,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
               "protocol": "DESIGN §3 search; HV ratio and IGD+ on true values, space-wide "
                           "min/max normalisation, reference 1.1",
               "summary": aggregate(cells),
+              "plots": plot_curves(out, cells, args.budget),
               "seconds_this_call": round(time.perf_counter() - t0, 1)}
     write_json(out / "results.json", result)
     print(json.dumps(result, indent=1))

@@ -1,9 +1,9 @@
-"""Print the README's NB201 ranking table from the two benchmark outputs (markdown).
+"""Print the README's NB201 ranking table (markdown) from one `nas-rlm evaluate` run.
 
-    python scripts/ranking_table.py runs/rlm-ranking.json runs/baselines_nb201.json
+    python scripts/ranking_table.py runs/nb201_ranking      # experiments/nb201_ranking/run.sh
 
 Accuracy is compared by Kendall τ, latencies by Spearman ρ (the metrics the anchors use);
-each cell is the mean ± std over seeds on the 5,000 held-out archs.
+each cell is the mean ± std over seeds on the held-out archs, as in ``results.json``.
 """
 
 from __future__ import annotations
@@ -12,41 +12,32 @@ import json
 import sys
 from pathlib import Path
 
-OBJECTIVES = ["cifar10", "pixel3", "eyeriss", "gold_6226", "1080ti_1"]
 ANCHOR = {"cifar10": "TA-GATES τ .773 / .866 / .889", "pixel3": "RLM paper ρ .731",
           "eyeriss": "RLM paper ρ .466", "gold_6226": "RLM paper ρ .960",
           "1080ti_1": "RLM paper ρ .939"}
-NS = (78, 390, 781)
-
-
-def metric(name: str) -> str:
-    return "kendall_tau" if name == "cifar10" else "spearman"
-
-
-def rlm_cell(rlm: dict, n: int, name: str, readout: str) -> str:
-    entry = rlm["summary"].get(f"N={n}")
-    return entry[name][readout][metric(name)] if entry else "—"
-
-
-def base_cell(base: dict, model: str, n: int, name: str) -> str:
-    s = base["summary"][model][f"N={n}"][name][metric(name)]
-    return f"{s['mean']:.3f} ± {s['std']:.3f}"
+LABEL = {"rlm_ev": "RLM, expected value", "rlm": "RLM, median of 8 samples",
+         "flops_pruned": "FLOPs of the pruned graph", "flops": "FLOPs (published count)",
+         "params": "params", "gbdt": "GBDT, one-hot", "mlp": "MLP, one-hot"}
 
 
 def main() -> None:
-    rlm, base = (json.loads(Path(p).read_text()) for p in sys.argv[1:3])
-    rows = [("RLM, expected value", lambda n, o: rlm_cell(rlm, n, o, "expected")),
-            ("RLM, median of 8 samples", lambda n, o: rlm_cell(rlm, n, o, "median_of_8"))]
-    for model in base["summary"]:
-        rows.append((model, lambda n, o, m=model: base_cell(base, m, n, o)))
-    print("| target (metric) | surrogate | N=78 | N=390 | N=781 | anchor |")
-    print("|---|---|---|---|---|---|")
-    for o in OBJECTIVES:
-        label = f"{o} ({'τ' if o == 'cifar10' else 'ρ'})"
-        for i, (name, cell) in enumerate(rows):
-            cells = " | ".join(cell(n, o) for n in NS)
-            print(f"| {label if i == 0 else ''} | {name} | {cells} | "
-                  f"{ANCHOR[o] if i == 0 else ''} |")
+    res = json.loads((Path(sys.argv[1]) / "results.json").read_text())
+    summary, cfg = res["summary"], res["config"]
+    ns, targets = cfg["ns"], cfg["targets"]
+    readouts = sorted(summary, key=lambda r: list(LABEL).index(r) if r in LABEL else 99)
+    print("| target (metric) | surrogate | " + " | ".join(f"N={n}" for n in ns) + " | anchor |")
+    print("|---|---|" + "---|" * len(ns) + "---|")
+    for t in targets:
+        metric = "kendall_tau" if t == "cifar10" else "spearman"
+        for i, r in enumerate(readouts):
+            cells = []
+            for n in ns:
+                s = summary[r][t].get(f"N={n}", {}).get(metric)
+                cells.append("—" if not s or s["mean"] is None
+                             else f"{s['mean']:.3f} ± {s['std']:.3f}")
+            head = f"{t} ({'τ' if metric == 'kendall_tau' else 'ρ'})" if i == 0 else ""
+            print(f"| {head} | {LABEL.get(r, r)} | {' | '.join(cells)} | "
+                  f"{ANCHOR.get(t, '') if i == 0 else ''} |")
 
 
 if __name__ == "__main__":
