@@ -249,8 +249,10 @@ def test_resume_refuses_cells_of_other_settings(baseline_run, tmp_path, data_dir
         ({"targets": ["cifar11"]}, UnknownNameError, ["cifar11", "pixel3", "eyeriss"]),
         ({"space": "nb999"}, UnknownNameError, ["nb999", "nb201", "fbnet", "ofa_mbv3"]),
         ({"surrogates": ["ridge"]}, UnknownNameError, ["ridge", "gbdt", "rlm"]),
-        ({"space": "fbnet", "targets": ["pixel3"], "surrogates": ["mlp", "rlm"]},
-         NasRlmError, ["fbnet", "adapter", "mlp, rlm", "nb201"]),
+        ({"space": "fbnet", "targets": ["pixel3"], "ns": [3001]}, NasRlmError,
+         ["N=3001", "1..3000", "fbnet"]),
+        ({"space": "ofa_mbv3", "targets": ["pixel3"]}, UnknownNameError,
+         ["pixel3", "ofa_mbv3", "2080ti_1"]),
         ({"ns": [0]}, NasRlmError, ["N=0"]),
     ],
 )
@@ -263,6 +265,61 @@ def test_bad_requests_fail_before_any_work(kwargs, error, needles, tmp_path, dat
     for needle in needles:
         assert needle in str(e.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_table_space_without_adapter_is_refused(monkeypatch, tmp_path, data_dir):
+    from nas_rlm import search_spaces
+
+    monkeypatch.delitem(search_spaces.SPACES, "fbnet")
+    with pytest.raises(NasRlmError) as e:
+        evaluate("fbnet", ["pixel3"], ["mlp", "rlm"], [20], [0], tmp_path / "run",
+                 data_dir=data_dir, progress=False)
+    for needle in ["fbnet", "adapter", "mlp, rlm", "nb201"]:
+        assert needle in str(e.value)
+    assert not (tmp_path / "run").exists()
+
+
+# -- the latency-only spaces (DESIGN §3: 5,000 table archs, 2,000 held out) ----------------------
+def test_fbnet_latency_ranking_runs(tmp_path, data_dir):
+    res = evaluate("fbnet", ["pixel3", "eyeriss"], ["gbdt", "flops"], [40], [0], tmp_path / "r",
+                   data_dir=data_dir, progress=False, test_limit=100)
+    assert res["cells_run"] == 2
+    config = res["config"]
+    assert config["larger_is_better"] == {"pixel3": False, "eyeriss": False}  # no accuracy
+    assert config["test_archs"] == 100 and len(heldout_indices("fbnet")) == 2000
+    held = set(heldout_indices("fbnet").tolist())
+    for cell in res["cells"]:
+        assert cell["n"] == 40
+    pool = json.loads((tmp_path / "r" / "cells" / "gbdt_n40_s0.json").read_text())
+    assert len(pool["train_indices"]) == 40 and not set(pool["train_indices"]) & held
+    tau = {s: res["summary"][s]["pixel3"]["N=40"]["kendall_tau"]["mean"] for s in ("gbdt",
+                                                                                   "flops")}
+    # latency follows the blocks' size (τ 0.80 here); 40 labels already rank above chance
+    assert tau["flops"] > 0.6 and tau["gbdt"] > 0.05, tau
+
+
+def test_ofa_surrogates_see_canonical_archs(tmp_path, data_dir, monkeypatch):
+    from nas_rlm.evaluation.ranking import canonical_archs
+    from nas_rlm.search_spaces import get_space
+
+    raw, _ = load_targets("ofa_mbv3", ["2080ti_1"], data_dir)
+    canon = canonical_archs("ofa_mbv3", raw)
+    sp = get_space("ofa_mbv3")
+    assert sum(a != c for a, c in zip(raw, canon, strict=True)) > 4000  # inactive slots reset
+    assert all(sp.parse(a) == sp.parse(c) for a, c in zip(raw[:200], canon[:200], strict=True))
+    assert canonical_archs("fbnet", load_targets("fbnet", ["pixel3"], data_dir)[0][:50]) == \
+        load_targets("fbnet", ["pixel3"], data_dir)[0][:50]
+    with pytest.raises(NasRlmError, match="rows 0 and 2 are the same arch"):
+        canonical_archs("ofa_mbv3", [raw[0], raw[1], canon[0]])
+
+    rec = Recorder(monkeypatch)
+    res = evaluate("ofa_mbv3", ["2080ti_1"], ["gbdt"], [30], [1], tmp_path / "r",
+                   data_dir=data_dir, progress=False, test_limit=50)
+    assert res["cells_run"] == 1
+    seen = [a for kind in ("fit", "predict") for *_, archs, _ in rec.calls[kind] for a in archs]
+    assert len(seen) == 80 and set(seen) <= set(canon)
+    test_rows = heldout_indices("ofa_mbv3")[:50]
+    assert rec.calls["predict"][0][2] == [canon[i] for i in test_rows]
 
 
 # -- plots with awkward inputs --------------------------------------------------------------------

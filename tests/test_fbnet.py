@@ -11,6 +11,8 @@ channel shuffles of the ``g2`` ops included.
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnx.inliner
 import pytest
 
 from nas_rlm.data import load_latency
@@ -153,7 +155,10 @@ def test_skeleton_and_skip_semantics():
 
 
 def test_grouped_ops_shuffle_and_residuals():
-    m = SPACE.to_onnx(" ".join(["1"] * 22), weights="none")
+    folded = SPACE.to_onnx(" ".join(["1"] * 22), weights="none")
+    # the blocks are calls of local functions; count the network's ops with them inlined
+    assert sorted(f.name for f in folded.functions) == ["MBReluG", "MBReluGRes"]
+    m = onnx.inliner.inline_local_functions(folded)
     convs = [n for n in m.graph.node if n.op_type == "Conv"]
     groups = [next((a.i for a in n.attribute if a.name == "group"), 1) for n in convs]
     assert groups.count(2) == 44  # both 1x1 convs of all 22 blocks
@@ -170,6 +175,42 @@ def test_runnable_and_text():
     check_runnable(SPACE.to_onnx(arch, weights="zeros", optimized=False))
     assert SPACE.to_onnx(arch, seed=1).SerializeToString() == model.SerializeToString()
     text = SPACE.to_text(arch)
-    assert text == SPACE.to_text(SPACE.parse(arch)) and text.startswith("in %0 float[N,3,32,32]")
+    assert text == SPACE.to_text(SPACE.parse(arch)) and "\nin %0 float[N,3,32,32]\n" in text
     assert "Conv[g=2 k=1x1]" in text and "BatchNormalization" not in text
+    # each block kind is stated once, as a function, and called per layer
+    assert text.startswith("func MBRelu(") and text.count("func ") == 4
+    assert "Conv[g=@group k=@kernel_shape p=@pads s=@strides]" in text
     assert text != SPACE.to_text(SPACE.mutate(arch, 0))
+
+
+def test_text_is_one_to_one_on_sampled_archs():
+    """Equal archs give equal text, distinct archs distinct text (200 archs + neighbours)."""
+    rng = np.random.default_rng(0)
+    archs = SPACE.sample(200, 0)
+    archs += [SPACE.mutate(a, rng) for a in archs[:100]] + [SPACE.parse(ALL_SKIP)]
+    texts = {}
+    for a in archs:
+        t = SPACE.to_text(a)
+        assert texts.setdefault(t, a) == a, f"two archs share a text: {a} {texts[t]}"
+    assert len(texts) == len(set(archs))
+    assert SPACE.to_text(SPACE.to_string(archs[0])) == SPACE.to_text(archs[0])
+
+
+def test_functions_compute_the_inline_network():
+    """The function-based model is the folded network: same weights, same logits."""
+    import onnxruntime as ort
+
+    from nas_rlm.search_spaces.fbnet import build_network
+
+    x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    for a in [*SPACE.sample(2, 11), SPACE.parse(" ".join(["5"] * 22))]:
+        outs = []
+        for functions in (True, False):
+            m = build_network(a, "random", 4, fold=True, functions=functions)
+            assert bool(m.functions) == functions
+            sess = ort.InferenceSession(m.SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+            outs.append(sess.run(None, {"input": x})[0])
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5 * np.abs(outs[1]).max())
+    # the counting graph is never written with functions
+    assert not SPACE.to_onnx(SAMPLE, weights="none", optimized=False).functions

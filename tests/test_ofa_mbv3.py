@@ -17,6 +17,8 @@ Published figure: the OFA model zoo's specialised net ``flops@595M_top1@80.0_fin
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import onnx.inliner
 import pytest
 
 from nas_rlm.data import load_latency
@@ -249,7 +251,12 @@ def test_widths():
 # -- the networks -------------------------------------------------------------------------------
 def test_mbv3_network_structure():
     a = MBV3.parse(_arch_str([5] * 20, [4] * 20, [3, 2, 4, 2, 3], 160))
-    m = MBV3.to_onnx(a, weights="none")
+    folded = MBV3.to_onnx(a, weights="none")
+    # every block kind (activation x SE x residual) is a local function; SE is one too
+    assert sorted(f.name for f in folded.functions) == [
+        "ExciteSE", "MBHardSwish", "MBHardSwishRes", "MBHardSwishSE", "MBHardSwishSERes",
+        "MBRelu", "MBReluRes", "MBReluSE", "MBReluSERes"]
+    m = onnx.inliner.inline_local_functions(folded)  # count the network's ops
     g = m.graph
     assert [d.dim_value for d in g.input[0].type.tensor_type.shape.dim[1:]] == [3, 160, 160]
     assert [d.dim_value for d in g.output[0].type.tensor_type.shape.dim[1:]] == [1000]
@@ -274,7 +281,7 @@ def test_proxyless_strings_and_structure():
     # the last (depth-1) block's ks/e are live decisions
     b = PN.parse(_arch_str([5] * 20 + [7], [4] * 21, [2, 3, 4, 2, 3], 128))
     assert b != a and PN.to_text(b) != PN.to_text(a)
-    m = PN.to_onnx(a, weights="none")
+    m = onnx.inliner.inline_local_functions(PN.to_onnx(a, weights="none"))
     assert _n(m, "HardSwish") == 0 and _n(m, "GlobalAveragePool") == 1
     assert _n(m, "Clip") == 1 + 1 + 2 * 15 + 1  # ReLU6: stem, first block, 15 blocks, mix
     assert _n(m, "Add") == 1 + 2 + 3 + 1 + 2  # no residual on the first block
@@ -289,10 +296,59 @@ def test_runnable(space):
     assert space.to_onnx(a, seed=2).SerializeToString() == \
         space.to_onnx(a, seed=2).SerializeToString()
     text = space.to_text(a)
-    assert text.startswith("in %0 float[N,3,128,128]") and text == space.to_text(
+    assert "\nin %0 float[N,3,128,128]\n" in text and text == space.to_text(
         space.to_string(a))
 
 
 def test_bad_weight_mode():
     with pytest.raises(ValueError):
         MBV3.to_onnx(ROW0, weights="ones")
+
+
+@pytest.mark.parametrize("space", [MBV3, PN], ids=["mbv3", "pn"])
+def test_text_is_one_to_one_on_sampled_archs(space):
+    """Equal archs give equal text, distinct archs distinct text (200 archs + neighbours);
+    rewriting the inactive slots of a string changes neither arch nor text."""
+    rng = np.random.default_rng(0)
+    archs = space.sample(200, 0)
+    archs += [space.mutate(a, rng) for a in archs[:100]]
+    texts = {}
+    for a in archs:
+        t = space.to_text(a)
+        assert texts.setdefault(t, a) == a, f"two archs share a text: {a} {texts[t]}"
+    assert len(texts) == len(set(archs))
+    lo, hi = space.bounds
+    for a in archs[:20]:
+        v = space.encode(a)
+        noise = rng.integers(lo, hi + 1)
+        live = set(space.active(a.d))
+        n = space.n_slots
+        for i in set(range(n)) - live:  # inactive ks and e entries only
+            v[i], v[n + i] = noise[i], noise[n + i]
+        assert space.to_text(space.to_string(space.decode(v))) == space.to_text(a)
+        ks, e = [*a.ks], [*a.e]
+        for i in set(range(n)) - live:
+            ks[i], e[i] = 7, 6
+        d = (*a.d, *space.fixed_depths)
+        assert space.to_text(_arch_str(ks, e, d, a.r)) == space.to_text(a)
+
+
+@pytest.mark.parametrize("space", [MBV3, PN], ids=["mbv3", "pn"])
+def test_functions_compute_the_inline_network(space):
+    """The function-based model is the folded network: same weights, same logits."""
+    import onnxruntime as ort
+
+    from nas_rlm.search_spaces.ofa_mbv3 import build_mbv3
+    from nas_rlm.search_spaces.ofa_proxyless import build_proxyless
+
+    build = build_mbv3 if space is MBV3 else build_proxyless
+    x = np.random.default_rng(0).random((1, 3, 128, 128), dtype=np.float32)
+    a = space.sample(1, 11)[0]._replace(r=128)
+    outs = []
+    for functions in (True, False):
+        m = build(a, space.width_mult, "random", 4, fold=True, functions=functions)
+        assert bool(m.functions) == functions
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        outs.append(sess.run(None, {"input": x})[0])
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5 * np.abs(outs[1]).max())
+    assert not space.to_onnx(a, weights="none", optimized=False).functions

@@ -73,6 +73,26 @@ def accuracy_names(space: str, data_dir: str | os.PathLike[str] | None = None) -
     return list(load_nb201_accuracy(data_dir).aliases) if space == "nb201" else []
 
 
+def canonical_archs(space: str, archs: Sequence[str]) -> list[str]:
+    """The table's arch strings read through ``space.parse`` and written back canonically.
+
+    OFA-MBv3 rows carry arbitrary values in the ks/e slots beyond each stage's depth; parsing
+    resets them, so every surrogate sees (and caches on) the arch, not the row's spelling.
+    NB201 and FBNet table strings are canonical already and come back unchanged. Two rows
+    that parse to one arch could put a held-out arch into a training pool: an error.
+    """
+    from ..search_spaces import get_space
+
+    sp = get_space(space)
+    canon = [sp.to_string(sp.parse(a)) for a in archs]
+    if len(set(canon)) != len(canon):
+        first: dict[str, int] = {}
+        i, j = next((first[c], k) for k, c in enumerate(canon) if first.setdefault(c, k) != k)
+        raise NasRlmError(f"{space} table rows {i} and {j} are the same arch ({canon[i]}); "
+                          f"the ranking protocol needs distinct archs")
+    return canon
+
+
 def protocol_split(space: str, n: int, seed: int,
                    test_limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(train, test)`` row indices of DESIGN §3; raises if they ever overlap."""
@@ -381,6 +401,7 @@ def evaluate(
     seeds = sorted({int(s) for s in seeds})
     _check_request(space, targets, surrogates, ns, seeds, data_dir)
     archs, Y = load_targets(space, targets, data_dir)
+    archs = canonical_archs(space, archs)
     first = accuracy_names(space, data_dir)
     larger = [t in first for t in targets]
     te_all = heldout_indices(space)[:test_limit]

@@ -149,7 +149,11 @@ class FBNet(SearchSpace):
     def to_onnx(
         self, arch: Any, weights: Weights = "random", seed: int = 0, *, optimized: bool = True
     ) -> onnx.ModelProto:
-        """The CIFAR-100 network; ``optimized=False`` keeps BatchNorm unfolded (for counting)."""
+        """The CIFAR-100 network; ``optimized=False`` keeps BatchNorm unfolded (for counting).
+
+        The optimized (folded) graph calls one model-local function per block kind
+        (``mbconv.BlockKind``), so its text states each kind once.
+        """
         return build_network(self.parse(arch), weights, seed, fold=optimized)
 
     def params(self, arch: Any) -> int:
@@ -160,9 +164,11 @@ class FBNet(SearchSpace):
         return count_flops(self.to_onnx(arch, weights="none", optimized=False))
 
 
-def build_network(arch: Arch, weights: Weights, seed: int, fold: bool) -> onnx.ModelProto:
+def build_network(arch: Arch, weights: Weights, seed: int, fold: bool,
+                  functions: bool = True) -> onnx.ModelProto:
+    """The network; folded, each block kind is a local function (``functions=False``: inline)."""
     b = GraphBuilder(weights, seed)
-    w = BlockWriter(b, fold)
+    w = BlockWriter(b, fold, functions=functions)
     x = w.conv_bn_act("input", 3, STEM, 3, 1, act="relu")
     size = RESOLUTION
     for op, (c_in, c_out, stride) in zip(arch, layer_shapes(), strict=True):
@@ -179,5 +185,6 @@ def build_network(arch: Arch, weights: Weights, seed: int, fold: bool) -> onnx.M
         "fbnet", b,
         [float_input("input", ["N", 3, RESOLUTION, RESOLUTION])],
         [float_input("logits", ["N", N_CLASSES])],
+        w.function_list(),
     )
 

@@ -253,7 +253,11 @@ class OFASpace(SearchSpace):
     def to_onnx(
         self, arch: Any, weights: Weights = "random", seed: int = 0, *, optimized: bool = True
     ) -> onnx.ModelProto:
-        """The subnet at its resolution; ``optimized=False`` keeps BatchNorm unfolded."""
+        """The subnet at its resolution; ``optimized=False`` keeps BatchNorm unfolded.
+
+        The optimized (folded) graph calls one model-local function per block kind
+        (``mbconv.BlockKind``), so its text states each kind once.
+        """
         return self.build(self.parse(arch), weights, seed, fold=optimized)
 
     def build(self, arch: OFAArch, weights: Weights, seed: int, fold: bool) -> onnx.ModelProto:
@@ -288,13 +292,16 @@ class OFAMobileNetV3(OFASpace):
 
 
 def build_mbv3(arch: OFAArch, width_mult: float, weights: Weights = "none", seed: int = 0,
-               fold: bool = False) -> onnx.ModelProto:
-    """The OFA-MBv3 subnet ``arch`` (any resolution, so published nets at 236 px build too)."""
+               fold: bool = False, functions: bool = True) -> onnx.ModelProto:
+    """The OFA-MBv3 subnet ``arch`` (any resolution, so published nets at 236 px build too).
+
+    Folded, each block kind is a model-local function; ``functions=False`` writes it inline.
+    """
     def width(c: int) -> int:
         return make_divisible(c * width_mult, 8)
 
     b = GraphBuilder(weights, seed)
-    w = BlockWriter(b, fold, eps=1e-5)
+    w = BlockWriter(b, fold, eps=1e-5, functions=functions)
     c0, c1 = width(16), width(16)
     x = w.conv_bn_act("input", 3, c0, 3, 2, act="h_swish")
     size = out_size(arch.r, 2)
@@ -320,4 +327,5 @@ def build_mbv3(arch: OFAArch, width_mult: float, weights: Weights = "none", seed
         "ofa_mbv3", b,
         [float_input("input", ["N", 3, arch.r, arch.r])],
         [float_input("logits", ["N", N_CLASSES])],
+        w.function_list(),
     )

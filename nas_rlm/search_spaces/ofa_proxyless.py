@@ -52,13 +52,14 @@ class OFAProxylessNAS(OFASpace):
 
 
 def build_proxyless(arch: OFAArch, width_mult: float, weights: Weights = "none", seed: int = 0,
-                    fold: bool = False) -> onnx.ModelProto:
-    """The OFA-PN subnet ``arch`` at its resolution."""
+                    fold: bool = False, functions: bool = True) -> onnx.ModelProto:
+    """The OFA-PN subnet ``arch`` at its resolution (block kinds as local functions when
+    folded, unless ``functions=False``)."""
     def width(c: int) -> int:
         return make_divisible(c * width_mult, 8)
 
     b = GraphBuilder(weights, seed)
-    w = BlockWriter(b, fold, eps=1e-3)
+    w = BlockWriter(b, fold, eps=1e-3, functions=functions)
     c0, c1 = width(32), width(16)
     x = w.conv_bn_act("input", 3, c0, 3, 2, act="relu6")
     size = out_size(arch.r, 2)
@@ -83,4 +84,5 @@ def build_proxyless(arch: OFAArch, width_mult: float, weights: Weights = "none",
         "ofa_proxyless", b,
         [float_input("input", ["N", 3, arch.r, arch.r])],
         [float_input("logits", ["N", N_CLASSES])],
+        w.function_list(),
     )
