@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..errors import ArchError
 from .onnx_builder import Weights
 from .onnx_text import to_text as render_text
 
@@ -103,3 +104,35 @@ class SearchSpace(ABC):
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     """Accept a Generator, a seed or None, so callers can pass whichever they hold."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def check_vector(vector: Any, upper: Sequence[int], space: str,
+                 names: Sequence[str] | None = None,
+                 legend: Sequence[str] | None = None) -> np.ndarray:
+    """Validate an integer encoding with entries in ``0..upper[i]``; return it as int64.
+
+    Optimisers hand over floats, so integral floats are accepted; booleans, NaN, infinities
+    and fractions are not. Every space's ``decode`` calls this, so all fail the same way
+    (raising ArchError). ``names`` labels each entry in the out-of-range message
+    (``entry i (name)``); ``legend`` lists the op names an entry indexes.
+    """
+    n = len(upper)
+    try:
+        vals = np.asarray(vector)
+    except (TypeError, ValueError) as e:
+        raise ArchError(f"{space} vector must be {n} integers: {vector!r}") from e
+    if vals.shape != (n,):
+        raise ArchError(f"{space} vector must have {n} entries, got shape {vals.shape}")
+    if vals.dtype.kind not in "iuf" or (
+            vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals)))):
+        raise ArchError(f"{space} vector must hold integers, got {vals.tolist()}")
+    ints = vals.astype(np.int64)
+    hi = np.asarray(upper, np.int64)
+    bad = np.flatnonzero((ints < 0) | (ints > hi))
+    if bad.size:
+        i = int(bad[0])
+        name = f" ({names[i]})" if names else ""
+        ops = f" ({', '.join(f'{j}={o}' for j, o in enumerate(legend))})" if legend else ""
+        raise ArchError(f"{space} vector entry {i}{name} must be in 0..{int(hi[i])}{ops}, "
+                        f"got {int(ints[i])} in {ints.tolist()}")
+    return ints

@@ -33,8 +33,8 @@ import numpy as np
 import onnx
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng
-from .mbconv import BlockWriter, MBConvSpec, int_vector, out_size
+from .base import SearchSpace, as_rng, check_vector
+from .mbconv import BlockWriter, MBConvSpec, out_size
 from .onnx_builder import GraphBuilder, Weights, float_input, make_model
 from .onnx_stats import count_flops, count_params
 
@@ -123,7 +123,7 @@ class FBNet(SearchSpace):
         return np.asarray(self.parse(arch), dtype=np.int64)
 
     def decode(self, vector: Sequence[int] | np.ndarray) -> Arch:
-        ints = int_vector(vector, N_LAYERS, "FBNet", [len(OPS) - 1] * N_LAYERS, legend=OPS)
+        ints = check_vector(vector, [len(OPS) - 1] * N_LAYERS, "FBNet", legend=OPS)
         return tuple(int(v) for v in ints)
 
     @property

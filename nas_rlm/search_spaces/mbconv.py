@@ -37,11 +37,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
-from ..errors import ArchError
 from .onnx_builder import FUNCTION_DOMAIN, FunctionBuilder, GraphBuilder, make_function
 from .onnx_stats import count_flops
 
@@ -358,33 +356,3 @@ def macs_without_bias(model: onnx.ModelProto) -> float:
     bias = sum(sizes.get(n.input[2], 0) for n in model.graph.node
                if n.op_type in ("Conv", "Gemm") and len(n.input) > 2 and n.input[2])
     return count_flops(model) - float(bias)
-
-
-def int_vector(vector: Any, n: int, space: str, upper: Sequence[int],
-               legend: Sequence[str] | None = None) -> np.ndarray:
-    """Validate an integer vector of length ``n`` with entries in ``0..upper[i]``.
-
-    Integral floats are accepted (optimisers hand them over); booleans, NaN and fractions
-    are not. Shared by the MBConv-family adapters so they fail the same way.
-    """
-    try:
-        vals = np.asarray(vector)
-    except (TypeError, ValueError) as e:
-        raise ArchError(f"{space} vector must be {n} integers: {vector!r}") from e
-    if vals.shape != (n,):
-        raise ArchError(f"{space} vector must have {n} entries, got shape {vals.shape}")
-    if vals.dtype.kind not in "iuf":
-        raise ArchError(f"{space} vector must hold integers, got {vals.tolist()}")
-    if vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals))):
-        raise ArchError(f"{space} vector must hold integers, got {vals.tolist()}")
-    ints = vals.astype(np.int64)
-    hi = np.asarray(upper, np.int64)
-    bad = np.flatnonzero((ints < 0) | (ints > hi))
-    if bad.size:
-        i = int(bad[0])
-        what = f" ({', '.join(f'{j}={o}' for j, o in enumerate(legend))})" if legend else ""
-        raise ArchError(
-            f"{space} vector entry {i} must be in 0..{int(hi[i])}{what}, got {int(ints[i])} "
-            f"in {ints.tolist()}"
-        )
-    return ints

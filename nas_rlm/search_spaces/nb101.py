@@ -58,7 +58,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng
+from .base import SearchSpace, as_rng, check_vector
 from .onnx_builder import (
     FunctionBuilder,
     GraphBuilder,
@@ -79,6 +79,10 @@ EDGE_SLOTS: tuple[tuple[int, int], ...] = tuple(
     (i, j) for i in range(MAX_VERTICES) for j in range(i + 1, MAX_VERTICES)
 )
 N_VARS = len(EDGE_SLOTS) + N_INTERIOR  # 21 edge bits + 5 interior ops
+_OP_LEGEND = ", ".join(f"{k}={o}" for k, o in enumerate(OPS))
+#: Each encoding entry, as the out-of-range message names it.
+_VAR_NAMES = (*(f"edge bit {i}->{j}" for i, j in EDGE_SLOTS),
+              *(f"op of vertex {v}: {_OP_LEGEND}" for v in range(1, N_INTERIOR + 1)))
 STEM_C, N_STACKS, N_MODULES, N_CLASSES, RESOLUTION = 128, 3, 3, 10, 32
 #: Unique cells (up to isomorphism) with <= 7 vertices and <= 9 edges, as published.
 N_UNIQUE = 423_624
@@ -362,27 +366,7 @@ class NB101(SearchSpace):
     def decode(self, vector: Sequence[int] | np.ndarray) -> NB101Arch:
         """Integer vector -> canonical arch; raises ArchError for invalid cells too
         (disconnected, or more than 9 edges after pruning)."""
-        try:
-            vals = np.asarray(vector)
-        except (TypeError, ValueError) as e:
-            raise ArchError(f"NB101 vector must be {N_VARS} integers: {vector!r}") from e
-        if vals.shape != (N_VARS,):
-            raise ArchError(
-                f"NB101 vector must have {N_VARS} entries (21 edge bits + 5 ops), "
-                f"got shape {vals.shape}"
-            )
-        if vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals))):
-            raise ArchError(f"NB101 vector must hold integers, got {vals.tolist()}")
-        if vals.dtype.kind not in "iuf":
-            raise ArchError(f"NB101 vector must hold integers, got {vals.tolist()}")
-        ints = vals.astype(np.int64)
-        lo, hi = self.bounds
-        if np.any(ints < lo) or np.any(ints > hi):
-            raise ArchError(
-                f"NB101 vector entries 0..20 are edge bits (0 or 1) and 21..25 interior ops "
-                f"in 0..{len(OPS) - 1} ({', '.join(f'{i}={o}' for i, o in enumerate(OPS))}), "
-                f"got {ints.tolist()}"
-            )
+        ints = check_vector(vector, self.bounds[1], "NB101", names=_VAR_NAMES)
         full = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
         for (i, j), bit in zip(EDGE_SLOTS, ints[: len(EDGE_SLOTS)].tolist(), strict=True):
             full[i][j] = bit

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng
+from .base import SearchSpace, as_rng, check_vector
 from .onnx_builder import (
     FunctionBuilder,
     GraphBuilder,
@@ -122,22 +122,7 @@ class NB201(SearchSpace):
         return np.asarray(self.parse(arch), dtype=np.int64)
 
     def decode(self, vector: Sequence[int] | np.ndarray) -> Arch:
-        try:
-            vals = np.asarray(vector)
-        except (TypeError, ValueError) as e:
-            raise ArchError(f"NB201 vector must be {N_EDGES} integers: {vector!r}") from e
-        if vals.shape != (N_EDGES,):
-            raise ArchError(f"NB201 vector must have {N_EDGES} entries, got shape {vals.shape}")
-        if vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals))):
-            raise ArchError(f"NB201 vector must hold integers, got {vals.tolist()}")
-        if vals.dtype.kind not in "iuf":
-            raise ArchError(f"NB201 vector must hold integers, got {vals.tolist()}")
-        ints = vals.astype(np.int64)
-        if ints.min() < 0 or ints.max() >= len(OPS):
-            raise ArchError(
-                f"NB201 vector entries must be in 0..{len(OPS) - 1} "
-                f"({', '.join(f'{i}={o}' for i, o in enumerate(OPS))}), got {ints.tolist()}"
-            )
+        ints = check_vector(vector, [len(OPS) - 1] * N_EDGES, "NB201", legend=OPS)
         return tuple(int(v) for v in ints)
 
     @property

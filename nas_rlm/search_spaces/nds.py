@@ -61,7 +61,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng
+from .base import SearchSpace, as_rng, check_vector
 from .onnx_builder import (
     FUNCTION_DOMAIN,
     OPSET,
@@ -234,6 +234,7 @@ class NDSSpace(SearchSpace):
             for k in range(self.n_nodes):
                 hi += [k + 1, len(self.ops) - 1] * 2
         self._hi = np.asarray(hi, dtype=np.int64)
+        self._names = tuple(self._describe(i) for i in range(len(hi)))
 
     # -- identity ------------------------------------------------------------------------
     def parse(self, arch: Any) -> Genotype:
@@ -301,25 +302,7 @@ class NDSSpace(SearchSpace):
         return np.asarray(vec, dtype=np.int64)
 
     def decode(self, vector: Sequence[int] | np.ndarray) -> Genotype:
-        n = len(self._hi)
-        try:
-            vals = np.asarray(vector)
-        except (TypeError, ValueError) as e:
-            raise ArchError(f"{self.name} vector must be {n} integers: {vector!r}") from e
-        if vals.shape != (n,):
-            raise ArchError(f"{self.name} vector must have {n} entries, got shape {vals.shape}")
-        if vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals))):
-            raise ArchError(f"{self.name} vector must hold integers, got {vals.tolist()}")
-        if vals.dtype.kind not in "iuf":
-            raise ArchError(f"{self.name} vector must hold integers, got {vals.tolist()}")
-        ints = vals.astype(np.int64)
-        bad = np.flatnonzero((ints < 0) | (ints > self._hi))
-        if bad.size:
-            i = int(bad[0])
-            raise ArchError(
-                f"{self.name} vector entry {i} ({self._describe(i)}) must be in "
-                f"0..{self._hi[i]}, got {int(ints[i])} (vector {ints.tolist()})"
-            )
+        ints = check_vector(vector, self._hi, self.name, names=self._names)
         cells = []
         for c in range(2):
             chunk = ints[c * 4 * self.n_nodes:(c + 1) * 4 * self.n_nodes]

@@ -43,8 +43,8 @@ import numpy as np
 import onnx
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng
-from .mbconv import BlockWriter, MBConvSpec, int_vector, macs_without_bias, make_divisible, out_size
+from .base import SearchSpace, as_rng, check_vector
+from .mbconv import BlockWriter, MBConvSpec, macs_without_bias, make_divisible, out_size
 from .onnx_builder import GraphBuilder, Weights, float_input, make_model
 from .onnx_stats import count_params
 
@@ -206,8 +206,7 @@ class OFASpace(SearchSpace):
 
     def decode(self, vector: Sequence[int] | np.ndarray) -> OFAArch:
         """Choice indices to an arch; entries of inactive slots are ignored."""
-        hi = self.bounds[1]
-        v = int_vector(vector, len(hi), self.label, hi)
+        v = check_vector(vector, self.bounds[1], self.label)
         n = self.n_slots
         ks = [KS[i] for i in v[:n]]
         e = [ES[i] for i in v[n:2 * n]]

@@ -70,7 +70,7 @@ import numpy as np
 import onnx
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng
+from .base import SearchSpace, as_rng, check_vector
 from .onnx_builder import (
     FUNCTION_DOMAIN,
     FunctionBuilder,
@@ -296,9 +296,9 @@ _POS_D, _POS_E, _POS_W = 1, N_D, N_D + N_BLOCKS
 N_VARS = N_D + N_BLOCKS + N_W + 1
 
 
-def _var_names() -> list[str]:
-    return (["stem (0: d[0]=0, 1: d[0]=2)"] + [f"d[{i}]" for i in range(1, N_D)]
-            + [f"e[{i}]" for i in range(N_BLOCKS)] + [f"w[{i}]" for i in range(N_W)] + ["r"])
+#: Each encoding entry, as the out-of-range message names it.
+_VAR_NAMES = ("stem (0: d[0]=0, 1: d[0]=2)", *(f"d[{i}]" for i in range(1, N_D)),
+              *(f"e[{i}]" for i in range(N_BLOCKS)), *(f"w[{i}]" for i in range(N_W)), "r")
 
 
 class OFAResNet50(SearchSpace):
@@ -369,25 +369,7 @@ class OFAResNet50(SearchSpace):
         return np.asarray(v, dtype=np.int64)
 
     def decode(self, vector: Sequence[int] | np.ndarray) -> OFAResNetArch:
-        try:
-            vals = np.asarray(vector)
-        except (TypeError, ValueError) as e:
-            raise ArchError(f"OFA-ResNet50 vector must be {N_VARS} integers: {vector!r}") from e
-        if vals.shape != (N_VARS,):
-            raise ArchError(f"OFA-ResNet50 vector must have {N_VARS} entries, "
-                            f"got shape {vals.shape}")
-        if vals.dtype.kind == "f" and not np.all(np.isfinite(vals) & (vals == np.round(vals))):
-            raise ArchError(f"OFA-ResNet50 vector must hold integers, got {vals.tolist()}")
-        if vals.dtype.kind not in "iuf":
-            raise ArchError(f"OFA-ResNet50 vector must hold integers, got {vals.tolist()}")
-        v = vals.astype(np.int64)
-        lo, hi = self.bounds
-        bad = np.flatnonzero((v < lo) | (v > hi))
-        if bad.size:
-            names = _var_names()
-            i = int(bad[0])
-            raise ArchError(f"OFA-ResNet50 vector entry {i} ({names[i]}) must be in "
-                            f"0..{int(hi[i])}, got {int(v[i])} in {v.tolist()}")
+        v = check_vector(vector, self.bounds[1], "OFA-ResNet50", names=_VAR_NAMES)
         d = [MAX_D if v[0] else 0, *map(int, v[_POS_D:_POS_E])]
         active = set(active_slots(d))
         e = [E_CHOICES[int(x) if i in active else 0] for i, x in enumerate(v[_POS_E:_POS_W])]
