@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -124,6 +125,23 @@ def plot_curves(out: Path, cells: list[dict], budget: int) -> list[str]:
     return written
 
 
+def _claim(lock: Path) -> bool:
+    """Claim a cell for this process (several may share a run directory); a lock left by
+    a process that no longer runs is taken over."""
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            os.kill(int(lock.read_text() or 0), 0)
+            return False  # its owner is alive and working on it
+        except (ProcessLookupError, ValueError):
+            lock.write_text(str(os.getpid()))
+            return True
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/search_nb201")
@@ -144,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         for method in methods:
             for seed in (int(s) for s in args.seeds.split(",")):
                 path = out / "cells" / f"{case}_{method}_s{seed}.json"
-                if path.is_file():
+                if path.is_file() or not _claim(path.with_suffix(".lock")):
                     continue
                 cell = run_cell(case, method, seed, args.budget, args.data_dir)
                 write_json(path, cell)
+                path.with_suffix(".lock").unlink(missing_ok=True)
                 print(f"{case} {method} seed {seed}: HV ratio {cell['hv_ratio']:.4f}, "
                       f"IGD+ {cell['igd_plus']:.4f}, {cell['seconds']:.0f} s",
                       file=sys.stderr, flush=True)
