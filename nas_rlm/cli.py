@@ -283,7 +283,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"), out,
         data_dir=args.data_dir, progress=not args.quiet,
         rlm_config=RLMConfig(**MODEL_SIZES[args.rlm_size]), rlm_train=rlm_train,
-        test_limit=args.test_limit,
+        test_limit=args.test_limit, save_models=args.save_models,
     )
     if args.quiet:  # evaluate printed nothing
         print((out / "table.md").read_text().rstrip())
@@ -443,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--test-limit", type=int,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     ev.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    ev.add_argument("--save-models", action="store_true",
+                    help="keep each trained RLM in OUT/models/rlm_n<N>_s<seed>")
     ev.add_argument("--data-dir", help=data_dir_help)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_evaluate)

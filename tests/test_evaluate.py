@@ -85,7 +85,8 @@ def rlm_run(tmp_path_factory, data_dir):
         rec = Recorder(mp)
         res = evaluate("nb201", TARGETS, ["rlm"], [20], [0], out, data_dir=data_dir,
                        progress=False, rlm_config=TINY,
-                       rlm_train={"epochs": 1, "batch_size": 16}, test_limit=TEST_LIMIT)
+                       rlm_train={"epochs": 1, "batch_size": 16}, test_limit=TEST_LIMIT,
+                       save_models=True)
     return out, res, rec
 
 
@@ -187,6 +188,22 @@ def test_rlm_cell_decodes_accuracy_first_and_reads_out_twice(rlm_run):
         assert "rlm.lo90" in z and "rlm_ev.lo90" not in z
     assert {"scatter_rlm_n20_s0.png", "scatter_rlm_ev_n20_s0.png"} <= {
         Path(p).name for p in res["plots"]}
+
+
+def test_saved_cell_model_reproduces_the_cell_predictions(rlm_run, data_dir):
+    """--save-models keeps the very model that was scored (how the default model ships)."""
+    from nas_rlm.data.targets import load_targets
+    from nas_rlm.evaluation.protocol import heldout_indices
+    from nas_rlm.surrogates.rlm import RLM
+
+    out, _res, _rec = rlm_run
+    rlm = RLM.from_pretrained(out / "models" / "rlm_n20_s0")
+    assert rlm.objectives == ["cifar10", "pixel3"]  # accuracy decoded first
+    archs, _ = load_targets("nb201", TARGETS, data_dir)
+    test = [archs[i] for i in heldout_indices("nb201")[:TEST_LIMIT]]
+    with np.load(out / "cells" / "rlm_n20_s0.npz") as z:
+        np.testing.assert_allclose(rlm.predict_expected(test)[:, [1, 0]], z["rlm_ev.point"],
+                                   rtol=1e-5)
 
 
 def test_trained_rlm_maps_columns_back(monkeypatch):

@@ -60,7 +60,8 @@ NEEDS_ADAPTER: frozenset[str] = frozenset(SURROGATES)
 K: int = 8
 #: Central sample intervals whose observed coverage is reported.
 LEVELS: tuple[float, ...] = (0.5, 0.9)
-#: The RLM recipe of ``benchmarks/rlm_ranking_nb201.py`` (keyword arguments of ``train_rlm``).
+#: The RLM recipe (keyword arguments of ``train_rlm``); the shipped default model is its
+#: (N=781, seed 0) cell.
 DEFAULT_RLM_TRAIN: dict[str, Any] = {"epochs": 30, "batch_size": 16, "lr": 5e-4,
                                      "patience": 6, "threads": 1}
 METRICS: tuple[str, ...] = ("kendall_tau", "spearman", "precision_top5",
@@ -235,11 +236,13 @@ def _arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
               archs: Sequence[str], Y: np.ndarray, tr: np.ndarray, te: np.ndarray,
               targets: Sequence[str], larger: Sequence[bool], settings: dict,
-              cells_dir: Path) -> dict:
+              cells_dir: Path, models_dir: Path | None = None) -> dict:
     """Fit on the pool rows ``tr`` only, predict the held-out rows ``te``, score, save."""
     t0 = time.perf_counter()
     model = make(seed).fit([archs[i] for i in tr], Y[tr], list(targets))
     fit_s = time.perf_counter() - t0
+    if models_dir is not None and getattr(model, "rlm", None) is not None:
+        model.rlm.save_pretrained(models_dir / _cell_stem(name, n, seed))
     test_archs, true = [archs[i] for i in te], Y[te]
     t0 = time.perf_counter()
     samples = model.predict(test_archs, k=K)
@@ -383,6 +386,7 @@ def evaluate(
     rlm_config: Any = None,
     rlm_train: dict[str, Any] | None = None,
     test_limit: int | None = None,
+    save_models: bool = False,
 ) -> dict:
     """Run the DESIGN §3 ranking protocol and write the run directory (see the module doc).
 
@@ -390,7 +394,9 @@ def evaluate(
     the RLM reorders internally); ``surrogates`` are keys of :data:`SURROGATES`; ``rlm_config``
     is an ``RLMConfig`` (default: its defaults) and ``rlm_train`` the ``train_rlm`` keyword
     arguments (default :data:`DEFAULT_RLM_TRAIN`). ``test_limit`` scores only the first that
-    many held-out archs (smoke runs; not the protocol). ``progress`` shows a bar and prints
+    many held-out archs (smoke runs; not the protocol). ``save_models`` keeps each trained
+    RLM in ``out_dir/models/<cell>`` (safetensors; how the shipped default model is made).
+    ``progress`` shows a bar and prints
     the τ table. Returns the content of ``results.json`` plus ``cells_run``/``cells_resumed``.
     """
     from tqdm import tqdm
@@ -442,7 +448,8 @@ def evaluate(
                 bar.set_postfix_str(_cell_stem(s, n, seed))
                 tr, te = protocol_split(space, n, seed, test_limit)
                 cells.append(_run_cell(factories[s], s, n, seed, archs, Y, tr, te, targets,
-                                       larger, settings[s], cells_dir))
+                                       larger, settings[s], cells_dir,
+                                       out / "models" if save_models else None))
                 run += 1
             bar.update()
 
