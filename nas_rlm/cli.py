@@ -84,7 +84,8 @@ def _cmd_space_summary(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     result = summarize_space(
-        space, out_dir=Path(args.out), limit=args.limit, workers=args.workers,
+        space, out_dir=Path(args.out or f"runs/{args.space}-summary"), limit=args.limit,
+        workers=args.workers,
         data_dir=args.data_dir, progress=not args.quiet,
     )
     print(json.dumps(result, indent=2))
@@ -327,9 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--weights", choices=["random", "zeros"], default="random")
     o.add_argument("--seed", type=int, default=0)
     o.set_defaults(func=_cmd_space_onnx)
-    sm = ssub.add_parser("summary", help="render and summarise every arch of the space")
-    sm.add_argument("--out", default="runs/nb201-summary", help="run directory")
-    sm.add_argument("--limit", type=int, help="only the first N archs (in index order)")
+    sm = ssub.add_parser("summary", help="render and summarise every arch of the space "
+                         "(a seeded sample where it is too large to list)")
+    sm.add_argument("--out", help="run directory (default runs/<space>-summary)")
+    sm.add_argument("--limit", type=int, help="only the first N archs in index order (NB201), "
+                    "or N sampled archs (other spaces; default 1000)")
     sm.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     sm.add_argument("--data-dir", help=data_dir_help + "; labels are joined when present")
     sm.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -108,3 +108,13 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 def test_missing_arch_file_is_one_clear_line(capsys, tmp_path):
     code, _, err = run(capsys, "measure", "nb201", "--file", str(tmp_path / "nope.txt"))
     assert code == 2 and "cannot read the arch file" in err and "Traceback" not in err
+
+
+def test_summary_of_a_space_too_large_to_list_uses_a_sample(capsys, tmp_path):
+    out_dir = tmp_path / "s"
+    code, out, _ = run(capsys, "space", "fbnet", "summary", "--out", str(out_dir), "--limit",
+                       "6", "--workers", "1", "--quiet")
+    summary = json.loads(out)
+    assert code == 0 and summary["archs"] == 6 and summary["sampled"] is True
+    assert "kendall_tau_vs_cifar10_200ep" not in summary  # no accuracy table for FBNet
+    assert (out_dir / "summary.csv").is_file()

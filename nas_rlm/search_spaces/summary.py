@@ -44,6 +44,10 @@ def _row(item: tuple[int, object]) -> tuple:
             hashlib.sha1(text.encode()).hexdigest()[:16])
 
 
+#: Archs summarised (seed 0) for spaces too large to enumerate, unless ``limit`` says.
+SAMPLE = 1000
+
+
 def summarize_space(
     space: SearchSpace,
     out_dir: Path,
@@ -52,12 +56,19 @@ def summarize_space(
     data_dir: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Write ``summary.csv``, ``summary.json`` and plots into ``out_dir``; return the summary."""
+    """Write ``summary.csv``, ``summary.json`` and plots into ``out_dir``; return the summary.
+
+    Enumerable spaces (NB201) are summarised in full (or their first ``limit`` archs); the
+    others on ``limit`` archs sampled with seed 0 (default :data:`SAMPLE`).
+    """
     from tqdm import tqdm
 
-    archs = list(space.enumerate())
-    if limit is not None:
-        archs = archs[:limit]
+    try:
+        archs, sampled = list(space.enumerate()), False
+        if limit is not None:
+            archs = archs[:limit]
+    except NotImplementedError:  # too large to list: a seeded uniform sample instead
+        archs, sampled = space.sample(SAMPLE if limit is None else limit, 0), True
     items = list(enumerate(archs))
     t0 = time.perf_counter()
     if workers > 1:
@@ -75,7 +86,8 @@ def summarize_space(
 
     cols = {c: np.array([r[k] for r in rows]) for k, c in enumerate(COLUMNS[2:7], start=2)}
     summary: dict = {
-        "space": space.name, "archs": len(rows), "seconds": round(seconds, 2),
+        "space": space.name, "archs": len(rows), "sampled": sampled,
+        "seconds": round(seconds, 2),
         "archs_per_s": round(len(rows) / seconds, 1), "workers": workers,
         # archs whose optimised graphs coincide share a text; this counts the distinct graphs
         "distinct_texts": len({r[-1] for r in rows}),
