@@ -136,3 +136,56 @@ def check_vector(vector: Any, upper: Sequence[int], space: str,
         raise ArchError(f"{space} vector entry {i}{name} must be in 0..{int(hi[i])}{ops}, "
                         f"got {int(ints[i])} in {ints.tolist()}")
     return ints
+
+
+class ChoiceSpace(SearchSpace):
+    """A space whose arch is one op per slot (NB201's 6 edges, FBNet's 22 layers).
+
+    The arch is a tuple of op indices, so the encoding is the arch itself and the whole
+    sampling/mutation contract follows from ``ops`` and ``n_slots``; subclasses give the
+    string format (:meth:`parse_string`, :meth:`to_string`) and the network.
+    """
+
+    #: Op names by index, and the number of slots each taking one op.
+    ops: tuple[str, ...] = ()
+    n_slots: int = 0
+    #: Name used in error messages (e.g. "NB201").
+    label: str = ""
+
+    @abstractmethod
+    def parse_string(self, text: str) -> tuple[int, ...]:
+        """The community's string -> tuple of op indices (raises ArchError)."""
+
+    def parse(self, arch: Any) -> tuple[int, ...]:
+        if isinstance(arch, str):
+            return self.parse_string(arch)
+        return self.decode(arch)
+
+    def encode(self, arch: Any) -> np.ndarray:
+        return np.asarray(self.parse(arch), dtype=np.int64)
+
+    def decode(self, vector: Sequence[int] | np.ndarray) -> tuple[int, ...]:
+        ints = check_vector(vector, [len(self.ops) - 1] * self.n_slots, self.label,
+                            legend=self.ops)
+        return tuple(int(v) for v in ints)
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.zeros(self.n_slots, np.int64),
+                np.full(self.n_slots, len(self.ops) - 1, np.int64))
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None
+               ) -> list[tuple[int, ...]]:
+        vals = as_rng(rng).integers(0, len(self.ops), size=(n, self.n_slots))
+        return [tuple(int(v) for v in row) for row in vals]
+
+    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None
+               ) -> tuple[int, ...]:
+        rng = as_rng(rng)
+        a = list(self.parse(arch))
+        i = int(rng.integers(self.n_slots))
+        a[i] = int(rng.choice([o for o in range(len(self.ops)) if o != a[i]]))
+        return tuple(a)
+
+    def size(self) -> int:
+        return len(self.ops) ** self.n_slots

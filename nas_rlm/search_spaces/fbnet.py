@@ -25,15 +25,13 @@ classifier's bias adds, and every trainable PyTorch parameter (BN affine include
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-import numpy as np
 import onnx
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng, check_vector
+from .base import ChoiceSpace
 from .mbconv import BlockWriter, MBConvSpec, out_size
 from .onnx_builder import GraphBuilder, Weights, float_input, make_model
 from .onnx_stats import count_flops, count_params
@@ -99,17 +97,17 @@ def parse_arch_string(text: str) -> Arch:
     return tuple(ops)
 
 
-class FBNet(SearchSpace):
+class FBNet(ChoiceSpace):
     """HW-NAS-Bench's FBNet space, CIFAR-100 network (9^22 archs)."""
 
     name = "fbnet"
+    label = "FBNet"
     ops = OPS
+    n_slots = N_LAYERS
 
     # -- identity ------------------------------------------------------------------------
-    def parse(self, arch: Any) -> Arch:
-        if isinstance(arch, str):
-            return parse_arch_string(arch)
-        return self.decode(arch)
+    def parse_string(self, text: str) -> Arch:
+        return parse_arch_string(text)
 
     def to_string(self, arch: Any) -> str:
         return " ".join(map(str, self.parse(arch)))
@@ -117,33 +115,6 @@ class FBNet(SearchSpace):
     def op_names(self, arch: Any) -> list[str]:
         """The ops by name (the HELP table's ``op_names`` column)."""
         return [OPS[o] for o in self.parse(arch)]
-
-    # -- encoding ------------------------------------------------------------------------
-    def encode(self, arch: Any) -> np.ndarray:
-        return np.asarray(self.parse(arch), dtype=np.int64)
-
-    def decode(self, vector: Sequence[int] | np.ndarray) -> Arch:
-        ints = check_vector(vector, [len(OPS) - 1] * N_LAYERS, "FBNet", legend=OPS)
-        return tuple(int(v) for v in ints)
-
-    @property
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(N_LAYERS, np.int64), np.full(N_LAYERS, len(OPS) - 1, np.int64)
-
-    # -- sampling ------------------------------------------------------------------------
-    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> list[Arch]:
-        vals = as_rng(rng).integers(0, len(OPS), size=(n, N_LAYERS))
-        return [tuple(int(v) for v in row) for row in vals]
-
-    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Arch:
-        rng = as_rng(rng)
-        a = list(self.parse(arch))
-        i = int(rng.integers(N_LAYERS))
-        a[i] = int(rng.choice([o for o in range(len(OPS)) if o != a[i]]))
-        return tuple(a)
-
-    def size(self) -> int:
-        return len(OPS) ** N_LAYERS
 
     # -- network -------------------------------------------------------------------------
     def to_onnx(

@@ -16,16 +16,15 @@ published convention (and they match xautodl exactly).
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import numpy as np
 import onnx
 
 from ..errors import ArchError
-from .base import SearchSpace, as_rng, check_vector
+from .base import ChoiceSpace
 from .onnx_builder import (
     FunctionBuilder,
     GraphBuilder,
@@ -98,17 +97,17 @@ def _official_order() -> tuple[Arch, ...]:
     return tuple(tuple(int(c) for c in line) for line in lines)
 
 
-class NB201(SearchSpace):
+class NB201(ChoiceSpace):
     """The NAS-Bench-201 / NATS-Bench topology search space (15,625 cells)."""
 
     name = "nb201"
+    label = "NB201"
     ops = OPS
+    n_slots = N_EDGES
 
     # -- identity ------------------------------------------------------------------------
-    def parse(self, arch: Any) -> Arch:
-        if isinstance(arch, str):
-            return parse_arch_string(arch)
-        return self.decode(arch)
+    def parse_string(self, text: str) -> Arch:
+        return parse_arch_string(text)
 
     def to_string(self, arch: Any) -> str:
         return arch_to_string(self.parse(arch))
@@ -116,33 +115,6 @@ class NB201(SearchSpace):
     def index(self, arch: Any) -> int:
         """Official NB201 index (row in the benchmark tables)."""
         return _index_of()[self.parse(arch)]
-
-    # -- encoding ------------------------------------------------------------------------
-    def encode(self, arch: Any) -> np.ndarray:
-        return np.asarray(self.parse(arch), dtype=np.int64)
-
-    def decode(self, vector: Sequence[int] | np.ndarray) -> Arch:
-        ints = check_vector(vector, [len(OPS) - 1] * N_EDGES, "NB201", legend=OPS)
-        return tuple(int(v) for v in ints)
-
-    @property
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(N_EDGES, np.int64), np.full(N_EDGES, len(OPS) - 1, np.int64)
-
-    # -- sampling ------------------------------------------------------------------------
-    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> list[Arch]:
-        vals = as_rng(rng).integers(0, len(OPS), size=(n, N_EDGES))
-        return [tuple(int(v) for v in row) for row in vals]
-
-    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Arch:
-        rng = as_rng(rng)
-        a = list(self.parse(arch))
-        e = int(rng.integers(N_EDGES))
-        a[e] = int(rng.choice([o for o in range(len(OPS)) if o != a[e]]))
-        return tuple(a)
-
-    def size(self) -> int:
-        return len(OPS) ** N_EDGES
 
     def enumerate(self) -> Iterator[Arch]:
         """All 15,625 cells in the official index order."""
