@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The NB201 ranking table of the README (DESIGN §3): five targets, surrogates rlm, mlp, gbdt,
-# flops, params, N in {78, 390, 781}, seeds 0-4, the fixed 5,000-arch held-out set.
+# flops, flops_pruned, params, N in {78, 390, 781}, seeds 0-4, the fixed 5,000-arch held-out set.
 #
 #   NAS_RLM_DATA=../shared/data experiments/nb201_ranking/run.sh      [OUT=runs/nb201_ranking]
 #
@@ -30,4 +30,4 @@ if [ "$status" -ne 0 ]; then
   echo "a worker failed (status $status); see $OUT/log_*.txt, then rerun to resume" >&2
   exit "$status"
 fi
-evaluate --surrogates rlm,mlp,gbdt,flops,params --ns 78,390,781
+evaluate --surrogates rlm,mlp,gbdt,flops,flops_pruned,params --ns 78,390,781
