@@ -249,3 +249,6 @@ def test_assisted_unknown_device_and_surrogate_are_clear_errors(tmp_path):
         run_assisted(get_space("nb201"), surrogate="xgb", out_dir=tmp_path / "b")
     assert main(["assisted", "--surrogate", "gbdt", "--objectives", "accuracy,latency:pixel9",
                  "--out", str(tmp_path / "c"), "--quiet"]) != 0
+    with pytest.raises(Exception, match="fbnet has no accuracy table; pass --accuracy-csv"):
+        run_assisted(get_space("fbnet"), "accuracy,latency:pixel3", surrogate="gbdt",
+                     out_dir=tmp_path / "d")

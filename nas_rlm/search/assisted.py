@@ -96,8 +96,11 @@ def run_assisted(
         else list(objectives)
     cons_specs = ([constraints] if isinstance(constraints, str) else list(constraints or []))
     cols = _columns_of(specs + cons_specs)
-    if accuracy_csv is None and any(s.strip() == "accuracy" for s in specs) \
-            and space.name == "nb201":
+    if accuracy_csv is None and any(s.strip() == "accuracy" for s in specs):
+        if space.name != "nb201":  # the only space with an accuracy table in the data dir
+            raise SearchSpecError(
+                f"{space.name} has no accuracy table; pass --accuracy-csv with your own "
+                f"(header 'arch,accuracy'), or search latency objectives only")
         cols = ["cifar10", *cols]
     ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir)
     objs, cons, scorer = B.setup(space, ev, specs, cons_specs or None)
