@@ -32,7 +32,6 @@ h-swish -> ``HardSwish``, and the SE gate's h-sigmoid ``relu6(x + 3) / 6`` ->
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,7 +40,6 @@ import onnx
 from onnx import AttributeProto, TensorProto, helper
 
 from .onnx_builder import FUNCTION_DOMAIN, FunctionBuilder, GraphBuilder, make_function
-from .onnx_stats import count_flops
 
 #: Activations a block may use (names as in the official OFA / HW-NAS-Bench code).
 ACTIVATIONS: tuple[str, ...] = ("relu", "relu6", "h_swish")
@@ -342,17 +340,3 @@ class _BodyWriter(BlockWriter):
                 SE_FUNCTION, se, ["x", *(p[0] for p in se.params)], out, ())
         args = [self.b.weight(shape, init) for _, shape, init in se.params]
         return self.b.op(SE_FUNCTION, [x, *args], domain=FUNCTION_DOMAIN)
-
-
-def macs_without_bias(model: onnx.ModelProto) -> float:
-    """Conv/Gemm multiply-accumulates without the bias adds: OFA's ``profile`` convention.
-
-    ``count_flops`` adds one op per output element of a biased layer. In the unfolded OFA
-    networks only the SE convs and the classifier carry a bias, and each has exactly one
-    output element per bias entry (1x1 spatial / one row), so subtracting the bias sizes
-    gives OFA's count exactly.
-    """
-    sizes = {t.name: math.prod(t.dims) for t in model.graph.initializer}
-    bias = sum(sizes.get(n.input[2], 0) for n in model.graph.node
-               if n.op_type in ("Conv", "Gemm") and len(n.input) > 2 and n.input[2])
-    return count_flops(model) - float(bias)

@@ -44,9 +44,9 @@ import onnx
 
 from ..errors import ArchError
 from .base import SearchSpace, as_rng, check_vector
-from .mbconv import BlockWriter, MBConvSpec, macs_without_bias, make_divisible, out_size
+from .mbconv import BlockWriter, MBConvSpec, make_divisible, out_size
 from .onnx_builder import GraphBuilder, Weights, float_input, make_model
-from .onnx_stats import count_params
+from .onnx_stats import count_flops, count_params
 
 KS: tuple[int, ...] = (3, 5, 7)
 ES: tuple[int, ...] = (3, 4, 6)
@@ -267,7 +267,7 @@ class OFASpace(SearchSpace):
 
     def flops(self, arch: Any) -> float:
         """Multiply-accumulates by OFA's ``profile`` (conv/linear weights, no bias adds)."""
-        return macs_without_bias(self.to_onnx(arch, weights="none", optimized=False))
+        return count_flops(self.to_onnx(arch, weights="none", optimized=False), bias=False)
 
 
 #: Per stage: (base width, stride, activation, SE), from ``OFAMobileNetV3.__init__``.

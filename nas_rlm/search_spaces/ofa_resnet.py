@@ -449,7 +449,7 @@ class OFAResNet50(SearchSpace):
     def flops(self, arch: Any) -> float:
         """Conv and linear MACs without bias terms: OFA's ``profile`` and
         ``ResNet50LatencyTable.count_flops_given_config`` convention."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False)) - N_CLASSES
+        return count_flops(self.to_onnx(arch, weights="none", optimized=False), bias=False)
 
 
 # -- the network builder ---------------------------------------------------------------------

@@ -40,8 +40,12 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     return shapes
 
 
-def count_flops(model: onnx.ModelProto) -> float:
-    """Multiply-accumulates for a batch of one (symbolic batch dims count as 1)."""
+def count_flops(model: onnx.ModelProto, bias: bool = True) -> float:
+    """Multiply-accumulates for a batch of one (symbolic batch dims count as 1).
+
+    ``bias=False`` leaves out the bias adds: OFA's ``profile`` convention (conv and linear
+    weights only), which the OFA spaces publish their FLOPs in.
+    """
     model = _inline(model)
     shapes = _shapes(model)
     total = 0
@@ -60,6 +64,6 @@ def count_flops(model: onnx.ModelProto) -> float:
         else:  # Gemm/MatMul: each output element sums over the reduced dimension
             trans_b = any(a.name == "transB" and a.i for a in node.attribute)
             total += out_elems * (w[1] if trans_b else w[0])
-        if has_bias:
+        if has_bias and bias:
             total += out_elems
     return float(total)
