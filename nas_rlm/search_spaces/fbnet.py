@@ -151,7 +151,7 @@ def build_network(arch: Arch, weights: Weights, seed: int, fold: bool,
         size = out_size(size, stride)
     x = w.conv_bn_act(x, STAGES[-1][1], HEADER, 1, act="relu")
     x = b.op("GlobalAveragePool", [x])
-    w.classifier(x, HEADER, N_CLASSES)
+    w.b.classifier(x, HEADER, N_CLASSES)
     return make_model(
         "fbnet", b,
         [float_input("input", ["N", 3, RESOLUTION, RESOLUTION])],

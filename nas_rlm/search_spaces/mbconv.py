@@ -271,13 +271,6 @@ class BlockWriter:
             attrs["strides"] = [spec.stride, spec.stride]
         return self.b.op(kind.name, args, domain=FUNCTION_DOMAIN, **attrs)
 
-    def classifier(self, x: str, c: int, n_classes: int) -> str:
-        """Flatten a pooled [N,C,1,1] tensor and apply the linear head (with bias)."""
-        b = self.b
-        x = b.op("Flatten", [x])
-        w, bias = b.weight([n_classes, c]), b.weight([n_classes], "zero")
-        return b.op("Gemm", [x, w, bias], out="logits", transB=1)
-
 
 #: Name of the squeeze-and-excitation function that SE block bodies call (it sorts before the
 #: ``MB*`` names, so the renderer knows its argument order when it prints their bodies).

@@ -608,9 +608,7 @@ def build_network(arch: NB101Arch, weights: Weights, seed: int,
             x = b.op(functions[key].name, [x, *args], domain="nas_rlm")
         else:
             x = _emit_cell(b, x, arch, c_in, c, fold=False)
-    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
-    w, bias = b.weight([N_CLASSES, c]), b.weight([N_CLASSES], "zero")
-    b.op("Gemm", [x, w, bias], out="logits", transB=1)
+    b.classifier(b.op("GlobalAveragePool", [x]), c, N_CLASSES)
     return make_model(
         "nb101", b,
         [float_input("input", ["N", 3, RESOLUTION, RESOLUTION])],

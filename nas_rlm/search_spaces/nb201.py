@@ -240,9 +240,7 @@ def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool) -> o
             else:
                 x = _emit_cell(b, x, c, arch, optimized=False)
     x = b.op("Relu", [b.batchnorm(x, c)])
-    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
-    w, bias = b.weight([N_CLASSES, c]), b.weight([N_CLASSES], "zero")
-    b.op("Gemm", [x, w, bias], out="logits", transB=1)
+    b.classifier(b.op("GlobalAveragePool", [x]), c, N_CLASSES)
     return make_model(
         "nb201", b,
         [float_input("input", ["N", 3, RESOLUTION, RESOLUTION])],

@@ -625,9 +625,7 @@ def build_network(space: NDSSpace, g: Genotype, weights: Weights, seed: int,
         s0, s1 = s1, out
         c_pp, c_p = c_p, len(concat) * c
         reduction_prev = reduction
-    x = b.op("Flatten", [b.op("GlobalAveragePool", [s1])])
-    w, bias = b.weight([space.num_classes, c_p]), b.weight([space.num_classes], "zero")
-    b.op("Gemm", [x, w, bias], out="logits", transB=1)
+    b.classifier(b.op("GlobalAveragePool", [s1]), c_p, space.num_classes)
     return make_model(
         space.name, b,
         [float_input("input", ["N", 3, space.resolution, space.resolution])],

@@ -321,7 +321,7 @@ def build_mbv3(arch: OFAArch, width_mult: float, weights: Weights = "none", seed
     x = w.conv_bn_act(x, c, c_final, 1, act="h_swish")
     x = b.op("GlobalAveragePool", [x])
     x = w.conv_bn_act(x, c_final, c_mix, 1, act="h_swish", bn=False)
-    w.classifier(x, c_mix, N_CLASSES)
+    w.b.classifier(x, c_mix, N_CLASSES)
     return make_model(
         "ofa_mbv3", b,
         [float_input("input", ["N", 3, arch.r, arch.r])],

@@ -79,7 +79,7 @@ def build_proxyless(arch: OFAArch, width_mult: float, weights: Weights = "none",
     c_mix = width(1280)
     x = w.conv_bn_act(x, c, c_mix, 1, act="relu6")
     x = b.op("GlobalAveragePool", [x])
-    w.classifier(x, c_mix, N_CLASSES)
+    w.b.classifier(x, c_mix, N_CLASSES)
     return make_model(
         "ofa_proxyless", b,
         [float_input("input", ["N", 3, arch.r, arch.r])],

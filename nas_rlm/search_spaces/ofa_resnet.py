@@ -565,9 +565,7 @@ def build_network(arch: OFAResNetArch, weights: Weights, seed: int, optimized: b
         args = [b.weight([sub.get(dim, dim) for dim in shape], kind) for shape, kind in params]
         x = b.op(fname, [x, *args], domain=FUNCTION_DOMAIN)
     c = lay.blocks[-1].c_out
-    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
-    w, bias = b.weight([N_CLASSES, c]), b.weight([N_CLASSES], "zero")
-    b.op("Gemm", [x, w, bias], out="logits", transB=1)
+    b.classifier(b.op("GlobalAveragePool", [x]), c, N_CLASSES)
     r = lay.resolution
     return make_model(
         "ofa_resnet50", b,

@@ -106,6 +106,14 @@ class GraphBuilder:
         return self.op("BatchNormalization", inputs, epsilon=1e-5)
 
 
+    def classifier(self, x: str, c: int, n_classes: int) -> str:
+        """The linear head on a pooled ``[N, C, 1, 1]`` tensor: Flatten, Gemm (with bias),
+        writing the graph output ``logits``."""
+        x = self.op("Flatten", [x])
+        w, bias = self.weight([n_classes, c]), self.weight([n_classes], "zero")
+        return self.op("Gemm", [x, w, bias], out="logits", transB=1)
+
+
 class FunctionBuilder(GraphBuilder):
     """Builds a function body: each ``weight()`` becomes a formal input, not an initializer.
 
