@@ -294,6 +294,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # -- parser ---------------------------------------------------------------------------------
+def _search_spec_args(p: argparse.ArgumentParser) -> None:
+    """What to search for, spelled the same way by `search` and `assisted`."""
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--objectives", default="accuracy,latency:pixel3",
+                   help="comma-separated: accuracy (maximised), latency:DEVICE (minimised)")
+    p.add_argument("--constraint", action="append",
+                   help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="nas-rlm",
@@ -384,11 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_cmd_predict)
 
     se = sub.add_parser("search", help="multi-objective NAS on the surrogate with pymoo")
-    se.add_argument("--space", default="nb201")
-    se.add_argument("--objectives", default="accuracy,latency:pixel3",
-                    help="comma-separated: accuracy (maximised), latency:DEVICE (minimised)")
-    se.add_argument("--constraint", action="append",
-                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
+    _search_spec_args(se)
     se.add_argument("--algorithm", default="nsga2", help="nsga2, nsga3, agemoea or moead")
     se.add_argument("--pop-size", type=int, default=50)
     se.add_argument("--generations", type=int, default=30)
@@ -409,11 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "True values come from the space's benchmark table, a CSV of your own "
         "(--accuracy-csv: header 'arch,<column>...'), and/or onnxruntime latency measured "
         "here (--measure-latency, objective 'latency:local_cpu').")
-    sa.add_argument("--space", default="nb201")
-    sa.add_argument("--objectives", default="accuracy,latency:pixel3",
-                    help="comma-separated: accuracy (maximised), latency:DEVICE (minimised)")
-    sa.add_argument("--constraint", action="append",
-                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
+    _search_spec_args(sa)
     sa.add_argument("--surrogate", default="rlm", help="rlm, gbdt or mlp")
     sa.add_argument("--budget", type=int, default=1000, help="true evaluations in total")
     sa.add_argument("--init", type=int, default=200, help="random archs evaluated first")
