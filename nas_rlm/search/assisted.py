@@ -26,7 +26,7 @@ from ..io import write_csv, write_json
 from ..search_spaces.base import SearchSpace
 from . import budgeted as B
 from .evaluators import Evaluator, JointEvaluator, LatencyEvaluator, TableEvaluator
-from .objectives import SearchSpecError, objective_matrix
+from .objectives import SearchSpecError, objective_matrix, spec_columns
 
 #: Surrogates the loop can refit, by name.
 ASSISTED_SURROGATES: tuple[str, ...] = ("rlm", "gbdt", "mlp")
@@ -51,19 +51,6 @@ def make_evaluator(space: SearchSpace, columns: Sequence[str] = (),
         raise SearchSpecError("no source of true values: name table columns, pass "
                               "--accuracy-csv, or --measure-latency")
     return parts[0] if len(parts) == 1 else JointEvaluator(*parts)
-
-
-def _columns_of(specs: Sequence[str]) -> list[str]:
-    """Table columns named by objective/constraint specs (``latency:pixel3<=4`` -> pixel3)."""
-    import re
-
-    out = []
-    for s in specs:
-        head = re.split(r"<=|>=", s)[0].strip()
-        name = head.split(":", 1)[1].strip() if ":" in head else head
-        if name and name != "accuracy":
-            out.append(name)
-    return out
 
 
 def run_assisted(
@@ -95,7 +82,7 @@ def run_assisted(
     specs = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) \
         else list(objectives)
     cons_specs = ([constraints] if isinstance(constraints, str) else list(constraints or []))
-    cols = _columns_of(specs + cons_specs)
+    cols = spec_columns(specs + cons_specs)
     if accuracy_csv is None and any(s.strip() == "accuracy" for s in specs):
         if space.name != "nb201":  # the only space with an accuracy table in the data dir
             raise SearchSpecError(

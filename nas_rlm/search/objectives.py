@@ -173,3 +173,18 @@ def parse_constraints(specs: str | Sequence[str] | None, names: Sequence[str]) -
         return []
     items = [specs] if isinstance(specs, str) else list(specs)
     return [parse_constraint(s, names) for s in items]
+
+
+def spec_columns(specs: Sequence[str]) -> list[str]:
+    """Column names that objective/constraint specs name, read before any surrogate or table
+    exists (``latency:pixel3<=4.5`` -> ``pixel3``), so a caller can load exactly those
+    columns; plain ``accuracy`` names none (it means the first column)."""
+    out = []
+    for spec in specs:
+        m = _CONSTRAINT.match(spec)
+        head = (m["target"] if m else spec).strip()
+        _kind, sep, dev = head.partition(":")
+        name = dev.strip() if sep else head
+        if name and name != ACCURACY:
+            out.append(name)
+    return out
