@@ -252,3 +252,19 @@ def test_assisted_unknown_device_and_surrogate_are_clear_errors(tmp_path):
     with pytest.raises(Exception, match="fbnet has no accuracy table; pass --accuracy-csv"):
         run_assisted(get_space("fbnet"), "accuracy,latency:pixel3", surrogate="gbdt",
                      out_dir=tmp_path / "d")
+
+
+def test_a_budget_on_an_objective_column_loads_that_column_once(tmp_path):
+    import json
+
+    from nas_rlm.search.assisted import run_assisted
+    from nas_rlm.search.objectives import spec_columns
+
+    assert spec_columns(["accuracy", "latency:pixel3", "latency:pixel3<=8"]) == ["pixel3"]
+    s = run_assisted(get_space("nb201"), constraints="latency:pixel3<=8", surrogate="gbdt",
+                     budget=30, n_init=20, batch=10, out_dir=tmp_path, progress=False)
+    assert s["status"] == "ok"
+    assert json.loads((tmp_path / "config.json").read_text())["columns"] == ["cifar10",
+                                                                             "pixel3"]
+    header = (tmp_path / "evaluated.csv").read_text().splitlines()[0]
+    assert header == "arch,cifar10,pixel3"

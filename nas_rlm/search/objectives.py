@@ -177,8 +177,8 @@ def parse_constraints(specs: str | Sequence[str] | None, names: Sequence[str]) -
 
 def spec_columns(specs: Sequence[str]) -> list[str]:
     """Column names that objective/constraint specs name, read before any surrogate or table
-    exists (``latency:pixel3<=4.5`` -> ``pixel3``), so a caller can load exactly those
-    columns; plain ``accuracy`` names none (it means the first column)."""
+    exists (``latency:pixel3<=4.5`` -> ``pixel3``), each once, so a caller can load exactly
+    those columns; plain ``accuracy`` names none (it means the first column)."""
     out = []
     for spec in specs:
         m = _CONSTRAINT.match(spec)
@@ -187,4 +187,4 @@ def spec_columns(specs: Sequence[str]) -> list[str]:
         name = dev.strip() if sep else head
         if name and name != ACCURACY:
             out.append(name)
-    return out
+    return list(dict.fromkeys(out))  # a budget on an objective's own column names it twice
