@@ -278,6 +278,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     rlm_train = {"threads": args.threads}
     if args.rlm_epochs is not None:
         rlm_train["epochs"] = args.rlm_epochs
+    if args.rlm_pretrain_archs:
+        rlm_train.update(pretrain_archs=args.rlm_pretrain_archs,
+                         pretrain_epochs=args.rlm_pretrain_epochs)
     res = evaluate(
         args.space, [t.strip() for t in args.targets.split(",") if t.strip()],
         [s.strip() for s in args.surrogates.split(",") if s.strip()],
@@ -444,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rlm-size", choices=sorted(MODEL_SIZES), default="small")
     ev.add_argument("--rlm-epochs", type=int,
                     help="RLM training epochs (default 30, the benchmark recipe)")
+    ev.add_argument("--rlm-pretrain-archs", type=int, default=0,
+                    help="first pretrain the RLM on computed FLOPs/params of this many sampled "
+                    "archs (no table label; 0: no pretraining)")
+    ev.add_argument("--rlm-pretrain-epochs", type=int, default=2)
     ev.add_argument("--test-limit", type=int,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     ev.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")

@@ -367,3 +367,22 @@ def test_cli_evaluate(tmp_path, capsys, data_dir):
                  "--data-dir", str(data_dir), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "cifar11" in err and "Traceback" not in err
+
+
+def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, data_dir):
+    """--rlm-pretrain-archs runs the recipe's pretraining stage inside every RLM cell and
+    records it, so a run without pretraining refuses to resume its cells."""
+    out = tmp_path / "run"
+    args = ["evaluate", "--space", "nb201", "--targets", "cifar10", "--surrogates", "rlm",
+            "--ns", "20", "--seeds", "0", "--rlm-size", "tiny", "--rlm-epochs", "1",
+            "--test-limit", "20", "--save-models", "--data-dir", str(data_dir), "--quiet"]
+    assert main([*args, "--out", str(out), "--rlm-pretrain-archs", "12",
+                 "--rlm-pretrain-epochs", "1"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["rlm_train"]["pretrain_archs"] == 12
+    meta = json.loads((out / "models" / "rlm_n20_s0" / "rlm.json").read_text())
+    assert meta["training"]["pretrain"]["n_train"] + meta["training"]["pretrain"]["n_val"] == 12
+    assert meta["objectives"] == ["cifar10"]
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 2
+    assert "other settings" in capsys.readouterr().err
