@@ -13,6 +13,9 @@ All are scored on each space's fixed held-out set (``heldout_indices``) with the
 expected-value readout: Kendall τ and Spearman ρ from ``ranking_scores``. No held-out label
 is used anywhere (the pools are disjoint from the held-out sets by construction).
 
+Each finished seed is saved; rerunning with more ``--seeds`` (same other settings) adds them
+and prints the mean ± std table over all seeds finished.
+
     python experiments/multi_space/run.py [--n 390] [--seeds 0] [--epochs 20] [--out DIR]
 """
 
@@ -51,6 +54,33 @@ def _train(texts: list[str], Y: np.ndarray, bpe_texts: list[str], target: str, s
     return rlm, time.perf_counter() - t0
 
 
+def _resume(path: Path, settings: dict) -> tuple[list[dict], float]:
+    """Rows (and seconds) of the seeds already finished with the same settings."""
+    if not path.exists():
+        return [], 0.0
+    prev = json.loads(path.read_text())
+    prev.setdefault("spaces", ["nb201", "fbnet"])  # files written before these keys existed
+    prev.setdefault("bpe_archs", 200)
+    differ = {k: (prev.get(k), v) for k, v in settings.items() if prev.get(k) != v}
+    if differ:
+        raise SystemExit(f"{path} holds a run with other settings {differ}; pass another --out")
+    return prev["rows"], prev.get("seconds", 0.0)
+
+
+def _table(rows: list[dict], spaces: list[str]) -> str:
+    """Markdown: Kendall τ / Spearman ρ, mean ± std over the finished seeds."""
+    lines = ["| space | model | seeds | Kendall τ | Spearman ρ |", "|---|---|---|---|---|"]
+    for s in spaces:
+        for model in ("per-space", "joint"):
+            sel = [r for r in rows if r["space"] == s and r["model"] == model]
+            if not sel:
+                continue
+            tau, rho = (np.array([r[m] for r in sel]) for m in ("kendall_tau", "spearman"))
+            lines.append(f"| {s} | {model} | {len(sel)} | {tau.mean():.3f} ± {tau.std():.3f} "
+                         f"| {rho.mean():.3f} ± {rho.std():.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", default="nb201,fbnet", help="spaces with the target column")
@@ -77,9 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         joint_bpe += [sp.to_text(a) for a in sp.sample(args.bpe_archs, np.random.default_rng(1))]
 
     out = Path(args.out)
-    rows = []
+    settings = {"experiment": "multi_space", "spaces": spaces, "target": args.target,
+                "n_per_space": args.n, "epochs": args.epochs, "bpe_archs": args.bpe_archs,
+                "test_limit": args.test_limit}
+    rows, seconds = _resume(out / "results.json", settings)
+    done = {r["seed"] for r in rows}
     t_all = time.perf_counter()
     for seed in (int(x) for x in args.seeds.split(",")):
+        if seed in done:
+            print(f"seed {seed}: in {out / 'results.json'} already, skipped", flush=True)
+            continue
         pools, tests = {}, {}
         for s in spaces:
             archs, Y = data[s]
@@ -90,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         models = {}
         for s in spaces:
             texts, Y = pools[s]
+            print(f"seed {seed}: training the {s} model on {len(texts)} archs", flush=True)
             models[s] = _train(texts, Y, texts, args.target, seed, args.epochs, config)
         jt = [t for s in spaces for t in pools[s][0]]
         jy = np.concatenate([pools[s][1] for s in spaces])
+        print(f"seed {seed}: training the joint model on {len(jt)} archs", flush=True)
         models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.epochs, config)
         for s in spaces:
             texts, y = tests[s]
@@ -108,11 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                              "train_seconds": round(secs, 1),
                              "bpe_tokens_median": float(np.median(lens))})
                 print(json.dumps(rows[-1]), flush=True)
-    result = {"experiment": "multi_space", "target": args.target, "n_per_space": args.n,
-              "epochs": args.epochs, "test_limit": args.test_limit, "rows": rows,
-              "seconds": round(time.perf_counter() - t_all, 1)}
-    write_json(out / "results.json", result)
-    print(json.dumps(result, indent=1))
+        # one file per finished seed: an interrupted run loses at most the seed in progress
+        write_json(out / "results.json", {**settings, "rows": rows, "seconds": round(
+            seconds + time.perf_counter() - t_all, 1)})
+    print(json.dumps({**settings, "rows": rows}, indent=1))
+    print(_table(rows, spaces))
     return 0
 
 
