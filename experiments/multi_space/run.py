@@ -16,7 +16,11 @@ is used anywhere (the pools are disjoint from the held-out sets by construction)
 Each finished seed is saved; rerunning with more ``--seeds`` (same other settings) adds them
 and prints the mean ± std table over all seeds finished.
 
-    python experiments/multi_space/run.py [--n 390] [--seeds 0] [--epochs 20] [--out DIR]
+With ``--pretrain-archs P`` every model is first trained on computed labels (MFLOPs and
+params, as in ``train_rlm``) of P sampled archs per space, the joint model on the union.
+
+    python experiments/multi_space/run.py [--n 390] [--seeds 0] [--epochs 20]
+        [--pretrain-archs P] [--out DIR]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from nas_rlm.evaluation.metrics import ranking_scores
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.io import write_json
 from nas_rlm.search_spaces import SPACES, get_space
+from nas_rlm.surrogates.recipes import PRETRAIN_OBJECTIVES, computed_labels
 from nas_rlm.surrogates.rlm import RLM, RLMConfig
 from nas_rlm.surrogates.text_tokenizer import train_text_tokenizer
 
@@ -44,14 +49,29 @@ def _texts(space_name: str, archs: list[str]) -> list[str]:
 
 
 def _train(texts: list[str], Y: np.ndarray, bpe_texts: list[str], target: str, seed: int,
-           epochs: int, config: RLMConfig) -> tuple[RLM, float]:
-    rlm = RLM([target], None, config, text_tokenizer=train_text_tokenizer(bpe_texts,
-                                                                          config.text_vocab_size))
-    rlm.build(texts, seed=seed)
+           epochs: int, config: RLMConfig,
+           pretrain: tuple[list[str], np.ndarray] | None = None,
+           pretrain_epochs: int = 2) -> tuple[RLM, float]:
+    """BPE on ``bpe_texts``; optionally pretrain on computed labels (the ``train_rlm``
+    recipe's first stage), then train on the pool. Returns the model and training seconds."""
+    rlm = RLM(list(PRETRAIN_OBJECTIVES) if pretrain else [target], None, config,
+              text_tokenizer=train_text_tokenizer(bpe_texts, config.text_vocab_size))
+    rlm.build(texts + (pretrain[0] if pretrain else []), seed=seed)
     t0 = time.perf_counter()
-    rlm.fit(texts, Y, epochs=epochs, batch_size=16, lr=5e-4, patience=6, seed=seed,
-            threads=1, progress=False)
+    common = dict(batch_size=16, lr=5e-4, seed=seed, threads=1, progress=False)
+    if pretrain:
+        rlm.fit(pretrain[0], pretrain[1], epochs=pretrain_epochs, patience=pretrain_epochs,
+                **common)
+        rlm.objectives = [target]
+    rlm.fit(texts, Y, epochs=epochs, patience=6, **common)
     return rlm, time.perf_counter() - t0
+
+
+def _pretrain_set(space_name: str, n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Texts and computed labels (MFLOPs, kparams) of ``n`` sampled archs: no table label."""
+    sp = get_space(space_name)
+    archs = sp.sample(n, np.random.default_rng([seed, 7]))
+    return [sp.to_text(a) for a in archs], computed_labels(space_name, archs)
 
 
 def _resume(path: Path, settings: dict) -> tuple[list[dict], float]:
@@ -90,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--bpe-archs", type=int, default=200, help="texts per space for the "
                     "joint BPE (every registered space)")
+    ap.add_argument("--pretrain-archs", type=int, default=0, help="first pretrain every "
+                    "model on computed FLOPs/params of this many sampled archs per space (the "
+                    "joint model on the union); 0: no pretraining")
+    ap.add_argument("--pretrain-epochs", type=int, default=2)
     ap.add_argument("--test-limit", type=int, help="score the first K held-out archs only")
     ap.add_argument("--out", default="runs/multi_space")
     ap.add_argument("--data-dir")
@@ -110,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"experiment": "multi_space", "spaces": spaces, "target": args.target,
                 "n_per_space": args.n, "epochs": args.epochs, "bpe_archs": args.bpe_archs,
                 "test_limit": args.test_limit}
+    if args.pretrain_archs:  # older result files (no key) were made without pretraining
+        settings.update(pretrain_archs=args.pretrain_archs,
+                        pretrain_epochs=args.pretrain_epochs)
     rows, seconds = _resume(out / "results.json", settings)
     done = {r["seed"] for r in rows}
     t_all = time.perf_counter()
@@ -124,15 +151,22 @@ def main(argv: list[str] | None = None) -> int:
             assert not np.intersect1d(tr, te).size
             pools[s] = (_texts(s, [archs[i] for i in tr]), Y[tr])
             tests[s] = (_texts(s, [archs[i] for i in te]), Y[te, 0])
+        pre = {s: _pretrain_set(s, args.pretrain_archs, seed) for s in spaces
+               if args.pretrain_archs}
+        extra = dict(pretrain_epochs=args.pretrain_epochs)
         models = {}
         for s in spaces:
             texts, Y = pools[s]
             print(f"seed {seed}: training the {s} model on {len(texts)} archs", flush=True)
-            models[s] = _train(texts, Y, texts, args.target, seed, args.epochs, config)
+            models[s] = _train(texts, Y, texts, args.target, seed, args.epochs, config,
+                               pre.get(s), **extra)
         jt = [t for s in spaces for t in pools[s][0]]
         jy = np.concatenate([pools[s][1] for s in spaces])
+        jpre = ([t for s in spaces for t in pre[s][0]],
+                np.concatenate([pre[s][1] for s in spaces])) if pre else None
         print(f"seed {seed}: training the joint model on {len(jt)} archs", flush=True)
-        models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.epochs, config)
+        models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.epochs, config,
+                                 jpre, **extra)
         for s in spaces:
             texts, y = tests[s]
             for who in (s, "joint"):
