@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     probe_pred, probe_true = rlm.predict_expected(probe), computed_labels(args.space, probe)
     row("pretrained: computed labels of fresh archs", label_seconds=round(label_seconds, 1),
         seconds=round(time.perf_counter() - t0 - label_seconds, 1),
+        best_epoch=rlm.training_info.get("best_epoch"),
+        best_val_loss=rlm.training_info.get("best_val_loss"),
         **{name: _scores(probe_pred[:, j], probe_true[:, j], larger=True)
            for j, name in enumerate(PRETRAIN_OBJECTIVES)})
 
