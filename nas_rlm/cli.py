@@ -278,6 +278,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     rlm_train = {"threads": args.threads}
     if args.rlm_epochs is not None:
         rlm_train["epochs"] = args.rlm_epochs
+    if args.rlm_pretrain_archs < 0 or args.rlm_pretrain_epochs < 1:
+        raise NasRlmError("--rlm-pretrain-archs must be >= 0 and --rlm-pretrain-epochs >= 1, got "
+                          f"{args.rlm_pretrain_archs} and {args.rlm_pretrain_epochs}")
     if args.rlm_pretrain_archs:
         rlm_train.update(pretrain_archs=args.rlm_pretrain_archs,
                          pretrain_epochs=args.rlm_pretrain_epochs)

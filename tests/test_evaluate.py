@@ -386,3 +386,5 @@ def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, dat
     capsys.readouterr()
     assert main([*args, "--out", str(out)]) == 2
     assert "other settings" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "bad"), "--rlm-pretrain-archs", "-3"]) == 2
+    assert "--rlm-pretrain-archs" in capsys.readouterr().err
