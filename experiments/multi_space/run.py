@@ -38,7 +38,7 @@ from nas_rlm.evaluation.metrics import ranking_scores
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.io import write_json
 from nas_rlm.search_spaces import SPACES, get_space
-from nas_rlm.surrogates.recipes import PRETRAIN_OBJECTIVES, computed_labels
+from nas_rlm.surrogates.recipes import PRETRAIN_OBJECTIVES, computed_labels, pretraining_archs
 from nas_rlm.surrogates.rlm import RLM, RLMConfig
 from nas_rlm.surrogates.text_tokenizer import train_text_tokenizer
 
@@ -69,8 +69,7 @@ def _train(texts: list[str], Y: np.ndarray, bpe_texts: list[str], target: str, s
 
 def _pretrain_set(space_name: str, n: int, seed: int) -> tuple[list[str], np.ndarray]:
     """Texts and computed labels (MFLOPs, kparams) of ``n`` sampled archs: no table label."""
-    sp = get_space(space_name)
-    archs = sp.sample(n, np.random.default_rng([seed, 7]))
+    sp, archs = get_space(space_name), pretraining_archs(space_name, n, seed)
     return [sp.to_text(a) for a in archs], computed_labels(space_name, archs)
 
 
@@ -151,22 +150,21 @@ def main(argv: list[str] | None = None) -> int:
             assert not np.intersect1d(tr, te).size
             pools[s] = (_texts(s, [archs[i] for i in tr]), Y[tr])
             tests[s] = (_texts(s, [archs[i] for i in te]), Y[te, 0])
-        pre = {s: _pretrain_set(s, args.pretrain_archs, seed) for s in spaces
-               if args.pretrain_archs}
-        extra = dict(pretrain_epochs=args.pretrain_epochs)
+        pre = ({s: _pretrain_set(s, args.pretrain_archs, seed) for s in spaces}
+               if args.pretrain_archs else {})
         models = {}
         for s in spaces:
             texts, Y = pools[s]
             print(f"seed {seed}: training the {s} model on {len(texts)} archs", flush=True)
             models[s] = _train(texts, Y, texts, args.target, seed, args.epochs, config,
-                               pre.get(s), **extra)
+                               pre.get(s), args.pretrain_epochs)
         jt = [t for s in spaces for t in pools[s][0]]
         jy = np.concatenate([pools[s][1] for s in spaces])
         jpre = ([t for s in spaces for t in pre[s][0]],
                 np.concatenate([pre[s][1] for s in spaces])) if pre else None
         print(f"seed {seed}: training the joint model on {len(jt)} archs", flush=True)
         models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.epochs, config,
-                                 jpre, **extra)
+                                 jpre, args.pretrain_epochs)
         for s in spaces:
             texts, y = tests[s]
             for who in (s, "joint"):

@@ -35,7 +35,13 @@ from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.evaluation.ranking import canonical_archs
 from nas_rlm.io import write_json
 from nas_rlm.search_spaces import get_space
-from nas_rlm.surrogates.recipes import PRETRAIN_OBJECTIVES, computed_labels, train_rlm
+from nas_rlm.surrogates.baselines import FlopsProxy
+from nas_rlm.surrogates.recipes import (
+    PRETRAIN_OBJECTIVES,
+    computed_labels,
+    pretraining_archs,
+    train_rlm,
+)
 
 RECIPE = dict(batch_size=16, lr=5e-4, patience=6, threads=1)  # evaluate's RLM cells
 
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         result["rows"].append({"stage": name, **kw})
         print(json.dumps(result["rows"][-1]), flush=True)
 
-    row("flops proxy", **_scores(computed_labels(args.space, test)[:, 0], y_test))
+    row("flops proxy", **_scores(FlopsProxy(sp).counts(test), y_test))
 
     t0 = time.perf_counter()
     ctrl = train_rlm(args.space, pool, y_pool, [args.target], seed=seed, progress=False,
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     row("control (no pretraining)", seconds=round(time.perf_counter() - t0, 1),
         **_scores(ctrl.predict_expected(test)[:, 0], y_test))
 
-    pre = sp.sample(args.pretrain_archs, np.random.default_rng([seed, 7]))
+    pre = pretraining_archs(args.space, args.pretrain_archs, seed)
     probe = sp.sample(args.probe, np.random.default_rng([seed, 8]))
     t0 = time.perf_counter()
     pre_y = computed_labels(args.space, pre)

@@ -26,6 +26,12 @@ def computed_labels(space_name: str, archs: Sequence) -> np.ndarray:
                       space.params(a) / 1e3] for a in archs])
 
 
+def pretraining_archs(space_name: str, n: int, seed: int = 0) -> list:
+    """The ``n`` sampled archs the recipe pretrains on for ``seed`` (no table label is read),
+    so experiments that run the pretraining stage themselves use the very same archs."""
+    return get_space(space_name).sample(n, np.random.default_rng([seed, 7])) if n else []
+
+
 def train_rlm(
     space: str,
     archs: Sequence,
@@ -40,8 +46,8 @@ def train_rlm(
     **train_kwargs,
 ) -> RLM:
     """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``."""
-    sp = get_space(space)
-    pre = sp.sample(pretrain_archs, np.random.default_rng([seed, 7])) if pretrain_archs else []
+    get_space(space)  # an unknown space fails here, before any work
+    pre = pretraining_archs(space, pretrain_archs, seed)
     rlm = RLM(list(PRETRAIN_OBJECTIVES) if pre else list(objectives), space, config)
     rlm.build(rlm.texts_for(list(pre) + list(archs)), seed=seed)
     ckpt = (lambda name: str(out_dir / name)) if out_dir else (lambda name: None)
