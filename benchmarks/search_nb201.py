@@ -8,7 +8,7 @@ Methods, all on the same budget of true (table) evaluations:
   archs, then rounds of fit -> NSGA-II on the surrogate (pop 50, 30 generations) -> the
   200 best unseen candidates (optimistic by 1 x sample spread) get true values.
   ``gbdt`` and ``mlp`` are refitted from scratch each round; ``rlm`` is warm-started
-  (``RLMRefitter``: 15 epochs first, 4 per later round).
+  (``RLMRefitter``: the recipe's steps first, a quarter of them per later round).
 
 Cases: accuracy vs. pixel3 latency (2 objectives) and + eyeriss (3). Metrics on the true
 values of the found front, normalised by the whole space's min/max, HV reference 1.1.

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import NasRlmError
+from .surrogates.model_sizes import MODEL_SIZES
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -128,12 +129,13 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 # -- surrogate ------------------------------------------------------------------------------
-#: Model sizes by name; "tiny" is for tests and smoke runs.
-MODEL_SIZES = {
-    "tiny": {"d_model": 32, "d_ff": 64, "num_heads": 2, "d_kv": 16, "encoder_layers": 1,
-             "decoder_layers": 1, "text_vocab_size": 300},
-    "small": {},  # the RLMConfig defaults
-}
+def _recipe(size: str, overrides: Sequence[str], **fields):
+    """The one RLM recipe at ``size``, with ``--set`` overrides and the named flags (None:
+    keep the recipe's value)."""
+    from .surrogates.recipes import RLMRecipe
+
+    items = [*overrides, *(f"{k}={json.dumps(v)}" for k, v in fields.items() if v is not None)]
+    return RLMRecipe.sized(size).with_overrides(items)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -141,25 +143,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .evaluation.protocol import train_indices
     from .io import write_json
     from .surrogates.recipes import train_rlm
-    from .surrogates.rlm import RLMConfig
 
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
+    recipe = _recipe(args.size, args.set, **{
+        "train.steps": args.steps, "train.batch_size": args.batch_size, "train.lr": args.lr,
+        "train.patience": args.patience, "pretrain_archs": args.pretrain_archs,
+        "pretrain_steps": args.pretrain_steps})
     archs, Y = load_targets(args.space, objectives, args.data_dir)
     idx = train_indices(args.space, args.n_train, args.seed)
     out = Path(args.out)
-    rlm = train_rlm(
-        args.space, [archs[i] for i in idx], Y[idx], objectives,
-        config=RLMConfig(**MODEL_SIZES[args.size]), pretrain_archs=args.pretrain_archs,
-        pretrain_epochs=args.pretrain_epochs, seed=args.seed, out_dir=out,
-        progress=not args.quiet, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        patience=args.patience, threads=args.threads,
-    )
+    rlm = train_rlm(args.space, [archs[i] for i in idx], Y[idx], objectives, recipe,
+                    seed=args.seed, out_dir=out, progress=not args.quiet, threads=args.threads)
     rlm.training_info["train_indices"] = idx.tolist()
     rlm.save_pretrained(out / "model")
     info = {k: v for k, v in rlm.training_info.items() if k not in ("history", "train_indices")}
     write_json(out / "train.json", {"objectives": objectives, "n_params": rlm.n_params, **info})
     print(json.dumps({"model": str(out / "model"), "n_params": rlm.n_params,
-                      "best_epoch": info["best_epoch"], "seconds": info["seconds"]}, indent=2))
+                      "best_step": info["best_step"], "best_val_tau": info["best_val_tau"],
+                      "seconds": info["seconds"],
+                      "learning_curve": str(out / "finetune_ckpt" / "learning_curve.png")},
+                     indent=2))
     return 0
 
 
@@ -271,26 +274,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from .evaluation.ranking import evaluate
-    from .surrogates.rlm import RLMConfig
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    rlm_train = {"threads": args.threads}
-    if args.rlm_epochs is not None:
-        rlm_train["epochs"] = args.rlm_epochs
-    if args.rlm_pretrain_archs < 0 or args.rlm_pretrain_epochs < 1:
-        raise NasRlmError("--rlm-pretrain-archs must be >= 0 and --rlm-pretrain-epochs >= 1, got "
-                          f"{args.rlm_pretrain_archs} and {args.rlm_pretrain_epochs}")
-    if args.rlm_pretrain_archs:
-        rlm_train.update(pretrain_archs=args.rlm_pretrain_archs,
-                         pretrain_epochs=args.rlm_pretrain_epochs)
+    recipe = _recipe(args.rlm_size, args.rlm_set, **{
+        "train.steps": args.rlm_steps, "pretrain_archs": args.rlm_pretrain_archs,
+        "pretrain_steps": args.rlm_pretrain_steps})
     res = evaluate(
         args.space, [t.strip() for t in args.targets.split(",") if t.strip()],
         [s.strip() for s in args.surrogates.split(",") if s.strip()],
         _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"), out,
         data_dir=args.data_dir, progress=not args.quiet,
-        rlm_config=RLMConfig(**MODEL_SIZES[args.rlm_size]), rlm_train=rlm_train,
-        test_limit=args.test_limit, save_models=args.save_models,
+        rlm_recipe=recipe, test_limit=args.test_limit, save_models=args.save_models,
+        threads=args.threads,
     )
     if args.quiet:  # evaluate printed nothing
         print((out / "table.md").read_text().rstrip())
@@ -374,13 +370,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--n-train", type=int, default=781, help="training pool size N")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
-    tr.add_argument("--pretrain-archs", type=int, default=0,
-                    help="archs to pretrain on computed FLOPs/params (0: no pretraining)")
-    tr.add_argument("--pretrain-epochs", type=int, default=2)
-    tr.add_argument("--epochs", type=int, default=60)
-    tr.add_argument("--batch-size", type=int, default=32)
-    tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument("--patience", type=int, default=8)
+    tr.add_argument("--pretrain-archs", type=int,
+                    help="archs to pretrain on computed FLOPs/params (default: the recipe's)")
+    tr.add_argument("--pretrain-steps", type=int, help="default: the recipe's")
+    tr.add_argument("--steps", type=int, help="optimizer steps (default: the recipe's)")
+    tr.add_argument("--batch-size", type=int, help="default: the recipe's")
+    tr.add_argument("--lr", type=float, help="default: the recipe's")
+    tr.add_argument("--patience", type=int, help="validation readouts without a better τ "
+                    "before stopping (default: the recipe's)")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any recipe field, e.g. train.rank_weight=0 or "
+                    "model.chained=true (repeatable)")
     tr.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     tr.add_argument("--out", default="runs/rlm", help="run dir; rerun to resume")
     tr.add_argument("--data-dir", help=data_dir_help)
@@ -448,12 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seeds", default="0-4", help="pool seeds: a range (0-4) or a list (0,2)")
     ev.add_argument("--out", default="runs/eval", help="run dir; rerun to resume")
     ev.add_argument("--rlm-size", choices=sorted(MODEL_SIZES), default="small")
-    ev.add_argument("--rlm-epochs", type=int,
-                    help="RLM training epochs (default 30, the benchmark recipe)")
-    ev.add_argument("--rlm-pretrain-archs", type=int, default=0,
+    ev.add_argument("--rlm-steps", type=int,
+                    help="RLM optimizer steps (default: the recipe's)")
+    ev.add_argument("--rlm-pretrain-archs", type=int,
                     help="first pretrain the RLM on computed FLOPs/params of this many sampled "
-                    "archs (no table label; 0: no pretraining)")
-    ev.add_argument("--rlm-pretrain-epochs", type=int, default=2)
+                    "archs (no table label; default: the recipe's)")
+    ev.add_argument("--rlm-pretrain-steps", type=int, help="default: the recipe's")
+    ev.add_argument("--rlm-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any RLM recipe field, e.g. train.rank_weight=0 "
+                    "(repeatable; recorded in the cells)")
     ev.add_argument("--test-limit", type=int,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     ev.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")

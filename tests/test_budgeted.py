@@ -19,8 +19,7 @@ from nas_rlm.search.evaluators import (
 from nas_rlm.search.indicators import non_dominated
 from nas_rlm.search.objectives import objective_matrix
 from nas_rlm.search_spaces import get_space
-from nas_rlm.surrogates.recipes import RLMRefitter
-from nas_rlm.surrogates.rlm import RLMConfig
+from nas_rlm.surrogates.recipes import RLMRecipe, RLMRefitter
 
 COLS, SPECS = ["cifar10", "pixel3"], ["accuracy", "latency:pixel3"]
 
@@ -140,10 +139,9 @@ def test_select_candidates_prefers_feasible_then_rank_then_spread():
 
 
 def test_rlm_refitter_warm_starts(space, table):
-    cfg = RLMConfig(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
-                    decoder_layers=1, text_vocab_size=300)
-    fit = RLMRefitter("nb201", COLS, cfg, first_epochs=1, refit_epochs=1,
-                      tokenizer_archs=50, batch_size=16)
+    recipe = RLMRecipe.sized("tiny").with_overrides(["train.steps=4", "train.eval_every=2",
+                                                     "train.batch_size=16"])
+    fit = RLMRefitter("nb201", COLS, recipe, tokenizer_archs=50)
     archs = space.sample(40, 0)
     first = fit(archs, table(archs), 0)
     weights = {k: v.clone() for k, v in first.model.state_dict().items()}

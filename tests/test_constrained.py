@@ -20,7 +20,8 @@ from nas_rlm.surrogates.numbers import IEEETokenizer, P10Tokenizer
 torch.set_num_threads(1)
 
 P10 = P10Tokenizer()
-TOKENIZERS = [P10, IEEETokenizer(), P10Tokenizer(digits=2, min_exp=-2, max_exp=3)]
+TOKENIZERS = [P10, IEEETokenizer(), P10Tokenizer(digits=2, min_exp=-2, max_exp=3),
+              P10Tokenizer(exponent_first=False)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -62,8 +63,10 @@ def test_disallowed_tokens_get_minus_inf() -> None:
         assert out[P10.token_to_id(t)] == -math.inf
     assert torch.isinf(out).sum() == P10.vocab_size - 2
     assert (logits == 0).all()  # out of place
-    exp_step = g.mask_logits(logits, 5)
+    exp_step = g.mask_logits(logits, 1)  # exponent first
     assert exp_step[P10.token_to_id("<E-3>")] == 0 and exp_step[P10.token_to_id("<7>")] == -math.inf
+    digit_step = g.mask_logits(logits, 5)
+    assert digit_step[P10.token_to_id("<7>")] == 0 and digit_step[P10.token_to_id("<E0>")] < 0
     second_sign = g.mask_logits(logits, 6)  # the second value starts
     assert second_sign[P10.token_to_id("<->")] == 0
     eos = g.mask_logits(logits, 12)
@@ -99,7 +102,7 @@ def test_mask_logits_variants() -> None:
     logits = torch.randn(len(steps), P10.vocab_size)
     per_row = torch.stack([g.mask_logits(logits[i], int(s)) for i, s in enumerate(steps)])
     assert torch.equal(g.mask_logits(logits, steps), per_row)
-    m = allowed_mask(P10, 5, 1)
+    m = allowed_mask(P10, 1, 1)  # the exponent position
     assert m.dtype == torch.bool and m.shape == (P10.vocab_size,) and int(m.sum()) == 21
     with pytest.raises(NumberError):
         NumberGrammar(P10, 0)

@@ -30,15 +30,16 @@ from nas_rlm.evaluation.ranking import (
 )
 from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
 from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
-from nas_rlm.surrogates.rlm import RLM, RLMConfig
+from nas_rlm.surrogates.recipes import RLMRecipe
+from nas_rlm.surrogates.rlm import RLM
 
 torch.set_num_threads(1)
 
 TARGETS = ["pixel3", "cifar10"]  # latency first on purpose: the RLM must reorder
 BASELINES = ["flops", "flops_pruned", "params", "mlp", "gbdt"]
 NS, SEEDS, TEST_LIMIT = [20, 40], [0, 1], 200
-TINY = RLMConfig(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
-                 decoder_layers=1, text_vocab_size=300)
+TINY = RLMRecipe.sized("tiny").with_overrides(["train.steps=4", "train.eval_every=2",
+                                               "train.batch_size=16"])
 
 
 class Recorder:
@@ -50,15 +51,23 @@ class Recorder:
 
     def __init__(self, mp: pytest.MonkeyPatch) -> None:
         self.calls: dict[str, list] = defaultdict(list)
+        self.fitting = 0
         for cls, meth in self.FIT + self.PREDICT:
             kind = "fit" if (cls, meth) in self.FIT else "predict"
             mp.setattr(cls, meth, self._wrap(getattr(cls, meth), kind, cls.__name__))
 
     def _wrap(self, fn, kind, owner):
         def wrapped(obj, archs, *args, **kwargs):
-            self.calls[kind].append((owner, type(obj).__name__, list(archs),
-                                     list(getattr(obj, "objectives", []))))
-            return fn(obj, archs, *args, **kwargs)
+            # the RLM's validation readout inside its own fit reads the fit's pool (checked
+            # as fit rows), so only predictions made outside a fit count as test predictions
+            if kind == "fit" or not self.fitting:
+                self.calls[kind].append((owner, type(obj).__name__, list(archs),
+                                         list(getattr(obj, "objectives", []))))
+            self.fitting += kind == "fit"
+            try:
+                return fn(obj, archs, *args, **kwargs)
+            finally:
+                self.fitting -= kind == "fit"
         return wrapped
 
 
@@ -84,8 +93,7 @@ def rlm_run(tmp_path_factory, data_dir):
     with pytest.MonkeyPatch.context() as mp:
         rec = Recorder(mp)
         res = evaluate("nb201", TARGETS, ["rlm"], [20], [0], out, data_dir=data_dir,
-                       progress=False, rlm_config=TINY,
-                       rlm_train={"epochs": 1, "batch_size": 16}, test_limit=TEST_LIMIT,
+                       progress=False, rlm_recipe=TINY, test_limit=TEST_LIMIT,
                        save_models=True)
     return out, res, rec
 
@@ -199,6 +207,7 @@ def test_saved_cell_model_reproduces_the_cell_predictions(rlm_run, data_dir):
     out, _res, _rec = rlm_run
     rlm = RLM.from_pretrained(out / "models" / "rlm_n20_s0")
     assert rlm.objectives == ["cifar10", "pixel3"]  # accuracy decoded first
+    assert rlm.training_info["train_indices"] == train_indices("nb201", 20, 0).tolist()
     archs, _ = load_targets("nb201", TARGETS, data_dir)
     test = [archs[i] for i in heldout_indices("nb201")[:TEST_LIMIT]]
     with np.load(out / "cells" / "rlm_n20_s0.npz") as z:
@@ -216,7 +225,7 @@ def test_trained_rlm_maps_columns_back(monkeypatch):
         def predict_expected(self, archs):
             return np.tile(np.arange(3.0), (len(archs), 1))
 
-    def fake_train(space, archs, Y, objectives, **kw):
+    def fake_train(space, archs, Y, objectives, *args, **kw):
         seen.update(objectives=objectives, Y=Y)
         return Stub()
 
@@ -374,12 +383,12 @@ def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, dat
     records it, so a run without pretraining refuses to resume its cells."""
     out = tmp_path / "run"
     args = ["evaluate", "--space", "nb201", "--targets", "cifar10", "--surrogates", "rlm",
-            "--ns", "20", "--seeds", "0", "--rlm-size", "tiny", "--rlm-epochs", "1",
+            "--ns", "20", "--seeds", "0", "--rlm-size", "tiny", "--rlm-steps", "2",
             "--test-limit", "20", "--save-models", "--data-dir", str(data_dir), "--quiet"]
     assert main([*args, "--out", str(out), "--rlm-pretrain-archs", "12",
-                 "--rlm-pretrain-epochs", "1"]) == 0
+                 "--rlm-pretrain-steps", "2"]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["rlm_train"]["pretrain_archs"] == 12
+    assert config["rlm_recipe"]["pretrain_archs"] == 12
     meta = json.loads((out / "models" / "rlm_n20_s0" / "rlm.json").read_text())
     assert meta["training"]["pretrain"]["n_train"] + meta["training"]["pretrain"]["n_val"] == 12
     assert meta["objectives"] == ["cifar10"]
@@ -387,4 +396,4 @@ def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, dat
     assert main([*args, "--out", str(out)]) == 2
     assert "other settings" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "bad"), "--rlm-pretrain-archs", "-3"]) == 2
-    assert "--rlm-pretrain-archs" in capsys.readouterr().err
+    assert "pretrain_archs must be an int >= 0" in capsys.readouterr().err

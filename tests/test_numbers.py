@@ -18,8 +18,10 @@ from nas_rlm.surrogates.numbers import (
 )
 
 P10 = P10Tokenizer()
+P10M = P10Tokenizer(exponent_first=False)  # regress-lm's original order, mantissa first
 IEEE = IEEETokenizer()
-TOKENIZERS = [P10, IEEE, P10Tokenizer(digits=2, min_exp=-3, max_exp=5), IEEETokenizer(6, 2)]
+TOKENIZERS = [P10, P10M, IEEE, P10Tokenizer(digits=2, min_exp=-3, max_exp=5), IEEETokenizer(6, 2),
+              P10Tokenizer(digits=2, min_exp=-3, max_exp=5, exponent_first=False)]
 
 
 def toks(spelled: str) -> list[str]:
@@ -32,14 +34,40 @@ def _in_range(tok: NumberTokenizer) -> st.SearchStrategy[float]:
 
 
 def test_p10_exact_examples() -> None:
-    assert P10.encode([93.76]) == toks("<+> <9> <3> <7> <6> <E1>")
-    assert P10.encode([-0.5]) == toks("<-> <5> <0> <0> <0> <E-1>")
-    assert P10.encode([1]) == toks("<+> <1> <0> <0> <0> <E0>")
-    assert P10.encode([0.0]) == toks("<+> <0> <0> <0> <0> <E-10>")
+    assert P10.encode([93.76]) == toks("<+> <E1> <9> <3> <7> <6>")
+    assert P10.encode([-0.5]) == toks("<-> <E-1> <5> <0> <0> <0>")
+    assert P10.encode([1]) == toks("<+> <E0> <1> <0> <0> <0>")
+    assert P10.encode([0.0]) == toks("<+> <E-10> <0> <0> <0> <0>")
     assert P10.encode([-0.0]) == P10.encode([0.0])  # equal values, equal tokens
-    assert P10.encode([9.9996]) == toks("<+> <1> <0> <0> <0> <E1>")  # carry into exponent
-    assert P10.decode(toks("<+> <9> <3> <7> <6> <E1>"), 1) == [93.76]
+    assert P10.encode([9.9996]) == toks("<+> <E1> <1> <0> <0> <0>")  # carry into exponent
+    assert P10.decode(toks("<+> <E1> <9> <3> <7> <6>"), 1) == [93.76]
     assert P10.tokens_per_value == 6
+    assert (P10.exponent_positions, P10.mantissa_positions, P10.branch_position) == (
+        (1,), (2, 3, 4, 5), 1)
+
+
+def test_p10_mantissa_first_is_the_original_order() -> None:
+    assert P10M.encode([93.76]) == toks("<+> <9> <3> <7> <6> <E1>")
+    assert P10M.encode([9.9996]) == toks("<+> <1> <0> <0> <0> <E1>")
+    assert P10M.decode(toks("<+> <9> <3> <7> <6> <E1>"), 1) == [93.76]
+    assert (P10M.exponent_positions, P10M.mantissa_positions, P10M.branch_position) == (
+        (5,), (1, 2, 3, 4), 1)
+    assert P10M.vocab == P10.vocab and not P10M.exponent_first and P10.exponent_first
+    # a dict saved before the order was a setting is the original order
+    old = {k: v for k, v in P10M.to_dict().items() if k != "exponent_first"}
+    assert tokenizer_from_dict(old) == P10M
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=1e-9, max_value=1e9), st.floats(min_value=1e-9, max_value=1e9))
+def test_exponent_first_leading_tokens_order_positive_values(a: float, b: float) -> None:
+    """Why exponent first: comparing token ids left to right orders positive values, so the
+    first token the decoder writes that differs is a ranking decision (not so mantissa first:
+    9.8 is <9>…<E0>, 10.3 is <1>…<E1>)."""
+    ia, ib = P10.encode_ids([a]), P10.encode_ids([b])
+    va, vb = P10.decode_ids(ia, 1)[0], P10.decode_ids(ib, 1)[0]
+    assert (ia < ib) == (va < vb) and (ia == ib) == (va == vb)
+    assert P10M.encode_ids([9.8]) > P10M.encode_ids([10.3])  # the original order does not
 
 
 def test_round_half_even_on_exact_binary_ties() -> None:
@@ -105,10 +133,12 @@ def test_bad_inputs() -> None:
         P10.encode([1.0, "x"])
     with pytest.raises(NumberError, match="need 12 tokens"):
         P10.decode(P10.encode([1.0]), 2)
+    with pytest.raises(NumberError, match="position 1"):
+        P10.decode(toks("<+> <5> <1> <0> <0> <0>"), 1)
     with pytest.raises(NumberError, match="position 5"):
-        P10.decode(toks("<+> <1> <0> <0> <0> <5>"), 1)
+        P10M.decode(toks("<+> <1> <0> <0> <0> <5>"), 1)
     with pytest.raises(NumberError, match="position 0"):
-        P10.decode(toks("<1> <1> <0> <0> <0> <E0>"), 1)
+        P10.decode(toks("<1> <E0> <1> <0> <0> <0>"), 1)
     with pytest.raises(NumberError, match="position 7"):  # second eos
         P10.decode([*P10.encode([1.0]), "<eos>", "<eos>"], 1)
     with pytest.raises(NumberError, match="position 6"):  # a seventh token that is a value token
@@ -117,14 +147,16 @@ def test_bad_inputs() -> None:
         P10.decode_ids([99], 1)
     with pytest.raises(NumberError):
         P10.token_to_id("<E11>")
-    for kwargs in ({"digits": 0}, {"min_exp": 3, "max_exp": 2}, {"digits": 2.5}, {"max_exp": 400}):
+    for kwargs in ({"digits": 0}, {"min_exp": 3, "max_exp": 2}, {"digits": 2.5}, {"max_exp": 400},
+                   {"exponent_first": 1}):
         with pytest.raises(NumberError):
             P10Tokenizer(**kwargs)  # type: ignore[arg-type]
 
 
 def test_non_normalized_mantissa_decodes() -> None:
     # The grammar allows a leading zero digit; it must still parse to a finite float.
-    assert P10.decode(toks("<-> <0> <5> <0> <0> <E2>"), 1) == [-50.0]  # 0.500 × 10^2
+    assert P10.decode(toks("<-> <E2> <0> <5> <0> <0>"), 1) == [-50.0]  # 0.500 × 10^2
+    assert P10M.decode(toks("<-> <0> <5> <0> <0> <E2>"), 1) == [-50.0]
 
 
 def test_vocab_ids_are_stable() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -28,12 +29,15 @@ def test_protocol_splits_are_disjoint_and_fixed():
 
 def test_train_then_predict(tmp_path, capsys, data_dir):
     out = tmp_path / "run"
-    code = main(["train", "--size", "tiny", "--n-train", "40", "--epochs", "2",
-                 "--objectives", "cifar10,pixel3", "--pretrain-archs", "20",
-                 "--pretrain-epochs", "1", "--out", str(out), "--data-dir", str(data_dir),
-                 "--quiet"])
+    code = main(["train", "--size", "tiny", "--n-train", "40", "--steps", "4",
+                 "--set", "train.eval_every=2", "--objectives", "cifar10,pixel3",
+                 "--pretrain-archs", "20", "--pretrain-steps", "2", "--out", str(out),
+                 "--data-dir", str(data_dir), "--quiet"])
     assert code == 0
-    capsys.readouterr()
+    printed = json.loads(capsys.readouterr().out)
+    # every training run dir has its learning curve (validation τ and spread vs steps)
+    assert Path(printed["learning_curve"]).is_file()
+    assert (out / "pretrain_ckpt" / "learning_curve.png").is_file()
     meta = json.loads((out / "model" / "rlm.json").read_text())
     assert meta["objectives"] == ["cifar10", "pixel3"] and meta["space"] == "nb201"
     # leakage rule: no held-out arch is in the pool the table labels came from

@@ -19,7 +19,7 @@ and prints the mean ± std table over all seeds finished.
 With ``--pretrain-archs P`` every model is first trained on computed labels (MFLOPs and
 params, as in ``train_rlm``) of P sampled archs per space, the joint model on the union.
 
-    python experiments/multi_space/run.py [--n 390] [--seeds 0] [--epochs 20]
+    python experiments/multi_space/run.py [--n 390] [--seeds 0] [--steps 1500]
         [--pretrain-archs P] [--out DIR]
 """
 
@@ -38,7 +38,12 @@ from nas_rlm.evaluation.metrics import ranking_scores
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.io import write_json
 from nas_rlm.search_spaces import SPACES, get_space
-from nas_rlm.surrogates.recipes import PRETRAIN_OBJECTIVES, computed_labels, pretraining_archs
+from nas_rlm.surrogates.recipes import (
+    DEFAULT_RECIPE,
+    PRETRAIN_OBJECTIVES,
+    computed_labels,
+    pretraining_archs,
+)
 from nas_rlm.surrogates.rlm import RLM, RLMConfig
 from nas_rlm.surrogates.text_tokenizer import train_text_tokenizer
 
@@ -49,21 +54,22 @@ def _texts(space_name: str, archs: list[str]) -> list[str]:
 
 
 def _train(texts: list[str], Y: np.ndarray, bpe_texts: list[str], target: str, seed: int,
-           epochs: int, config: RLMConfig,
+           steps: int, config: RLMConfig,
            pretrain: tuple[list[str], np.ndarray] | None = None,
-           pretrain_epochs: int = 2) -> tuple[RLM, float]:
+           pretrain_steps: int = 2000) -> tuple[RLM, float]:
     """BPE on ``bpe_texts``; optionally pretrain on computed labels (the ``train_rlm``
-    recipe's first stage), then train on the pool. Returns the model and training seconds."""
+    recipe's first stage), then train on the pool, both with the recipe's training settings.
+    Returns the model and training seconds."""
     rlm = RLM(list(PRETRAIN_OBJECTIVES) if pretrain else [target], None, config,
-              text_tokenizer=train_text_tokenizer(bpe_texts, config.text_vocab_size))
+              text_tokenizer=train_text_tokenizer(bpe_texts, config.text_vocab_size),
+              objective_vocab=[*PRETRAIN_OBJECTIVES, target] if pretrain else [target])
     rlm.build(texts + (pretrain[0] if pretrain else []), seed=seed)
     t0 = time.perf_counter()
-    common = dict(batch_size=16, lr=5e-4, seed=seed, threads=1, progress=False)
+    common = {**vars(DEFAULT_RECIPE.train), "seed": seed, "threads": 1, "progress": False}
     if pretrain:
-        rlm.fit(pretrain[0], pretrain[1], epochs=pretrain_epochs, patience=pretrain_epochs,
-                **common)
-        rlm.objectives = [target]
-    rlm.fit(texts, Y, epochs=epochs, patience=6, **common)
+        rlm.fit(pretrain[0], pretrain[1], **{**common, "steps": pretrain_steps})
+        rlm.set_objectives([target])
+    rlm.fit(texts, Y, **{**common, "steps": steps})
     return rlm, time.perf_counter() - t0
 
 
@@ -106,20 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="pixel3")
     ap.add_argument("--n", type=int, default=390, help="training archs per space")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=DEFAULT_RECIPE.train.steps)
     ap.add_argument("--bpe-archs", type=int, default=200, help="texts per space for the "
                     "joint BPE (every registered space)")
     ap.add_argument("--pretrain-archs", type=int, default=0, help="first pretrain every "
                     "model on computed FLOPs/params of this many sampled archs per space (the "
                     "joint model on the union); 0: no pretraining")
-    ap.add_argument("--pretrain-epochs", type=int, default=2)
+    ap.add_argument("--pretrain-steps", type=int, default=DEFAULT_RECIPE.pretrain_steps)
     ap.add_argument("--test-limit", type=int, help="score the first K held-out archs only")
     ap.add_argument("--out", default="runs/multi_space")
     ap.add_argument("--data-dir")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     spaces = args.spaces.split(",")
-    config = RLMConfig(max_text_tokens=2048)
+    config = RLMConfig(**{**vars(DEFAULT_RECIPE.model), "max_text_tokens": 2048})
     data = {}
     for s in spaces:
         archs, Y = load_targets(s, [args.target], args.data_dir)
@@ -131,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     settings = {"experiment": "multi_space", "spaces": spaces, "target": args.target,
-                "n_per_space": args.n, "epochs": args.epochs, "bpe_archs": args.bpe_archs,
+                "n_per_space": args.n, "steps": args.steps, "bpe_archs": args.bpe_archs,
                 "test_limit": args.test_limit}
     if args.pretrain_archs:  # older result files (no key) were made without pretraining
         settings.update(pretrain_archs=args.pretrain_archs,
-                        pretrain_epochs=args.pretrain_epochs)
+                        pretrain_steps=args.pretrain_steps)
     rows, seconds = _resume(out / "results.json", settings)
     done = {r["seed"] for r in rows}
     t_all = time.perf_counter()
@@ -156,15 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         for s in spaces:
             texts, Y = pools[s]
             print(f"seed {seed}: training the {s} model on {len(texts)} archs", flush=True)
-            models[s] = _train(texts, Y, texts, args.target, seed, args.epochs, config,
-                               pre.get(s), args.pretrain_epochs)
+            models[s] = _train(texts, Y, texts, args.target, seed, args.steps, config,
+                               pre.get(s), args.pretrain_steps)
         jt = [t for s in spaces for t in pools[s][0]]
         jy = np.concatenate([pools[s][1] for s in spaces])
         jpre = ([t for s in spaces for t in pre[s][0]],
                 np.concatenate([pre[s][1] for s in spaces])) if pre else None
         print(f"seed {seed}: training the joint model on {len(jt)} archs", flush=True)
-        models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.epochs, config,
-                                 jpre, args.pretrain_epochs)
+        models["joint"] = _train(jt, jy, joint_bpe + jt, args.target, seed, args.steps, config,
+                                 jpre, args.pretrain_steps)
         for s in spaces:
             texts, y = tests[s]
             for who in (s, "joint"):

@@ -42,32 +42,38 @@ def main() -> None:
     )
     tp = held["throughput"]
     cfg = meta["config"]
+    rec = train.get("recipe", {})
+    tc = train["config"]
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters, randomly
 initialised and trained here) that reads the canonical ONNX text of an NB201 cell network and
-decodes, in this order: {', '.join(meta['objectives'])} (CIFAR-10 test accuracy in %, 200 epochs;
-then latency in ms on each device).
+writes one number per objective, each after its objective token: {', '.join(meta['objectives'])}
+(CIFAR-10 test accuracy in %, 200 epochs; then latency in ms on each device). Numbers are
+exponent first, each objective normalised onto [1, 9] by a quantile map fitted on the
+training labels (saved in `rlm.json`, mapped back to units on output). Format version
+{meta['format_version']}.
 
 ## Data
 - Labels: `nb201_nats_tss_200ep/nats_bench.csv` (accuracy) and `help_latency/nb201_latency_ms.csv`
   (latency), read from the data directory, never shipped.
 - Training pool: {train['n_train'] + train['n_val']} archs drawn with seed 0 from the 10,625 archs
   outside the DESIGN §3 held-out set ({train['n_train']} for training, {train['n_val']} for early
-  stopping). The held-out set (5,000 archs, seed 12345) was never seen. The exact indices are in
-  `rlm.json` (`training.train_indices`).
+  stopping on validation Kendall τ). The held-out set (5,000 archs, seed 12345) was never seen.
 - Pretraining on computed labels: {'yes' if 'pretrain' in train else 'none'}.
 
 ## Command
 ```bash
 bash experiments/nb201_default_surrogate/train.sh ../shared/data
 ```
-Config: d_model {cfg['d_model']}, {cfg['encoder_layers']}+{cfg['decoder_layers']} layers,
-BPE vocabulary {cfg['text_vocab_size']}. Best epoch {train['best_epoch']} of {train['epochs_run']};
-training took {train['seconds']:.0f} s (one torch thread; the other core ran another cell).
-Batch {train['config']['batch_size']}, lr {train['config']['lr']}. Weights are stored in
-float16 and loaded into float32; size on disk {size_mb:.1f} MiB. The figures below were
-measured on this float16 copy.
+The recipe is `nas_rlm.surrogates.recipes.DEFAULT_RECIPE` (the one every command uses):
+d_model {cfg['d_model']}, {cfg['encoder_layers']}+{cfg['decoder_layers']} layers, BPE vocabulary
+{cfg['text_vocab_size']}; {tc['steps']} optimizer steps budgeted, batch {tc['batch_size']} archs,
+lr {tc['lr']} ({tc['schedule']}), ranking-loss weight {tc['rank_weight']}, EMA {tc['ema_decay']}.
+Best validation τ {train['best_val_tau']:.3f} at step {train['best_step']} of {train['steps_run']};
+training took {train['seconds']:.0f} s on one torch thread. Weights are stored in float16 and
+loaded into float32; size on disk {size_mb:.1f} MiB. The figures below were measured on this
+float16 copy. Recipe: `{json.dumps(rec)}`.
 
 ## Measured on the held-out set ({held['test_archs']} archs)
 `python benchmarks/rlm_nb201.py --model nas_rlm/pretrained/nb201-rlm`
@@ -77,7 +83,8 @@ measured on this float16 copy.
 {rows}
 
 Inference: {tp['archs_per_s']} archs/s for {tp['objectives']} objectives × {tp['k']} samples
-({tp['threads']} threads), {tp['ratio_to_encoder_only']}× the time of an encoder-only forward pass.
+({tp['threads']} threads), {tp['ratio_to_encoder_only']}× the time of an encoder-only forward pass;
+the expected-value readout: {tp['expected_value_archs_per_s_incl_dedup']} archs/s.
 
 ## Limits
 Trained on one seed; numbers for other pool sizes and seeds are in the README's ranking table.

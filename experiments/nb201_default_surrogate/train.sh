@@ -3,8 +3,9 @@
 # seed 0) RLM cell of the ranking protocol (`nas-rlm evaluate --save-models`; the same cell
 # experiments/nb201_ranking/run.sh scores, with held-out τ equal to the shipped model's
 # float32 original to 4 decimals), i.e. a training pool drawn from the archs outside the
-# DESIGN §3 held-out set, which is never used. Then score it on the held-out set and write the
-# model card from those measurements. About 15 minutes on 2 CPU cores.
+# DESIGN §3 held-out set, which is never used. The recipe is DEFAULT_RECIPE, as in every
+# command. Then score it on the held-out set and write the model card from those measurements.
+# About 35 minutes on one core (README: "RLM v2").
 #
 #   bash experiments/nb201_default_surrogate/train.sh [DATA_DIR]
 set -euo pipefail

@@ -16,7 +16,10 @@ scratch on N = 78 labels is near τ 0 (README). This run separates the two stage
 proxy on that set is reported beside them.
 
     python experiments/pretraining/run.py [--space fbnet] [--target pixel3] [--n 78]
-        [--pretrain-archs 3000] [--pretrain-epochs 5] [--test-limit 500] [--out DIR]
+        [--pretrain-archs 3000] [--pretrain-steps 2000] [--test-limit 500] [--out DIR]
+
+Both stages use the one RLM recipe (``DEFAULT_RECIPE``) with ``--pretrain-steps`` for the
+first; ``nas-rlm evaluate --rlm-pretrain-archs`` runs the same two stages in every cell.
 """
 
 from __future__ import annotations
@@ -37,13 +40,13 @@ from nas_rlm.io import write_json
 from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.baselines import FlopsProxy
 from nas_rlm.surrogates.recipes import (
+    DEFAULT_RECIPE,
     PRETRAIN_OBJECTIVES,
     computed_labels,
     pretraining_archs,
     train_rlm,
 )
-
-RECIPE = dict(batch_size=16, lr=5e-4, patience=6, threads=1)  # evaluate's RLM cells
+from nas_rlm.surrogates.rlm import RLM
 
 
 def _scores(pred: np.ndarray, true: np.ndarray, larger: bool = False) -> dict[str, float]:
@@ -57,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", default="pixel3", help="a latency column of the space's table")
     ap.add_argument("--n", type=int, default=78, help="table labels for fine-tuning")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs (control too)")
     ap.add_argument("--pretrain-archs", type=int, default=3000)
-    ap.add_argument("--pretrain-epochs", type=int, default=5)
+    ap.add_argument("--pretrain-steps", type=int, default=DEFAULT_RECIPE.pretrain_steps)
     ap.add_argument("--probe", type=int, default=300, help="fresh archs to score pretraining")
     ap.add_argument("--test-limit", type=int, default=500, help="first K held-out archs")
     ap.add_argument("--out", default="runs/pretraining")
@@ -83,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     row("flops proxy", **_scores(FlopsProxy(sp).counts(test), y_test))
 
     t0 = time.perf_counter()
-    ctrl = train_rlm(args.space, pool, y_pool, [args.target], seed=seed, progress=False,
-                     epochs=args.epochs, **RECIPE)
+    ctrl = train_rlm(args.space, pool, y_pool, [args.target], seed=seed, progress=False)
     row("control (no pretraining)", seconds=round(time.perf_counter() - t0, 1),
         **_scores(ctrl.predict_expected(test)[:, 0], y_test))
 
@@ -93,19 +94,22 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pre_y = computed_labels(args.space, pre)
     label_seconds = time.perf_counter() - t0
-    rlm = train_rlm(args.space, pre, pre_y, PRETRAIN_OBJECTIVES, seed=seed, progress=False,
-                    epochs=args.pretrain_epochs, **{**RECIPE, "patience": args.pretrain_epochs})
+    rlm = RLM(PRETRAIN_OBJECTIVES, args.space, DEFAULT_RECIPE.model,
+              objective_vocab=[*PRETRAIN_OBJECTIVES, args.target])
+    rlm.build(rlm.texts_for(list(pre) + pool), seed=seed)
+    train = {**vars(DEFAULT_RECIPE.train), "seed": seed, "progress": False}
+    rlm.fit(pre, pre_y, **{**train, "steps": args.pretrain_steps})
     probe_pred, probe_true = rlm.predict_expected(probe), computed_labels(args.space, probe)
     row("pretrained: computed labels of fresh archs", label_seconds=round(label_seconds, 1),
         seconds=round(time.perf_counter() - t0 - label_seconds, 1),
-        best_epoch=rlm.training_info.get("best_epoch"),
-        best_val_loss=rlm.training_info.get("best_val_loss"),
+        best_step=rlm.training_info.get("best_step"),
+        best_val_tau=rlm.training_info.get("best_val_tau"),
         **{name: _scores(probe_pred[:, j], probe_true[:, j], larger=True)
            for j, name in enumerate(PRETRAIN_OBJECTIVES)})
 
     t0 = time.perf_counter()
-    rlm.objectives = [args.target]
-    rlm.fit(pool, y_pool, seed=seed, epochs=args.epochs, progress=False, **RECIPE)
+    rlm.set_objectives([args.target])
+    rlm.fit(pool, y_pool, **train)
     row("pretrained + fine-tuned", seconds=round(time.perf_counter() - t0, 1),
         **_scores(rlm.predict_expected(test)[:, 0], y_test))
 

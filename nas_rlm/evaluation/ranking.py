@@ -30,7 +30,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +59,6 @@ NEEDS_ADAPTER: frozenset[str] = frozenset(SURROGATES)
 K: int = 8
 #: Central sample intervals whose observed coverage is reported.
 LEVELS: tuple[float, ...] = (0.5, 0.9)
-#: The RLM recipe (keyword arguments of ``train_rlm``); the shipped default model is its
-#: (N=781, seed 0) cell.
-DEFAULT_RLM_TRAIN: dict[str, Any] = {"epochs": 30, "batch_size": 16, "lr": 5e-4,
-                                     "patience": 6, "threads": 1}
 METRICS: tuple[str, ...] = ("kendall_tau", "spearman", "precision_top5",
                             *(f"coverage{round(lv * 100)}" for lv in LEVELS))
 
@@ -132,17 +127,17 @@ def score_readout(point: np.ndarray, true: np.ndarray, targets: Sequence[str],
 
 class TrainedRLM(Surrogate):
     """The RLM behind the common ``fit``/``predict`` contract, so every surrogate of a cell is
-    fitted and scored by the same code. ``fit`` runs the standard recipe (``train_rlm``) with
-    the accuracies decoded first (later values are conditioned on them, DESIGN §1.3);
-    predictions come back in the caller's column order.
+    fitted and scored by the same code. ``fit`` runs ``train_rlm`` with ``recipe`` (default:
+    the one recipe, ``DEFAULT_RECIPE``), accuracies first (a chained model conditions later
+    values on them, DESIGN §1.3); predictions come back in the caller's column order.
     """
 
-    def __init__(self, space: str, config: Any = None, seed: int = 0,
-                 train_kwargs: dict[str, Any] | None = None,
-                 first: Sequence[str] = ()) -> None:
-        self.space, self.config, self.seed = space, config, seed
-        self.train_kwargs = dict(DEFAULT_RLM_TRAIN if train_kwargs is None else train_kwargs)
-        self.first = list(first)
+    def __init__(self, space: str, recipe: Any = None, seed: int = 0,
+                 first: Sequence[str] = (), threads: int = 1) -> None:
+        from ..surrogates.recipes import DEFAULT_RECIPE
+
+        self.space, self.recipe, self.seed = space, recipe or DEFAULT_RECIPE, seed
+        self.first, self.threads = list(first), threads
         self.objectives: list[str] = []
         self.rlm: Any = None
 
@@ -156,8 +151,8 @@ class TrainedRLM(Surrogate):
                        key=lambda j: self.objectives[j] not in self.first)  # stable
         self._back = np.argsort(order)
         self.rlm = train_rlm(self.space, archs, Y[:, order],
-                             [self.objectives[j] for j in order], config=self.config,
-                             seed=self.seed, progress=False, **self.train_kwargs)
+                             [self.objectives[j] for j in order], self.recipe,
+                             seed=self.seed, progress=False, threads=self.threads)
         return self
 
     def predict(self, archs: Sequence, k: int = K) -> np.ndarray:
@@ -168,8 +163,8 @@ class TrainedRLM(Surrogate):
 
 
 def surrogate_factories(
-    space: str, names: Sequence[str], rlm_config: Any = None,
-    rlm_train: dict[str, Any] | None = None, first: Sequence[str] = (),
+    space: str, names: Sequence[str], rlm_recipe: Any = None, first: Sequence[str] = (),
+    threads: int = 1,
 ) -> dict[str, Callable[[int], Surrogate]]:
     """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
     so their per-arch count cache is too (their labels are only validated, never learned)."""
@@ -184,7 +179,7 @@ def surrogate_factories(
         "params": lambda seed: shared.setdefault("params", ParamsProxy(sp)),
         "mlp": lambda seed: OneHotMLP(sp, seed=seed),
         "gbdt": lambda seed: OneHotGBDT(sp, seed=seed),
-        "rlm": lambda seed: TrainedRLM(space, rlm_config, seed, rlm_train, first),
+        "rlm": lambda seed: TrainedRLM(space, rlm_recipe, seed, first, threads),
     }
     return {n: makers[n] for n in names}
 
@@ -242,6 +237,7 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
     model = make(seed).fit([archs[i] for i in tr], Y[tr], list(targets))
     fit_s = time.perf_counter() - t0
     if models_dir is not None and getattr(model, "rlm", None) is not None:
+        model.rlm.training_info["train_indices"] = tr.tolist()  # its pool, for leakage checks
         model.rlm.save_pretrained(models_dir / _cell_stem(name, n, seed))
     test_archs, true = [archs[i] for i in te], Y[te]
     t0 = time.perf_counter()
@@ -383,17 +379,16 @@ def evaluate(
     out_dir: str | os.PathLike[str],
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    rlm_config: Any = None,
-    rlm_train: dict[str, Any] | None = None,
+    rlm_recipe: Any = None,
     test_limit: int | None = None,
     save_models: bool = False,
+    threads: int = 1,
 ) -> dict:
     """Run the DESIGN §3 ranking protocol and write the run directory (see the module doc).
 
     ``targets`` are column names of ``target_names(space)`` (accuracy first is not required:
-    the RLM reorders internally); ``surrogates`` are keys of :data:`SURROGATES`; ``rlm_config``
-    is an ``RLMConfig`` (default: its defaults) and ``rlm_train`` the ``train_rlm`` keyword
-    arguments (default :data:`DEFAULT_RLM_TRAIN`). ``test_limit`` scores only the first that
+    the RLM reorders internally); ``surrogates`` are keys of :data:`SURROGATES`; ``rlm_recipe``
+    is an ``RLMRecipe`` (default: ``DEFAULT_RECIPE``). ``test_limit`` scores only the first that
     many held-out archs (smoke runs; not the protocol). ``save_models`` keeps each trained
     RLM in ``out_dir/models/<cell>`` (safetensors; how the shipped default model is made).
     ``progress`` shows a bar and prints
@@ -411,16 +406,15 @@ def evaluate(
     first = accuracy_names(space, data_dir)
     larger = [t in first for t in targets]
     te_all = heldout_indices(space)[:test_limit]
-    rlm_cfg = rlm_config
-    if rlm_cfg is None and "rlm" in surrogates:
-        from ..surrogates.rlm import RLMConfig
+    recipe = None
+    if "rlm" in surrogates:
+        from ..surrogates.recipes import DEFAULT_RECIPE
 
-        rlm_cfg = RLMConfig()
-    rlm_kw = {**DEFAULT_RLM_TRAIN, **(rlm_train or {})}
+        recipe = (rlm_recipe or DEFAULT_RECIPE).to_dict()
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K}
-    settings = {s: {**common, **({"rlm_config": asdict(rlm_cfg), "rlm_train": rlm_kw}
-                                 if s == "rlm" else {})} for s in surrogates}
+    settings = {s: {**common, **({"rlm_recipe": recipe} if s == "rlm" else {})}
+                for s in surrogates}
 
     out = Path(out_dir)
     cells_dir = out / "cells"
@@ -430,12 +424,11 @@ def evaluate(
               "k": K, "levels": list(LEVELS), "larger_is_better": dict(zip(targets, larger,
                                                                            strict=True)),
               "data_dir": str(resolve_data_dir(data_dir)),
-              "rlm_config": asdict(rlm_cfg) if rlm_cfg is not None else None,
-              "rlm_train": rlm_kw if "rlm" in surrogates else None,
+              "rlm_recipe": recipe,
               "versions": _versions()}
     write_json(out / "config.json", config)
 
-    factories = surrogate_factories(space, surrogates, rlm_cfg, rlm_kw, first)
+    factories = surrogate_factories(space, surrogates, rlm_recipe, first, threads)
     grid = [(s, n, seed) for n in ns for seed in seeds for s in surrogates]
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:

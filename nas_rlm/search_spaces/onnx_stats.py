@@ -67,3 +67,23 @@ def count_flops(model: onnx.ModelProto, bias: bool = True) -> float:
         if has_bias and bias:
             total += out_elems
     return float(total)
+
+
+#: Op counts read off the inlined graph (the pretraining labels ``computed_labels`` uses).
+OP_COUNT_NAMES: tuple[str, ...] = ("conv_k1", "conv_k3", "conv_k5", "conv_k7", "pool", "nodes")
+
+
+def count_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """Convolutions by kernel size (1, 3, 5, 7; others are counted under the nearest), pooling
+    nodes (average and max, not the global ones) and all nodes of the inlined graph."""
+    model = _inline(model)
+    out = dict.fromkeys(OP_COUNT_NAMES, 0)
+    for node in model.graph.node:
+        out["nodes"] += 1
+        if node.op_type == "Conv":
+            ks = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [1])
+            k = min((1, 3, 5, 7), key=lambda c: abs(c - max(ks)))
+            out[f"conv_k{k}"] += 1
+        elif node.op_type in ("AveragePool", "MaxPool"):
+            out["pool"] += 1
+    return out

@@ -169,6 +169,35 @@ class NumberTokenizer:
         """For each position inside one value, the ids that may stand there (the grammar)."""
         raise NotImplementedError
 
+    # -- layout (what a readout needs to know of one value's tokens) ----------------------
+    sign_position: ClassVar[int] = 0
+
+    @property
+    def exponent_positions(self) -> tuple[int, ...]:
+        """Positions (inside one value) of the tokens that spell the exponent."""
+        raise NotImplementedError
+
+    @property
+    def mantissa_positions(self) -> tuple[int, ...]:
+        """Positions of the mantissa digits d1…dk, most significant first."""
+        raise NotImplementedError
+
+    def exponent_of(self, ids: Sequence[int]) -> int:
+        """The exponent spelled by the token ids at ``exponent_positions``."""
+        raise NotImplementedError
+
+    @property
+    def exponent_first(self) -> bool:
+        """True when the exponent is written before the mantissa: then the first token that
+        varies between values is monotone in magnitude, which is what ranking needs."""
+        return max(self.exponent_positions) < min(self.mantissa_positions)
+
+    @property
+    def branch_position(self) -> int:
+        """The most significant token whose choice a point estimate must average over: the
+        last exponent token when the exponent comes first, else the first mantissa digit."""
+        return self.exponent_positions[-1] if self.exponent_first else self.mantissa_positions[0]
+
     # -- range and precision -------------------------------------------------------------
     @property
     def max_value(self) -> float:
@@ -262,51 +291,76 @@ class NumberTokenizer:
 
 
 class P10Tokenizer(NumberTokenizer):
-    """``<+|-> <d1> … <dk> <E{e}>`` meaning ``sign × d1.d2…dk × 10^e`` (regress-lm's P10).
+    """``<+|-> <E{e}> <d1> … <dk>`` meaning ``sign × d1.d2…dk × 10^e`` (regress-lm's P10 tokens).
 
-    Example (digits=4): 93.76 → ``<+> <9> <3> <7> <6> <E1>``; 0.0012345 → ``<+> <1> <2> <3>
-    <4> <E-3>`` (that float lies just below 1.2345). Range ``[10^min_exp, 9.99…9×10^max_exp]``;
-    clamping and zero as in the module docstring. One token per exponent keeps the
-    sequence short (k+2 tokens) at the cost of ``max_exp-min_exp+1`` exponent tokens.
+    Exponent first by default (DESIGN §1.3): 93.76 → ``<+> <E1> <9> <3> <7> <6>``, so the first
+    token that differs between two positive values orders them by magnitude. With
+    ``exponent_first=False`` it is regress-lm's original P10 order, ``<+> <9> <3> <7> <6> <E1>``,
+    where the first digit flips at every decade (9.8 → ``<9>``, 10.3 → ``<1>``). Range
+    ``[10^min_exp, 9.99…9×10^max_exp]``; clamping and zero as in the module docstring. One token
+    per exponent keeps a value at k+2 tokens at the cost of ``max_exp-min_exp+1`` exponent tokens.
 
-    Vocabulary, ids in this order:
+    Vocabulary, ids in this order (the same for both orders):
     ``<pad> <bos> <eos> <+> <-> <0>..<9> <E{min_exp}>..<E{max_exp}>``.
     """
 
     kind: ClassVar[str] = "p10"
 
-    def __init__(self, digits: int = 4, min_exp: int = -10, max_exp: int = 10):
+    def __init__(self, digits: int = 4, min_exp: int = -10, max_exp: int = 10,
+                 exponent_first: bool = True):
         digits = _check_int("digits", digits, 1, _MAX_DIGITS)
         min_exp = _check_int("min_exp", min_exp, -300, 300)
         max_exp = _check_int("max_exp", max_exp, min_exp, 300)
+        if not isinstance(exponent_first, bool):
+            raise NumberError(f"exponent_first must be a bool, got {exponent_first!r}")
         self._exp_tokens = tuple(f"<E{e}>" for e in range(min_exp, max_exp + 1))
         super().__init__(digits, min_exp, max_exp, SIGN_TOKENS + DIGIT_TOKENS + self._exp_tokens)
+        self._exp_first = exponent_first
         self._exp_of = {t: min_exp + i for i, t in enumerate(self._exp_tokens)}
         ids = self._ids
-        self._allowed = (
-            frozenset(ids[t] for t in SIGN_TOKENS),
-            *[frozenset(ids[t] for t in DIGIT_TOKENS)] * digits,
-            frozenset(ids[t] for t in self._exp_tokens),
-        )
+        signs = frozenset(ids[t] for t in SIGN_TOKENS)
+        digits_ = [frozenset(ids[t] for t in DIGIT_TOKENS)] * digits
+        exps = frozenset(ids[t] for t in self._exp_tokens)
+        self._allowed = ((signs, exps, *digits_) if exponent_first else (signs, *digits_, exps))
 
     def config(self) -> dict[str, Any]:
-        return {"digits": self.digits, "min_exp": self.min_exp, "max_exp": self.max_exp}
+        return {"digits": self.digits, "min_exp": self.min_exp, "max_exp": self.max_exp,
+                "exponent_first": self._exp_first}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NumberTokenizer:
+        # dicts written before the order was a setting are the original P10 order
+        return super().from_dict({"exponent_first": False, **data})
 
     @property
     def allowed_ids_by_position(self) -> tuple[frozenset[int], ...]:
         return self._allowed
 
+    @property
+    def exponent_positions(self) -> tuple[int, ...]:
+        return (1,) if self._exp_first else (1 + self.digits,)
+
+    @property
+    def mantissa_positions(self) -> tuple[int, ...]:
+        first = 2 if self._exp_first else 1
+        return tuple(range(first, first + self.digits))
+
+    def exponent_of(self, ids: Sequence[int]) -> int:
+        return self._exp_of[self.id_to_token(int(ids[0]))]
+
     def _value_tokens(self, negative: bool, mant: tuple[int, ...], e: int) -> list[str]:
-        return [MINUS if negative else PLUS, *(DIGIT_TOKENS[d] for d in mant), f"<E{e}>"]
+        digits = [DIGIT_TOKENS[d] for d in mant]
+        sign = MINUS if negative else PLUS
+        return [sign, f"<E{e}>", *digits] if self._exp_first else [sign, *digits, f"<E{e}>"]
 
     def _parse_value(self, toks: Sequence[str], start: int) -> float:
-        k = self.digits
         sign = self._expect(toks, start, SIGN_TOKENS, "sign token")
         mant = [
-            DIGIT_TOKENS.index(self._expect(toks, start + 1 + i, DIGIT_TOKENS, "digit token"))
-            for i in range(k)
+            DIGIT_TOKENS.index(self._expect(toks, start + i, DIGIT_TOKENS, "digit token"))
+            for i in self.mantissa_positions
         ]
-        e = self._exp_of[self._expect(toks, start + 1 + k, self._exp_tokens, "P10 exponent token")]
+        (pe,) = self.exponent_positions
+        e = self._exp_of[self._expect(toks, start + pe, self._exp_tokens, "P10 exponent token")]
         return self._value(sign == MINUS, mant, e)
 
 
@@ -340,6 +394,20 @@ class IEEETokenizer(NumberTokenizer):
     @property
     def allowed_ids_by_position(self) -> tuple[frozenset[int], ...]:
         return self._allowed
+
+    @property
+    def exponent_positions(self) -> tuple[int, ...]:
+        return tuple(range(1, 2 + self.exponent_digits))
+
+    @property
+    def mantissa_positions(self) -> tuple[int, ...]:
+        first = 2 + self.exponent_digits
+        return tuple(range(first, first + self.digits))
+
+    def exponent_of(self, ids: Sequence[int]) -> int:
+        toks = [self.id_to_token(int(i)) for i in ids]
+        e = int("".join(str(DIGIT_TOKENS.index(t)) for t in toks[1:]))
+        return -e if toks[0] == MINUS else e
 
     def _value_tokens(self, negative: bool, mant: tuple[int, ...], e: int) -> list[str]:
         e_digits = str(abs(e)).zfill(self.exponent_digits)

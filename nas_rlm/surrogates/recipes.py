@@ -1,4 +1,8 @@
-"""The standard RLM recipe: pretrain on computed labels, then fine-tune on table labels.
+"""The RLM recipe, defined once: model size and format, training budget, pretraining.
+
+``nas-rlm train``, ``nas-rlm evaluate``, ``nas-rlm assisted``, the experiments and the shipped
+model all train through :func:`train_rlm` with a :class:`RLMRecipe` (``DEFAULT_RECIPE``
+unless told otherwise), so "the RLM" means the same thing in every table.
 
 Computed labels (FLOPs of the optimised graph, params) exist for every arch, so pretraining
 may use any arch; table labels are used only for the training pool (DESIGN §1.3 leakage
@@ -7,23 +11,101 @@ rule). The caller passes the pool; nothing here reads a table.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..errors import NasRlmError
 from ..search_spaces import get_space
-from ..search_spaces.onnx_stats import count_flops
+from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
+from .model_sizes import MODEL_SIZES
 from .rlm import RLM, RLMConfig
+from .training import TrainConfig
 
-PRETRAIN_OBJECTIVES = ["mflops", "kparams"]
+#: Computed labels the pretraining stage learns: a model cannot predict them without reading
+#: its input, and none is a table label, so any arch may carry them (DESIGN §1.3).
+PRETRAIN_OBJECTIVES = ["mflops", "kparams", *OP_COUNT_NAMES]
 
 
-def computed_labels(space_name: str, archs: Sequence) -> np.ndarray:
-    """MFLOPs of the graph the model reads, and thousands of params, per arch."""
+
+@dataclass
+class RLMRecipe:
+    """Everything that decides what an RLM learns, besides its data and seed."""
+
+    model: RLMConfig = field(default_factory=RLMConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain_archs: int = 0      # sampled archs with computed labels (0: no pretraining)
+    pretrain_steps: int = 2000   # optimizer steps of the pretraining stage
+
+    def __post_init__(self) -> None:
+        for name in ("pretrain_archs", "pretrain_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise NasRlmError(f"RLMRecipe.{name} must be an int >= 0, got {v!r}")
+        if self.pretrain_archs and not self.pretrain_steps:
+            raise NasRlmError("RLMRecipe: pretrain_archs > 0 needs pretrain_steps > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in TrainConfig.RUNTIME:
+            d["train"].pop(k)
+        return d
+
+    def with_overrides(self, items: Sequence[str]) -> RLMRecipe:
+        """A copy with ``section.field=value`` items applied (``train.steps=2000``,
+        ``model.chained=true``, ``pretrain_archs=5000``); values are JSON or bare words."""
+        model, train, top = asdict(self.model), asdict(self.train), {}
+        for item in items:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise NasRlmError(f"recipe override {item!r} is not key=value")
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+            section, _, name = key.strip().rpartition(".")
+            target = {"model": model, "train": train, "": top}.get(section)
+            names = ({f.name for f in fields(RLMConfig)} if section == "model" else
+                     {f.name for f in fields(TrainConfig)} if section == "train" else
+                     {"pretrain_archs", "pretrain_steps"} if section == "" else set())
+            if target is None or name not in names:
+                model_f = ", ".join(f.name for f in fields(RLMConfig))
+                train_f = ", ".join(f.name for f in fields(TrainConfig))
+                raise NasRlmError(f"unknown recipe field {key!r}; fields: model.<{model_f}>, "
+                                  f"train.<{train_f}>, pretrain_archs, pretrain_steps")
+            if isinstance(target.get(name), float) and isinstance(value, int):
+                value = float(value)
+            target[name] = value
+        return replace(self, model=RLMConfig(**model), train=TrainConfig(**train), **top)
+
+    @classmethod
+    def sized(cls, size: str) -> RLMRecipe:
+        if size not in MODEL_SIZES:
+            raise NasRlmError(f"unknown model size {size!r}; sizes: {', '.join(MODEL_SIZES)}")
+        return cls(model=RLMConfig(**MODEL_SIZES[size]))
+
+
+#: The recipe every command uses unless told otherwise (see docs/rlm_v2_ablation.md).
+DEFAULT_RECIPE = RLMRecipe()
+
+
+def computed_labels(space_name: str, archs: Sequence, progress: bool = False) -> np.ndarray:
+    """Per arch, the ``PRETRAIN_OBJECTIVES``: MFLOPs of the graph the model reads, thousands
+    of params, and op counts of that graph (``count_ops``)."""
+    from tqdm import tqdm
+
     space = get_space(space_name)
-    return np.array([[count_flops(space.to_onnx(a, weights="none")) / 1e6,
-                      space.params(a) / 1e3] for a in archs])
+    rows = []
+    for a in tqdm(archs, desc="computed labels", unit="arch", disable=not progress):
+        model = space.to_onnx(a, weights="none")
+        ops = count_ops(model)
+        rows.append([count_flops(model) / 1e6, space.params(a) / 1e3,
+                     *(ops[k] for k in OP_COUNT_NAMES)])
+    return np.array(rows, dtype=np.float64)
 
 
 def pretraining_archs(space_name: str, n: int, seed: int = 0) -> list:
@@ -37,28 +119,35 @@ def train_rlm(
     archs: Sequence,
     Y: np.ndarray,
     objectives: Sequence[str],
-    config: RLMConfig | None = None,
-    pretrain_archs: int = 0,
-    pretrain_epochs: int = 2,
+    recipe: RLMRecipe | None = None,
     seed: int = 0,
     out_dir: Path | None = None,
     progress: bool = True,
-    **train_kwargs,
+    threads: int = 1,
 ) -> RLM:
-    """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``."""
+    """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``
+    (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve)."""
+    recipe = recipe or DEFAULT_RECIPE
     get_space(space)  # an unknown space fails here, before any work
-    pre = pretraining_archs(space, pretrain_archs, seed)
-    rlm = RLM(list(PRETRAIN_OBJECTIVES) if pre else list(objectives), space, config)
+    pre = pretraining_archs(space, recipe.pretrain_archs, seed)
+    vocab = [*PRETRAIN_OBJECTIVES, *objectives] if pre else list(objectives)
+    rlm = RLM(list(objectives), space, recipe.model, objective_vocab=vocab)
     rlm.build(rlm.texts_for(list(pre) + list(archs)), seed=seed)
-    ckpt = (lambda name: str(out_dir / name)) if out_dir else (lambda name: None)
+
+    def cfg(name: str, **kw) -> TrainConfig:
+        return replace(recipe.train, seed=seed, progress=progress, threads=threads,
+                       checkpoint_dir=str(out_dir / name) if out_dir else None, **kw)
+
+    pre_info = None
     if pre:
-        rlm.fit(pre, computed_labels(space, pre), epochs=pretrain_epochs, seed=seed,
-                progress=progress, checkpoint_dir=ckpt("pretrain_ckpt"), patience=pretrain_epochs)
+        rlm.set_objectives(PRETRAIN_OBJECTIVES)
+        rlm.fit(pre, computed_labels(space, pre, progress), **asdict(cfg(
+            "pretrain_ckpt", steps=recipe.pretrain_steps)))
         pre_info = rlm.training_info
-        rlm.objectives = list(objectives)
-    rlm.fit(archs, Y, seed=seed, progress=progress, checkpoint_dir=ckpt("finetune_ckpt"),
-            **train_kwargs)
-    if pre:
+        rlm.set_objectives(objectives)
+    rlm.fit(archs, Y, **asdict(cfg("finetune_ckpt")))
+    rlm.training_info["recipe"] = recipe.to_dict()
+    if pre_info is not None:
         rlm.training_info["pretrain"] = {k: v for k, v in pre_info.items() if k != "history"}
     return rlm
 
@@ -68,31 +157,30 @@ class RLMRefitter:
 
     Retraining from scratch each round would cost the full recipe again for a few hundred new
     labels. Instead the first call builds the BPE on the texts of ``tokenizer_archs`` sampled
-    archs (texts are computed, not labels, so any arch may be used) and trains for
-    ``first_epochs``; later calls continue from the current weights on all labels so far for
-    ``refit_epochs``. Early stopping keeps the best-validation weights each time.
+    archs (texts are computed, not labels, so any arch may be used) and trains with the
+    recipe; later calls continue from the current weights on all labels so far for
+    ``refit_fraction`` of the recipe's steps. Early stopping keeps the best weights each time.
     """
 
-    def __init__(self, space: str, objectives: Sequence[str], config: RLMConfig | None = None,
-                 first_epochs: int = 15, refit_epochs: int = 4, tokenizer_archs: int = 1000,
-                 seed: int = 0, batch_size: int = 16, lr: float = 5e-4,
-                 threads: int = 1) -> None:
-        self.space, self.objectives, self.config = space, list(objectives), config
-        self.first_epochs, self.refit_epochs = first_epochs, refit_epochs
-        self.tokenizer_archs, self.seed = tokenizer_archs, seed
-        self.train_kwargs = dict(batch_size=batch_size, lr=lr, threads=threads,
-                                 progress=False)
+    def __init__(self, space: str, objectives: Sequence[str], recipe: RLMRecipe | None = None,
+                 refit_fraction: float = 0.25, tokenizer_archs: int = 1000,
+                 seed: int = 0, threads: int = 1) -> None:
+        self.space, self.objectives = space, list(objectives)
+        self.recipe = recipe or DEFAULT_RECIPE
+        self.refit_fraction, self.tokenizer_archs = refit_fraction, tokenizer_archs
+        self.seed, self.threads = seed, threads
         self.rlm: RLM | None = None
 
     def __call__(self, archs: Sequence, Y: np.ndarray, round_: int = 0) -> RLM:
+        steps = self.recipe.train.steps
         if self.rlm is None:
             sp = get_space(self.space)
             extra = sp.sample(self.tokenizer_archs, np.random.default_rng([self.seed, 11]))
-            self.rlm = RLM(self.objectives, self.space, self.config)
+            self.rlm = RLM(self.objectives, self.space, self.recipe.model)
             self.rlm.build(self.rlm.texts_for(list(extra) + list(archs)), seed=self.seed)
-            epochs = self.first_epochs
         else:
-            epochs = self.refit_epochs
-        self.rlm.fit(archs, Y, epochs=epochs, patience=epochs, seed=self.seed + round_,
-                     **self.train_kwargs)
+            steps = max(1, round(steps * self.refit_fraction))
+        cfg = replace(self.recipe.train, steps=steps, seed=self.seed + round_,
+                      threads=self.threads, progress=False)
+        self.rlm.fit(archs, Y, **asdict(cfg))
         return self.rlm

@@ -2,59 +2,97 @@
 
 Read top to bottom: the config, then :class:`RLM`, which owns a T5 encoder-decoder from
 ``transformers`` (randomly initialised; no hub weights), the BPE input tokenizer, the number
-tokenizer, and the recorded objective order. The decoder writes
-``acc, lat(dev1), lat(dev2), ...``; each value is conditioned on the ones before it by the
-decoder itself. Decoding is grammar-constrained, so every sample parses.
+tokenizer, the objective tokens and one label normalisation per objective.
 
-One vocabulary serves both sides (T5 shares its embedding table): ids ``0..V_num-1`` are number
-tokens (pad/bos/eos first), ids ``V_num..`` are BPE tokens of the text. The grammar masks every
-text id on the decoder side.
+What the decoder writes (DESIGN §1.3):
+
+* **One number per sequence** (the default, ``chained=False``): ``<bos> <obj> <+> <E0> <4>
+  <2> <1> <7>`` for each (arch, objective). The objective token tells the decoder which
+  quantity it writes, the encoder runs once per arch and all its sequences share it, and an
+  arch with only some labels trains on those it has.
+* **Chained** (``chained=True``): ``<bos> <cifar10> v <pixel3> v …``, accuracy first, each
+  value conditioned on the ones before it. ``objective_tokens=False`` drops the markers (the
+  format before v2, kept for ablations).
+
+Values are normalised per objective onto ``[1, 9]`` (``normalization.py``) and written
+exponent first, so the first token that varies orders the archs. Decoding is
+grammar-constrained: objective slots are forced, every value token is masked to the
+grammar, so every sample parses.
+
+One vocabulary serves both sides (T5 shares its embedding table): number tokens first
+(pad/bos/eos among them), then one token per objective, then the BPE tokens of the text.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import EncoderDecoderCache, T5Config, T5ForConditionalGeneration
 
-from ..errors import ModelFormatError, UnknownNameError
+from ..errors import ModelFormatError, NasRlmError, UnknownNameError
 from ..io import write_json
 from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .constrained import NumberGrammar
+from .grouped_attention import NAME as GROUPED
+from .normalization import KINDS, MonotoneMap
 from .numbers import NumberTokenizer, P10Tokenizer, tokenizer_from_dict
 from .text_tokenizer import load_text_tokenizer, save_text_tokenizer, train_text_tokenizer
 
-FORMAT_VERSION = 1
+#: 2: objective tokens, exponent-first numbers, per-objective normalisation.
+FORMAT_VERSION = 2
 
 
 @dataclass
 class RLMConfig:
-    d_model: int = 128          # width of every layer; ~1.5 M params at the defaults
+    d_model: int = 128          # width of every layer; ~1.0 M params at the defaults
     d_ff: int = 512             # feed-forward width
     num_heads: int = 4
     d_kv: int = 32              # per-head width (num_heads * d_kv == d_model)
-    encoder_layers: int = 4     # the encoder reads ~150 BPE tokens of ONNX text
-    decoder_layers: int = 2     # the decoder only writes 6 tokens per objective
-    dropout: float = 0.1        # it overfits early at N~800 (DESIGN §1.3.1)
+    encoder_layers: int = 2     # the encoder reads ~110 BPE tokens of ONNX text; 4 layers
+                                # ranked no better at 300 steps and cost 2× per step
+    decoder_layers: int = 2     # the decoder only writes 7 tokens per objective
+    dropout: float = 0.0        # early stopping on validation τ regularises (README, RLM v2)
     text_vocab_size: int = 1024
     max_text_tokens: int = 512  # longer texts are an error, not silently truncated
     digits: int = 4             # P10 mantissa digits
     min_exp: int = -10
     max_exp: int = 10
+    exponent_first: bool = True     # sign, exponent, mantissa: leading tokens rank
+    objective_tokens: bool = True   # an <objective> token before each value
+    chained: bool = False           # all objectives in one sequence, each conditioned on
+                                    # the earlier ones (False: one sequence per objective)
+    normalization: str = "quantile"  # per-objective map onto [1, 9]: quantile|minmax|none
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            kind = float if name == "dropout" else int
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise TypeError(f"RLMConfig.{name} must be {kind.__name__}, got {value!r}")
+        for f in fields(self):
+            value, kind = getattr(self, f.name), {"float": float, "bool": bool,
+                                                  "str": str}.get(f.type, int)
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if not ok:
+                raise ModelFormatError(
+                    f"RLMConfig.{f.name} must be {kind.__name__}, got {value!r}")
+        positive = ("d_model", "d_ff", "num_heads", "d_kv", "encoder_layers",
+                    "decoder_layers", "text_vocab_size", "max_text_tokens", "digits")
+        bad = [n for n in positive if getattr(self, n) < 1]
+        if bad:
+            raise ModelFormatError(f"RLMConfig.{bad[0]} must be >= 1, got {getattr(self, bad[0])}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ModelFormatError(f"RLMConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.num_heads * self.d_kv != self.d_model:
-            raise ValueError("RLMConfig needs num_heads * d_kv == d_model")
+            raise ModelFormatError("RLMConfig needs num_heads * d_kv == d_model")
+        if self.normalization not in KINDS:
+            raise ModelFormatError(f"RLMConfig.normalization must be one of {KINDS}, got "
+                                   f"{self.normalization!r}")
+        if not self.chained and not self.objective_tokens:
+            raise ModelFormatError("one sequence per objective (chained=False) needs "
+                                   "objective_tokens=True: the decoder must know which it writes")
 
 
 @dataclass
@@ -65,6 +103,8 @@ class RLMMeta:
     space: str | None
     config: RLMConfig
     number_tokenizer: dict
+    objective_vocab: list[str] = field(default_factory=list)
+    normalization: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     text_format: int = TEXT_FORMAT
@@ -79,32 +119,70 @@ class RLM(Surrogate):
         text_tokenizer=None,
         number_tokenizer: NumberTokenizer | None = None,
         model: T5ForConditionalGeneration | None = None,
+        objective_vocab: Sequence[str] | None = None,
     ) -> None:
         if not objectives:
-            raise ValueError("an RLM needs at least one objective")
-        self.objectives = list(objectives)
-        self.space = space
+            raise NasRlmError("an RLM needs at least one objective")
         self.config = config or RLMConfig()
         c = self.config
-        self.numbers = number_tokenizer or P10Tokenizer(c.digits, c.min_exp, c.max_exp)
+        self.numbers = number_tokenizer or P10Tokenizer(c.digits, c.min_exp, c.max_exp,
+                                                        c.exponent_first)
+        #: every objective the model has a token for (fixed when the model is built)
+        self.objective_vocab = list(dict.fromkeys(objective_vocab or objectives))
+        self.objectives: list[str] = []
+        self.set_objectives(objectives)
+        self.space = space
         self.text_tokenizer = text_tokenizer
         self.model = model
+        self.scalers: dict[str, MonotoneMap] = {}
         self.training_info: dict = {}
         self._text_cache: dict = {}
+
+    def set_objectives(self, names: Sequence[str]) -> None:
+        """Choose what ``predict`` returns (and ``fit`` trains), in this order. With objective
+        tokens every name must be one the model has a token for."""
+        names = list(names)
+        if len(set(names)) != len(names):
+            raise NasRlmError(f"duplicate objectives in {names}")
+        if self.config.objective_tokens:
+            unknown = [o for o in names if o not in self.objective_vocab]
+            if unknown:
+                raise UnknownNameError(
+                    f"objective(s) {unknown} have no token in this model; it knows "
+                    f"{', '.join(self.objective_vocab)}")
+        self.objectives = names
+
+    # -- vocabulary layout -------------------------------------------------------------------
+    @property
+    def _n_obj_tokens(self) -> int:
+        return len(self.objective_vocab) if self.config.objective_tokens else 0
+
+    @property
+    def text_offset(self) -> int:
+        return self.numbers.vocab_size + self._n_obj_tokens
+
+    def objective_token_id(self, name: str) -> int:
+        return self.numbers.vocab_size + self.objective_vocab.index(name)
+
+    @property
+    def slot(self) -> int:
+        """Decoder tokens per value: the objective token (if any) and the number."""
+        return self.numbers.tokens_per_value + (1 if self.config.objective_tokens else 0)
 
     # -- construction ----------------------------------------------------------------------
     def build(self, texts: Sequence[str], seed: int = 0) -> RLM:
         """Learn the BPE on ``texts`` (if none yet) and create a randomly initialised model."""
         if self.text_tokenizer is None:
             self.text_tokenizer = train_text_tokenizer(texts, self.config.text_vocab_size)
-        torch.manual_seed(seed)
-        self.model = T5ForConditionalGeneration(self._t5_config())
+        with torch.random.fork_rng():  # seeds this model without touching the caller's RNG
+            torch.manual_seed(seed)
+            self.model = T5ForConditionalGeneration(self._t5_config())
         return self
 
     def _t5_config(self) -> T5Config:
         c = self.config
         return T5Config(
-            vocab_size=self.numbers.vocab_size + self.text_tokenizer.get_vocab_size(),
+            vocab_size=self.text_offset + self.text_tokenizer.get_vocab_size(),
             d_model=c.d_model, d_ff=c.d_ff, d_kv=c.d_kv, num_heads=c.num_heads,
             num_layers=c.encoder_layers, num_decoder_layers=c.decoder_layers,
             dropout_rate=c.dropout, pad_token_id=self.numbers.pad_id,
@@ -127,7 +205,7 @@ class RLM(Surrogate):
                 out.append(a)
                 continue
             if space is None:
-                raise ValueError("this RLM has no space; pass ONNX texts instead of archs")
+                raise NasRlmError("this RLM has no space; pass ONNX texts instead of archs")
             key = space.parse(a)
             if key not in self._text_cache:
                 self._text_cache[key] = space.to_text(key)
@@ -135,11 +213,11 @@ class RLM(Surrogate):
         return out
 
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
-        offset = self.numbers.vocab_size
+        offset = self.text_offset
         out = []
         for enc in self.text_tokenizer.encode_batch(list(texts)):
             if len(enc.ids) > self.config.max_text_tokens:
-                raise ValueError(
+                raise NasRlmError(
                     f"text has {len(enc.ids)} tokens, more than max_text_tokens="
                     f"{self.config.max_text_tokens}; raise it in RLMConfig"
                 )
@@ -154,17 +232,94 @@ class RLM(Surrogate):
             ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
         return ids, (ids != pad_id).long()
 
-    def target_ids(self, Y: np.ndarray) -> torch.Tensor:
-        return torch.tensor([self.numbers.encode_ids(row, add_eos=True) for row in Y])
+    # -- labels ----------------------------------------------------------------------------
+    def fit_scalers(self, Y: np.ndarray) -> None:
+        """Fit the normalisation of every current objective that has none yet."""
+        for j, name in enumerate(self.objectives):
+            if name not in self.scalers:
+                self.scalers[name] = MonotoneMap.fit(Y[:, j], self.config.normalization)
+
+    def normalise(self, Y: np.ndarray) -> np.ndarray:
+        return np.stack([self.scalers[o].forward(Y[:, j])
+                         for j, o in enumerate(self.objectives)], 1)
+
+    def denormalise(self, Z: np.ndarray) -> np.ndarray:
+        """``Z`` of shape ``(..., n_objectives)`` in normalised units back to units."""
+        out = np.empty_like(Z, dtype=np.float64)
+        for j, o in enumerate(self.objectives):
+            out[..., j] = self.scalers[o].inverse(Z[..., j]) if o in self.scalers else Z[..., j]
+        return out
+
+    def sequences(self, Z: np.ndarray) -> list[tuple[int, list[tuple[int, float]]]]:
+        """Decoder tasks for normalised labels ``Z`` (NaN = missing): ``(row, [(objective
+        column, value), ...])``, one per arch (chained) or one per label."""
+        out = []
+        for i, row in enumerate(Z):
+            items = [(j, float(v)) for j, v in enumerate(row) if np.isfinite(v)]
+            if self.config.chained:
+                if items:
+                    out.append((i, items))
+            else:
+                out.extend((i, [it]) for it in items)
+        return out
+
+    def decoder_tensors(self, tasks) -> dict[str, torch.Tensor]:
+        """Teacher-forcing tensors for ``tasks`` (from :meth:`sequences`).
+
+        ``labels`` is -100 at objective tokens (given, not predicted); ``rows`` is the grammar
+        row of each label position (value position, tpv for eos, -1 where ignored); the
+        ``value_*`` tensors locate every value for the ranking loss.
+        """
+        nt, tpv = self.numbers, self.numbers.tokens_per_value
+        o = self.slot - tpv
+        seqs, rows, vpos, vcol, vval, vseq = [], [], [], [], [], []
+        for s, (_, items) in enumerate(tasks):
+            toks, r = [], []
+            for j, v in items:
+                if o:
+                    toks.append(self.objective_token_id(self.objectives[j]))
+                    r.append(-1)
+                vpos.append(len(toks))
+                vcol.append(j)
+                vval.append(v)
+                vseq.append(s)
+                toks += nt.encode_ids([v])
+                r += list(range(tpv))
+            toks.append(nt.eos_id)
+            r.append(tpv)
+            seqs.append(toks)
+            rows.append(r)
+        L = max(len(t) for t in seqs)
+        labels = torch.full((len(seqs), L), -100, dtype=torch.long)
+        dec_in = torch.full((len(seqs), L), nt.pad_id, dtype=torch.long)
+        grow = torch.full((len(seqs), L), -1, dtype=torch.long)
+        for s, (toks, r) in enumerate(zip(seqs, rows, strict=True)):
+            t = torch.tensor(toks)
+            grow[s, : len(r)] = torch.tensor(r)
+            labels[s, : len(toks)] = torch.where(grow[s, : len(r)] >= 0, t, -100)
+            dec_in[s, 0] = nt.bos_id
+            dec_in[s, 1 : len(toks)] = t[:-1]
+        return {"decoder_input_ids": dec_in, "labels": labels, "rows": grow,
+                "value_seq": torch.tensor(vseq), "value_pos": torch.tensor(vpos),
+                "value_col": torch.tensor(vcol), "value_true": torch.tensor(vval)}
+
+    def grammar_table(self, width: int) -> torch.Tensor:
+        """Bool ``(tpv + 1, width)``: allowed ids at each value position, then at eos."""
+        g = NumberGrammar(self.numbers, 1)
+        return torch.stack([g._table_for(torch.zeros(1, width))[r]
+                            for r in range(self.numbers.tokens_per_value + 1)])
 
     # -- prediction ------------------------------------------------------------------------
     def fit(self, archs: Sequence, Y: np.ndarray, **kwargs) -> RLM:
+        """Train on ``Y`` (``(n, n_objectives)``; NaN marks a missing label only with
+        ``missing_ok=True``); other keywords are :class:`~.training.TrainConfig` fields."""
         from .training import TrainConfig, train
 
+        missing_ok = kwargs.pop("missing_ok", False)
         texts = self.texts_for(archs)
         if self.model is None:
             self.build(texts, seed=kwargs.get("seed", 0))
-        train(self, texts, Y, TrainConfig(**kwargs))
+        train(self, texts, Y, TrainConfig(**kwargs), missing_ok=missing_ok)
         return self
 
     @torch.no_grad()
@@ -172,10 +327,10 @@ class RLM(Surrogate):
         self, archs: Sequence, k: int = 8, temperature: float = 1.0, seed: int = 0,
         batch_size: int = 64, progress: bool = False,
     ) -> np.ndarray:
-        """``k`` constrained samples per arch: shape ``(n, k, n_objectives)``.
+        """``k`` constrained samples per arch: shape ``(n, k, n_objectives)``, in units.
 
         Identical texts are encoded once; each arch's encoder output is reused by all ``k``
-        samples, and the decoder runs with a KV cache.
+        samples and all objectives, and the decoder runs with a KV cache.
         """
         return self._run(archs, k, temperature, seed, batch_size, progress, expected=False)
 
@@ -185,10 +340,10 @@ class RLM(Surrogate):
     ) -> np.ndarray:
         """Point estimates that keep the model's resolution: shape ``(n, n_objectives)``.
 
-        Sign and exponent follow the most likely token; each mantissa digit is replaced by its
-        expectation under the decoder (conditioned on the most likely earlier digits). Greedy
-        decoding collapses thousands of archs onto a few values and ties ruin Kendall τ
-        (DESIGN §1.3.1); this readout does not.
+        For the two most likely tokens at the number's leading varying position (the exponent
+        in the default format), the rest is decoded with expected mantissa digits, and the
+        branches are averaged by their probabilities. Greedy decoding collapses thousands of
+        archs onto a few values and ties ruin Kendall τ (DESIGN §1.3.1); this readout does not.
         """
         return self._run(archs, 1, 1.0, 0, batch_size, progress, expected=True)[:, 0]
 
@@ -196,7 +351,7 @@ class RLM(Surrogate):
         from tqdm import tqdm
 
         if self.model is None:
-            raise ValueError("the RLM has no model yet: fit it or load one with from_pretrained")
+            raise NasRlmError("the RLM has no model yet: fit it or load one with from_pretrained")
         texts = self.texts_for(archs)
         uniq = list(dict.fromkeys(texts))
         where = {t: i for i, t in enumerate(uniq)}
@@ -207,90 +362,154 @@ class RLM(Surrogate):
         for s in tqdm(starts, desc="predict", unit="batch", disable=not progress):
             chunk = uniq[s : s + batch_size]
             out[s : s + len(chunk)] = self._decode(chunk, k, temperature, gen, expected)
-        return out[[where[t] for t in texts]]
+        return self.denormalise(out[[where[t] for t in texts]])
 
     def _decode(self, texts, k, temperature, gen, expected) -> np.ndarray:
+        """Normalised values ``(len(texts), k, n_objectives)``."""
         ids, mask = self.pad(self.encode_texts(texts))
-        enc = self.model.get_encoder()(input_ids=ids, attention_mask=mask)
-        hidden = enc.last_hidden_state.repeat_interleave(k, dim=0)
-        mask = mask.repeat_interleave(k, dim=0)
-        m = len(self.objectives)
-        tokens, probs = self._sample(hidden, mask, m * self.numbers.tokens_per_value,
-                                     None if expected else (temperature, gen))
+        hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        n, m = len(texts), len(self.objectives)
+        obj = torch.tensor([self.objective_token_id(o) if self.config.objective_tokens else -1
+                            for o in self.objectives])
+        if self.config.chained:  # rows (text, sample); every row writes all m values
+            rows, forced, n_values = torch.arange(n).repeat_interleave(k), obj.repeat(n * k, 1), m
+        else:  # rows (text, objective, sample); every row writes one value
+            rows = torch.arange(n).repeat_interleave(m * k)
+            forced, n_values = obj.repeat_interleave(k).repeat(n)[:, None], 1
+        enc = (hidden, mask, rows)
+        sampling = None if expected else (temperature, gen)
+        tokens, probs = self._sample(enc, forced, n_values, sampling)
         if expected:
-            values = self._expected(hidden, mask, tokens, probs)
+            values = np.stack([self._expected_value(enc, forced, tokens, probs, j)
+                               for j in range(n_values)], 1)
         else:
-            values = np.array([self.numbers.decode_ids(row.tolist(), m) for row in tokens])
-        return values.reshape(len(texts), k, m)
+            o = self.slot - self.numbers.tokens_per_value
+            values = np.array([[self.numbers.decode_ids(row[j * self.slot + o:
+                                                            (j + 1) * self.slot], 1)[0]
+                                for j in range(n_values)] for row in tokens.tolist()])
+        if self.config.chained:
+            return values.reshape(n, k, m)
+        return values.reshape(n, m, k).transpose(0, 2, 1)
 
-    def _sample(self, hidden, mask, steps, sampling, prefix=None):
-        """Constrained decoding with a KV cache: sampled, or greedy when ``sampling`` is None.
+    def _sample(self, enc, forced, n_values, sampling, prefix=None, stop=None):
+        """Constrained decoding with a KV cache, from after ``prefix`` up to ``stop``.
 
-        Returns the tokens and, when greedy, every step's distribution (for expectations).
+        ``enc`` is ``(hidden, mask, rows)``: the encoder output of each distinct text and the
+        text of every decoded row. The first decoder step (``<bos>``) is the same for all rows
+        of a text, so it runs once per text and its cache, cross-attention keys and values
+        included, is copied to the rows: the decoder never recomputes them per sample or
+        objective. Objective slots take the ``forced`` token of their value; every other step
+        is masked to the number grammar and sampled (``sampling=(temperature, generator)``)
+        or greedy (``None``). Returns the generated tokens and, when greedy, each step's
+        distribution.
         """
-        grammar = NumberGrammar(self.numbers, len(self.objectives))
-        bsz = hidden.shape[0]
-        start = torch.full((bsz, 1), self.numbers.bos_id, dtype=torch.long)
-        seq = start if prefix is None else torch.cat([start, prefix], 1)
-        first = seq.shape[1] - 1
-        token, cache = seq, None
-        tokens, probs = [], []
-        for step in range(first, first + steps):
+        hidden, mask, rows = enc
+        grammar = NumberGrammar(self.numbers, n_values)
+        slot, n = self.slot, hidden.shape[0]
+        bos = torch.full((n, 1), self.numbers.bos_id, dtype=torch.long)
+        out = self.model(encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=bos,
+                         use_cache=True)
+        cache, logits = out.cache, out.logits[rows, -1]
+        r = len(rows) // n
+        grouped = (isinstance(cache, EncoderDecoderCache) and r * n == len(rows)
+                   and torch.equal(rows, torch.arange(n).repeat_interleave(r)))
+        if grouped:  # the cross-attention cache stays at one entry per text
+            cache.self_attention_cache.batch_select_indices(rows)
+            hidden = hidden[:1].expand(len(rows), -1, -1)  # read by nothing once cached
+        else:
+            cache.batch_select_indices(rows)
+            hidden = hidden[rows]
+        mask = mask[rows]
+        with _decoder_attention(self.model, GROUPED if grouped else None):
+            return self._steps(hidden, mask, cache, logits, forced, grammar, sampling,
+                               prefix, n_values * slot if stop is None else stop)
+
+    def _steps(self, hidden, mask, cache, logits, forced, grammar, sampling, prefix, stop):
+        slot, tpv = self.slot, self.numbers.tokens_per_value
+        o = slot - tpv
+        first = 0
+        if prefix is not None:
             out = self.model(encoder_outputs=(hidden,), attention_mask=mask,
-                             decoder_input_ids=token, cache=cache, use_cache=True)
-            cache = out.cache
-            logits = grammar.mask_logits(out.logits[:, -1].float(), step)
-            if sampling is None:
-                p = torch.softmax(logits, -1)
-                token = p.argmax(-1, keepdim=True)
-                probs.append(p)
+                             decoder_input_ids=prefix, cache=cache, use_cache=True)
+            cache, logits, first = out.cache, out.logits[:, -1], prefix.shape[1]
+        tokens, probs = [], []
+        for step in range(first, stop):
+            j, r = divmod(step, slot)
+            if r < o:  # the objective slot: given, not predicted
+                token = forced[:, j : j + 1]
+                if sampling is None:
+                    probs.append(torch.nn.functional.one_hot(
+                        token[:, 0], logits.shape[-1]).float())
             else:
-                p = torch.softmax(logits / sampling[0], -1)
-                token = torch.multinomial(p, 1, generator=sampling[1])
+                masked = grammar.mask_logits(logits.float(), j * tpv + r - o)
+                if sampling is None:
+                    p = torch.softmax(masked, -1)
+                    token = p.argmax(-1, keepdim=True)
+                    probs.append(p)
+                else:
+                    p = torch.softmax(masked / sampling[0], -1)
+                    token = torch.multinomial(p, 1, generator=sampling[1])
             tokens.append(token)
+            if step + 1 < stop:
+                out = self.model(encoder_outputs=(hidden,), attention_mask=mask,
+                                 decoder_input_ids=token, cache=cache, use_cache=True)
+                cache, logits = out.cache, out.logits[:, -1]
         return torch.cat(tokens, 1), (torch.stack(probs, 1) if probs else None)
 
-    def _expected(self, hidden, mask, tokens, probs, branches: int = 2) -> np.ndarray:
-        """Expected value of each objective, branching over its first digit.
+    def _expected_value(self, enc, forced, tokens, probs, j: int) -> np.ndarray:
+        """Expected value of value ``j`` of every row, branching at its leading position.
 
-        P10 writes the mantissa before the exponent, so the first digit's distribution can mix
-        magnitudes (``9.x E0`` against ``1.x E1``): averaging it digit-wise is meaningless, and
-        conditioning everything on the most likely first digit makes an arch on the border
-        between two leading digits look like the extreme of one of them. So for the
-        ``branches`` most likely first digits, the rest of the number is decoded (later
-        digits as expectations, exponent greedy) and the branch values are averaged with the
-        first digit's probabilities. Earlier objectives stay at their greedy tokens.
+        A point estimate must not average digits across magnitudes (``9.x E0`` against
+        ``1.x E1``), nor condition everything on one most-likely token, which makes an arch on
+        the border look like the extreme of one side. So for the ``branches`` most likely
+        tokens at the tokenizer's ``branch_position`` (the exponent in the exponent-first
+        format, the first digit in the original P10), the rest of the number is decoded greedily
+        with mantissa digits read as expectations, and the branch values are averaged with
+        their probabilities (``_branch_mean``). Earlier values stay at their greedy tokens.
         """
-        if not isinstance(self.numbers, P10Tokenizer):
-            raise ValueError("expected-value decoding needs the P10 number format")
-        tpv, m = self.numbers.tokens_per_value, len(self.objectives)
-        digit_ids = torch.tensor([self.numbers.token_to_id(f"<{d}>") for d in range(10)])
-        out = np.zeros((tokens.shape[0], m))
-        for j in range(m):
-            d1 = j * tpv + 1  # position of this objective's first digit
-            p_first = probs[:, d1, digit_ids]  # (batch, 10)
-            top_p, top_d = p_first.topk(branches, dim=-1)
-            total = np.zeros(tokens.shape[0])
-            for b in range(branches):
-                if b == 0:  # the greedy path already holds this branch
-                    rest_tokens, rest_probs = tokens[:, d1 + 1 : (j + 1) * tpv], \
-                        probs[:, d1 + 1 : (j + 1) * tpv]
-                else:
-                    prefix = torch.cat([tokens[:, :d1], digit_ids[top_d[:, b]][:, None]], 1)
-                    rest_tokens, rest_probs = self._sample(hidden, mask, tpv - 2, None, prefix)
-                total += top_p[:, b].numpy() * self._branch_value(
-                    tokens[:, j * tpv], top_d[:, b], rest_tokens, rest_probs, digit_ids)
-            out[:, j] = total / top_p.sum(-1).numpy()
-        return out
+        nt = self.numbers
+        base = j * self.slot + (self.slot - nt.tokens_per_value)
+        b = base + nt.branch_position
+        end = base + nt.tokens_per_value
+        top_p, top_ids = _neighbour_branches(probs[:, b], nt.exponent_first)
+        n_values = forced.shape[1]
+        hidden, mask, rows = enc
+        values = []
+        for i in range(top_ids.shape[1]):
+            toks, prs = tokens[:, base:end].clone(), probs[:, base:end].clone()
+            toks[:, b - base] = top_ids[:, i]
+            # a branch whose weight cannot move the estimate by 1e-4 decades is not decoded
+            need = (top_p[:, i] > 1e-5 * top_p[:, 0]).nonzero()[:, 0]
+            if i > 0 and end > b + 1 and len(need):
+                prefix = torch.cat([tokens[need, :b], top_ids[need, i : i + 1]], 1)
+                rest_t, rest_p = self._sample((hidden, mask, rows[need]), forced[need],
+                                              n_values, None, prefix, stop=end)
+                toks[need, b - base + 1 :], prs[need, b - base + 1 :] = rest_t, rest_p
+            if i > 0:
+                skip = torch.ones(len(top_p), dtype=torch.bool)
+                skip[need] = False
+                top_p[skip, i] = 0.0
+            values.append(self._value_of(toks, prs, b - base))
+        return _branch_mean(np.stack(values, 1), top_p.numpy())
 
-    def _branch_value(self, sign, first, rest_tokens, rest_probs, digit_ids) -> np.ndarray:
-        """sign × (first + Σ E[d_i]·10^(1-i)) × 10^e for one branch of every row."""
-        expected_digits = rest_probs[:, :-1][..., digit_ids] @ torch.arange(10.0)
-        place = 10.0 ** -torch.arange(1, expected_digits.shape[1] + 1)
-        mant = first.double() + (expected_digits.double() @ place.double())
-        exps = torch.tensor([int(self.numbers.id_to_token(int(t))[2:-1])
-                             for t in rest_tokens[:, -1]], dtype=torch.float64)
-        neg = torch.tensor([self.numbers.id_to_token(int(t)) == "<->" for t in sign])
+    def _value_of(self, toks, prs, branch: int) -> np.ndarray:
+        """sign × Σ d_i·10^-i × 10^e for one value's tokens: mantissa digits after
+        ``branch`` as expectations under ``prs``, everything else as written."""
+        nt = self.numbers
+        digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)])
+        digit_of = {int(t): d for d, t in enumerate(digit_ids)}
+        mant = torch.zeros(toks.shape[0], dtype=torch.float64)
+        for i, q in enumerate(nt.mantissa_positions):
+            if q > branch:
+                d = prs[:, q][:, digit_ids].double() @ torch.arange(10.0, dtype=torch.float64)
+            else:
+                d = torch.tensor([float(digit_of[int(t)]) for t in toks[:, q]],
+                                 dtype=torch.float64)
+            mant += d * 10.0 ** -i
+        pe = list(nt.exponent_positions)
+        exps = torch.tensor([nt.exponent_of(row) for row in toks[:, pe].tolist()],
+                            dtype=torch.float64)
+        neg = toks[:, nt.sign_position] == nt.token_to_id("<->")
         return (torch.where(neg, -1.0, 1.0) * mant * 10.0**exps).numpy()
 
     # -- persistence -----------------------------------------------------------------------
@@ -301,7 +520,8 @@ class RLM(Surrogate):
         self.model.save_pretrained(path, safe_serialization=True)
         save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer.json")
         meta = RLMMeta(self.objectives, self.space, self.config, self.numbers.to_dict(),
-                       self.training_info)
+                       self.objective_vocab,
+                       {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info)
         write_json(path / "rlm.json", asdict(meta))
         return path
 
@@ -317,8 +537,9 @@ class RLM(Surrogate):
                 raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
             if raw.get("format_version") != FORMAT_VERSION:
                 raise ModelFormatError(
-                    f"{path}: checkpoint format {raw.get('format_version')} is not "
-                    f"{FORMAT_VERSION}"
+                    f"{path} is an RLM checkpoint of format version "
+                    f"{raw.get('format_version')}; this version of nas-rlm reads format "
+                    f"{FORMAT_VERSION} (objective tokens, exponent-first numbers): retrain it"
                 )
             if raw.get("text_format") != TEXT_FORMAT:
                 raise ModelFormatError(
@@ -327,12 +548,27 @@ class RLM(Surrogate):
                 )
             config = RLMConfig(**raw["config"])
             numbers = tokenizer_from_dict(raw["number_tokenizer"])
+            expected = P10Tokenizer(config.digits, config.min_exp, config.max_exp,
+                                    config.exponent_first)
+            if numbers.kind == "p10" and numbers.config() != expected.config():
+                raise ValueError(f"number tokenizer {numbers!r} disagrees with the config")
             objectives = [str(o) for o in raw["objectives"]]
+            vocab = [str(o) for o in raw["objective_vocab"]]
+            scalers = {str(o): MonotoneMap.from_dict(d) for o, d in raw["normalization"].items()}
             training = dict(raw.get("training", {}))
+            if training and set(objectives) - set(scalers):  # a trained model has them all
+                raise ValueError(f"no normalisation for {sorted(set(objectives) - set(scalers))}")
+        except ModelFormatError:
+            raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
-        rlm = cls(objectives, raw.get("space"), config,
-                  load_text_tokenizer(path / "text_tokenizer.json"), numbers)
+        try:
+            rlm = cls(objectives, raw.get("space"), config,
+                      load_text_tokenizer(path / "text_tokenizer.json"), numbers,
+                      objective_vocab=vocab)
+        except UnknownNameError as e:
+            raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
+        rlm.scalers = scalers
         rlm.training_info = training
         rlm.model = _load_t5(path, rlm._t5_config())
         return rlm
@@ -344,6 +580,53 @@ class RLM(Surrogate):
             raise UnknownNameError(
                 f"unknown objective {name!r}; this model predicts {', '.join(self.objectives)}"
             ) from None
+
+
+def _neighbour_branches(p: torch.Tensor, exponent_first: bool):
+    """The two branches of the expected-value readout: ``(probabilities, token ids)``, each
+    ``(rows, 2)``. Mantissa first, the two most likely digits. Exponent first, the most likely
+    exponent and the likelier of its two neighbours: a value near a decade border is averaged
+    across it, while the small mass a decoder leaves on far exponents (``E8`` for a latency
+    near 10 ms) is not averaged in, since even a geometric mean moves a decade per 1/8 of
+    weight on an eight-decade outlier. Token ids of neighbouring exponents are adjacent."""
+    if not exponent_first:
+        top_p, top_ids = p.topk(2, dim=-1)
+        return torch.where(top_p > 0, top_p, 0.0), top_ids
+    best = p.argmax(-1)
+    lo, hi = (best - 1).clamp(min=0), (best + 1).clamp(max=p.shape[1] - 1)
+    p_lo, p_hi = p.gather(1, lo[:, None])[:, 0], p.gather(1, hi[:, None])[:, 0]
+    p_lo = torch.where(lo == best, 0.0, p_lo)
+    p_hi = torch.where(hi == best, 0.0, p_hi)
+    second = torch.where(p_hi > p_lo, hi, lo)
+    ids = torch.stack([best, second], 1)
+    return p.gather(1, ids), ids
+
+
+@contextmanager
+def _decoder_attention(model, name: str | None):
+    """Run the decoder with attention implementation ``name`` (None: leave it)."""
+    cfg = getattr(getattr(model, "decoder", None), "config", None)
+    if name is None or cfg is None:
+        yield
+        return
+    before = cfg._attn_implementation
+    cfg._attn_implementation = name
+    try:
+        yield
+    finally:
+        cfg._attn_implementation = before
+
+
+def _branch_mean(values: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Probability-weighted mean of branch values ``(rows, branches)``: geometric where every
+    branch is positive, so that an unlikely branch a decade or ten away (``E10`` at p = 1e-4)
+    moves the estimate by a fraction of a decade rather than dominating it; arithmetic
+    otherwise. Both are monotone in every branch value."""
+    w = p / np.maximum(p.sum(1, keepdims=True), 1e-30)
+    arith = (w * values).sum(1)
+    pos = (values > 0).all(1)
+    geo = np.exp((w * np.log(np.where(values > 0, values, 1.0))).sum(1))
+    return np.where(pos, geo, arith)
 
 
 def _load_t5(path: Path, expected: T5Config) -> T5ForConditionalGeneration:

@@ -1,8 +1,24 @@
-"""Training the RLM: teacher-forced cross-entropy on number tokens, with early stopping.
+"""Training the RLM: a budget of optimizer steps, a loss that rewards order, early stopping on
+validation Kendall τ, and weight averaging.
 
-Seeded and resumable: the shuffle of epoch ``e`` depends only on ``(seed, e)``, and a
-checkpoint (weights in safetensors, optimizer state loaded with ``weights_only=True``, and a
-JSON state) is written atomically after every epoch, so a killed run continues where it was.
+The loss has two parts:
+
+* token cross-entropy, masked to the number grammar (the model spends no probability on
+  tokens decoding can never emit), with the leading tokens of each number (sign, exponent,
+  first digit: they carry the rank) weighted ``lead_weight`` times the later digits;
+* a pairwise logistic ranking term on a differentiable point estimate of every value: the
+  expectation, under teacher forcing, of its exponent and first two digits. Every ordered
+  pair of labels of one objective in a batch contributes. TA-GATES, NASFLAT and NAR-Former
+  train with such a term; token cross-entropy alone says nothing about order.
+
+Every ``eval_every`` steps the weight average (EMA) is read out on a validation split of the
+training pool with the expected-value readout, and the weights with the best mean Kendall τ
+are kept. The history (τ, and the spread of the predictions against the labels' spread, so a
+collapse to the mean is visible at once) is saved and plotted as ``learning_curve.png``.
+
+Seeded and resumable: the batch order depends only on ``(seed, step)``, and a checkpoint
+(weights in safetensors, optimizer state loaded with ``weights_only=True``, and a JSON state)
+is written atomically at every evaluation. Resuming with other settings is refused.
 ``accelerate`` runs the same loop on one CPU, several GPUs or several nodes.
 """
 
@@ -12,155 +28,365 @@ import copy
 import json
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from ..errors import DataError, NasRlmError
 from ..io import write_json
 from .base import check_labels
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 60            # upper bound; early stopping usually ends sooner
-    batch_size: int = 32
-    lr: float = 1e-3
+    steps: int = 800             # optimizer steps: the budget (early stopping may end sooner);
+                                 # validation τ peaked at step 600 of 1,500 at N=781
+    batch_size: int = 32         # archs per step (each brings one sequence per label)
+    lr: float = 1e-3             # peak learning rate
+    schedule: str = "cosine"     # after warm-up: "cosine" to zero, or "constant"
+    warmup_steps: int = 100
     weight_decay: float = 0.01
-    warmup_steps: int = 50
-    val_fraction: float = 0.1   # held out from the training pool for early stopping
-    patience: int = 8           # epochs without a better validation loss before stopping
+    lead_weight: float = 2.0     # cross-entropy weight of sign/exponent/first digit vs the rest
+    rank_weight: float = 1.0     # weight of the pairwise ranking term (0: cross-entropy only)
+    ema_decay: float = 0.99      # weight average read out and kept (0: the raw weights)
+    eval_every: int = 100        # steps between validation readouts (and checkpoints)
+    patience: int = 10           # readouts without a better validation τ before stopping
+    val_fraction: float = 0.1    # of the training pool, for early stopping
     seed: int = 0
-    threads: int = 1            # small models train faster on one torch thread per process
+    threads: int = 1             # small models train faster on one torch thread per process
     progress: bool = True
     checkpoint_dir: str | None = None  # resume from / save to here
 
+    #: fields that do not change the result, so a resume may differ in them
+    RUNTIME = ("threads", "progress", "checkpoint_dir")
 
-def train(rlm, texts: Sequence[str], Y: np.ndarray, cfg: TrainConfig) -> dict:
-    """Fit ``rlm.model`` on ``texts`` → ``Y``; keeps the best-validation weights."""
+    def __post_init__(self) -> None:
+        ints = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "eval_every": 1,
+                "patience": 1, "seed": 0, "threads": 1}
+        for name, lo in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise NasRlmError(f"TrainConfig.{name} must be an int >= {lo}, got {v!r}")
+        for name in ("lr", "weight_decay", "lead_weight", "rank_weight"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise NasRlmError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
+        if not self.lr > 0:
+            raise NasRlmError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise NasRlmError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.val_fraction < 1:
+            raise NasRlmError(f"TrainConfig.val_fraction must be in [0, 1), got "
+                              f"{self.val_fraction}")
+        if self.schedule not in ("cosine", "constant"):
+            raise NasRlmError(f"TrainConfig.schedule must be 'cosine' or 'constant', got "
+                              f"{self.schedule!r}")
+
+    def settings(self) -> dict:
+        """What a resumed run must agree on."""
+        return {k: v for k, v in asdict(self).items() if k not in self.RUNTIME}
+
+
+class _Rows(torch.nn.Module):
+    """Encoder once per arch, decoder once per sequence: one module, so ``accelerate`` (DDP)
+    sees a single forward and synchronises every gradient."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, mask, seq_arch, decoder_input_ids):
+        hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self.model(encoder_outputs=(hidden[seq_arch],), attention_mask=mask[seq_arch],
+                          decoder_input_ids=decoder_input_ids).logits
+
+
+def rank_scores(rlm, logits: torch.Tensor, dec: dict) -> torch.Tensor:
+    """A differentiable point estimate of every value in the batch, in units of the first
+    digit: ``10·E[exponent] + E[d1] + 0.1·E[d2]`` from the grammar-masked distributions at
+    those positions (teacher-forced, so each is conditioned on the true earlier tokens)."""
+    nt = rlm.numbers
+    digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)])
+    seq, pos = dec["value_seq"], dec["value_pos"]
+    score = torch.zeros(len(seq))
+    for q, w in zip(nt.mantissa_positions[:2], (1.0, 0.1), strict=False):
+        p = torch.softmax(logits[seq, pos + q][:, digit_ids], -1)
+        score = score + w * (p @ torch.arange(10.0))
+    pe = nt.exponent_positions
+    if len(pe) == 1:  # one token per exponent (P10): expectation over exponent tokens
+        exp_ids = [nt.token_to_id(f"<E{e}>") for e in range(nt.min_exp, nt.max_exp + 1)]
+        p = torch.softmax(logits[seq, pos + pe[0]][:, exp_ids], -1)
+        score = score + 10.0 * (p @ torch.arange(nt.min_exp, nt.max_exp + 1.0))
+    else:  # IEEE: exponent sign as written, expected exponent digits
+        labels = dec["labels"]
+        e_sign = torch.where(labels[seq, pos + pe[0]] == nt.token_to_id("<->"), -1.0, 1.0)
+        e = torch.zeros(len(seq))
+        for i, q in enumerate(pe[1:]):
+            p = torch.softmax(logits[seq, pos + q][:, digit_ids], -1)
+            e = e + 10.0 ** (len(pe) - 2 - i) * (p @ torch.arange(10.0))
+        score = score + 10.0 * e_sign * e
+    return score
+
+
+def pairwise_rank_loss(score: torch.Tensor, true: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    """Mean logistic loss over ordered pairs of the same objective: −log σ(s_a − s_b) for
+    every pair with y_a > y_b. Zero when no objective has two distinct labels in the batch."""
+    losses = []
+    for c in col.unique():
+        i = (col == c).nonzero()[:, 0]
+        if len(i) < 2:
+            continue
+        s, y = score[i], true[i]
+        better = y[:, None] > y[None, :]
+        if better.any():
+            losses.append(F.softplus(-(s[:, None] - s[None, :]))[better].mean())
+    return torch.stack(losses).mean() if losses else score.sum() * 0.0
+
+
+def train(rlm, texts: Sequence[str], Y: np.ndarray, cfg: TrainConfig,
+          missing_ok: bool = False) -> dict:
+    """Fit ``rlm.model`` on ``texts`` → ``Y``; keeps the weights with the best validation τ."""
     from accelerate import Accelerator
     from tqdm import tqdm
 
-    Y = check_labels(Y, len(texts), rlm.objectives)
+    Y = _labels(Y, len(texts), rlm.objectives, missing_ok)
+    prev_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
-    n = len(texts)
-    order = rng.permutation(n)
-    n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 else 0
-    val_idx, tr_idx = order[:n_val], order[n_val:]
+    try:
+        rlm.fit_scalers(Y)
+        Z = rlm.normalise(Y)
+        n = len(texts)
+        order = np.random.default_rng(cfg.seed).permutation(n)
+        n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
+        val_idx, tr_idx = order[:n_val], order[n_val:]
+        inputs = rlm.encode_texts(texts)
+        tasks_of = {i: [] for i in range(n)}
+        for t in rlm.sequences(Z):
+            tasks_of[t[0]].append(t)
 
-    inputs = rlm.encode_texts(texts)
-    targets = rlm.target_ids(Y)
-    torch.manual_seed(cfg.seed)
-    acc = Accelerator(cpu=not torch.cuda.is_available())
-    opt = torch.optim.AdamW(rlm.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, -(-len(tr_idx) // (cfg.batch_size * acc.num_processes)))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, _warmup_cosine(cfg.warmup_steps, steps_per_epoch * cfg.epochs)
-    )
-    model, opt = acc.prepare(rlm.model, opt)
+        acc = Accelerator(cpu=not torch.cuda.is_available())
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            rows = _Rows(rlm.model)
+            opt = torch.optim.AdamW(rows.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, _schedule(cfg.schedule, cfg.warmup_steps, cfg.steps))
+            rows, opt = acc.prepare(rows, opt)
+            model = acc.unwrap_model(rows).model
+            ema = (torch.optim.swa_utils.AveragedModel(
+                model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay))
+                if cfg.ema_decay else None)
 
-    state = {"epoch": 0, "best_val": float("inf"), "best_epoch": -1, "bad_epochs": 0,
-             "history": []}
-    ckpt = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
-    best_state = None
-    if ckpt and (ckpt / "trainer_state.json").is_file():
-        state, best_state = _resume(ckpt, acc.unwrap_model(model), opt, sched)
+            settings = {"train": cfg.settings(), "model": asdict(rlm.config),
+                        "objectives": list(rlm.objectives), "n": n}
+            state = {"step": 0, "best_tau": -float("inf"), "best_step": -1, "bad_evals": 0,
+                     "history": [], "settings": settings}
+            ckpt = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+            best_state = None
+            if ckpt and (ckpt / "trainer_state.json").is_file():
+                state, best_state = _resume(ckpt, model, ema, opt, sched, settings)
 
-    def batches(idx: np.ndarray):
-        for s in range(0, len(idx), cfg.batch_size):
-            b = idx[s : s + cfg.batch_size]
-            ids, mask = rlm.pad([inputs[i] for i in b])
-            yield ids.to(acc.device), mask.to(acc.device), targets[b].to(acc.device)
+            lead = {nt_pos for nt_pos in (rlm.numbers.sign_position,
+                                          *rlm.numbers.exponent_positions,
+                                          rlm.numbers.mantissa_positions[0])}
+            table = rlm.grammar_table(model.config.vocab_size)
+            tpv = rlm.numbers.tokens_per_value
+            pos_weight = torch.tensor([cfg.lead_weight if r in lead else 1.0
+                                       for r in range(tpv)] + [1.0])
+            spe = max(1, -(-len(tr_idx) // cfg.batch_size))  # steps per pass over the pool
 
-    t0 = time.perf_counter()
-    bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="train", unit="epoch",
-               disable=not cfg.progress or not acc.is_main_process)
-    while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
-        e = state["epoch"]
-        perm = np.random.default_rng([cfg.seed, e]).permutation(tr_idx)
-        perm = perm[acc.process_index :: acc.num_processes]
-        model.train()
-        losses = []
-        for ids, mask, y in batches(perm):
-            loss = model(input_ids=ids, attention_mask=mask, labels=y).loss
-            acc.backward(loss)
-            acc.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            losses.append(loss.item())
-        val = _val_loss(model, batches(val_idx)) if n_val else float(np.mean(losses))
-        state["history"].append({"epoch": e, "train_loss": float(np.mean(losses)),
-                                 "val_loss": val})
-        if val < state["best_val"]:
-            state.update(best_val=val, best_epoch=e, bad_epochs=0)
-            best_state = copy.deepcopy(acc.unwrap_model(model).state_dict())
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = e + 1
+            def step_batch(step: int) -> np.ndarray:
+                perm = np.random.default_rng([cfg.seed, step // spe]).permutation(tr_idx)
+                b = perm[(step % spe) * cfg.batch_size:][: cfg.batch_size]
+                return b[acc.process_index :: acc.num_processes]
+
+            t0 = time.perf_counter() - state.get("seconds", 0.0)
+            bar = tqdm(total=cfg.steps, initial=state["step"], desc="train", unit="step",
+                       disable=not cfg.progress or not acc.is_main_process)
+            window: list[list[float]] = []
+            while state["step"] < cfg.steps and state["bad_evals"] < cfg.patience:
+                b = [i for i in step_batch(state["step"]) if tasks_of[i]]
+                if not b:
+                    raise DataError("a training batch has no labels at all")
+                tasks = [t for i in b for t in tasks_of[i]]
+                local = {a: k for k, a in enumerate(b)}
+                dec = rlm.decoder_tensors(tasks)
+                ids, mask = rlm.pad([inputs[i] for i in b])
+                seq_arch = torch.tensor([local[t[0]] for t in tasks])
+                rows.train()
+                logits = rows(ids.to(acc.device), mask.to(acc.device), seq_arch.to(acc.device),
+                              dec["decoder_input_ids"].to(acc.device)).float().cpu()
+                ce, rank = _losses(rlm, logits, dec, table, pos_weight, cfg.rank_weight)
+                loss = ce + cfg.rank_weight * rank
+                acc.backward(loss)
+                acc.clip_grad_norm_(rows.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+                if ema is not None:
+                    ema.update_parameters(model)
+                window.append([loss.item(), ce.item(), rank.item()])
+                state["step"] += 1
+                bar.update(1)
+                if state["step"] % cfg.eval_every and state["step"] < cfg.steps:
+                    continue
+                readout = ema.module if ema is not None else model
+                row = {"step": state["step"], "lr": sched.get_last_lr()[0],
+                       **dict(zip(("loss", "ce", "rank"), np.mean(window, 0).tolist(),
+                                  strict=True))}
+                window = []
+                if n_val:
+                    row.update(_validate(rlm, readout, [texts[i] for i in val_idx], Y[val_idx]))
+                    tau = row["val_tau"]
+                else:
+                    tau = -row["loss"]
+                state["history"].append(row)
+                if tau > state["best_tau"]:
+                    state.update(best_tau=tau, best_step=state["step"], bad_evals=0)
+                    best_state = copy.deepcopy(readout.state_dict())
+                else:
+                    state["bad_evals"] += 1
+                state["seconds"] = time.perf_counter() - t0
+                if ckpt and acc.is_main_process:
+                    _save(ckpt, model, ema, opt, sched, state, best_state)
+                bar.set_postfix(loss=f"{row['loss']:.3f}",
+                                tau=f"{row.get('val_tau', float('nan')):.3f}")
+            bar.close()
+        rlm.model = model
+        if best_state is not None:
+            rlm.model.load_state_dict(best_state)
+        rlm.model.eval()
+        info = {"config": asdict(cfg), "n_train": len(tr_idx), "n_val": int(n_val),
+                "best_step": state["best_step"], "best_val_tau": state["best_tau"],
+                "steps_run": state["step"], "seconds": round(time.perf_counter() - t0, 1),
+                "history": state["history"]}
+        rlm.training_info = info
         if ckpt and acc.is_main_process:
-            _save(ckpt, acc.unwrap_model(model), opt, sched, state, best_state)
-        bar.update(1)
-        bar.set_postfix(train=f"{np.mean(losses):.3f}", val=f"{val:.3f}")
-    bar.close()
-    rlm.model = acc.unwrap_model(model)
-    if best_state is not None:
-        rlm.model.load_state_dict(best_state)
-    rlm.model.eval()
-    info = {"config": asdict(cfg), "n_train": len(tr_idx), "n_val": int(n_val),
-            "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
-            "epochs_run": state["epoch"], "seconds": round(time.perf_counter() - t0, 1),
-            "history": state["history"]}
-    rlm.training_info = info
-    return info
+            from ..plots.learning_curve import plot_learning_curve
+
+            plot_learning_curve(state["history"], ckpt, rlm.objectives)
+        return info
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _labels(Y, n: int, objectives, missing_ok: bool) -> np.ndarray:
+    if not missing_ok:
+        return check_labels(Y, n, objectives)
+    Y = np.asarray(Y, dtype=np.float64).reshape(n, -1)
+    if np.isinf(Y).any():
+        r, c = np.argwhere(np.isinf(Y))[0]
+        raise DataError(f"label for arch {r}, objective {objectives[c]!r} is {Y[r, c]}")
+    check_labels(np.nan_to_num(Y), n, objectives)  # the shape
+    return Y
+
+
+def _losses(rlm, logits, dec, table, pos_weight, rank_weight):
+    rows, labels = dec["rows"], dec["labels"]
+    valid = rows >= 0
+    allowed = table[rows.clamp(min=0)]
+    masked = logits.masked_fill(~allowed, float("-inf"))
+    nll = F.cross_entropy(masked[valid], labels[valid], reduction="none")
+    w = pos_weight[rows[valid]]
+    ce = (nll * w).sum() / w.sum()
+    if not rank_weight:
+        return ce, torch.zeros(())
+    score = rank_scores(rlm, masked, dec)
+    return ce, pairwise_rank_loss(score, dec["value_true"], dec["value_col"])
 
 
 @torch.no_grad()
-def _val_loss(model, batches) -> float:
-    model.eval()
-    tot, cnt = 0.0, 0
-    for ids, mask, y in batches:
-        tot += model(input_ids=ids, attention_mask=mask, labels=y).loss.item() * len(y)
-        cnt += len(y)
-    return tot / max(cnt, 1)
+def _validate(rlm, readout, texts: list[str], Y: np.ndarray) -> dict:
+    """Kendall τ of the expected-value readout per objective, their mean, and the spread of
+    the predictions relative to the labels' (near 0: the model collapsed to the mean)."""
+    from scipy.stats import kendalltau
+
+    model, rlm.model = rlm.model, readout
+    try:
+        pred = rlm.predict_expected(texts)
+    finally:
+        rlm.model = model
+    out, taus = {}, []
+    for j, o in enumerate(rlm.objectives):
+        ok = np.isfinite(Y[:, j])
+        if ok.sum() < 3:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tau = kendalltau(pred[ok, j], Y[ok, j]).statistic
+        tau = 0.0 if not np.isfinite(tau) else float(tau)
+        taus.append(tau)
+        out[f"tau/{o}"] = tau
+        out[f"spread/{o}"] = float(np.std(pred[ok, j]) / max(np.std(Y[ok, j]), 1e-12))
+    out["val_tau"] = float(np.mean(taus)) if taus else 0.0
+    return out
 
 
-def _warmup_cosine(warmup: int, total: int):
+def _schedule(kind: str, warmup: int, total: int):
     def f(step: int) -> float:
         # plain floats: the scheduler state is saved and reloaded with weights_only=True
         if step < warmup:
             return float((step + 1) / warmup)
+        if kind == "constant":
+            return 1.0
         return float(0.5 * (1 + np.cos(np.pi * min(1.0, (step - warmup) / max(1, total - warmup)))))
     return f
 
 
-def _save(ckpt: Path, model, opt, sched, state: dict, best_state) -> None:
+def _save(ckpt: Path, model, ema, opt, sched, state: dict, best_state) -> None:
     """Atomic per file; the JSON state is written last, so it only ever names complete files."""
     from safetensors.torch import save_file
 
     ckpt.mkdir(parents=True, exist_ok=True)
-    for name, sd in (("last.safetensors", model.state_dict()),
-                     ("best.safetensors", best_state)):
+    files = {"last.safetensors": model.state_dict(), "best.safetensors": best_state}
+    if ema is not None:
+        files["ema.safetensors"] = ema.module.state_dict()
+    for name, sd in files.items():
         if sd is not None:
             tmp = ckpt / f".{name}.tmp"
             save_file({k: v.detach().clone().contiguous() for k, v in sd.items()}, str(tmp))
             os.replace(tmp, ckpt / name)
     tmp = ckpt / ".optimizer.pt.tmp"
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp)
+    extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+    if ema is not None:
+        extra["ema_n_averaged"] = ema.n_averaged
+    torch.save(extra, tmp)
     os.replace(tmp, ckpt / "optimizer.pt")
     write_json(ckpt / "trainer_state.json", state)
 
 
-def _resume(ckpt: Path, model, opt, sched) -> tuple[dict, dict | None]:
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _resume(ckpt: Path, model, ema, opt, sched, settings: dict) -> tuple[dict, dict | None]:
     from safetensors.torch import load_file
 
     state = json.loads((ckpt / "trainer_state.json").read_text())
+    if state.get("settings") != settings:
+        old, new = _flat(state.get("settings") or {}), _flat(settings)
+        diff = [f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in sorted({*old, *new})
+                if old.get(k) != new.get(k)]
+        raise NasRlmError(
+            f"{ckpt} holds a training run with other settings (differs in: "
+            f"{', '.join(diff) or 'format'}); use another directory or delete it to start over")
     model.load_state_dict(load_file(str(ckpt / "last.safetensors")))
     extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
     opt.load_state_dict(extra["optimizer"])
     sched.load_state_dict(extra["scheduler"])
+    if ema is not None:
+        ema.module.load_state_dict(load_file(str(ckpt / "ema.safetensors")))
+        ema.n_averaged.copy_(extra["ema_n_averaged"])
     best = ckpt / "best.safetensors"
     return state, (load_file(str(best)) if best.is_file() else None)

@@ -1,0 +1,45 @@
+"""One RLM trained with ``train_rlm`` on an NB201 pool, scored on the first 1,000 held-out
+archs; prints one JSON line with the learning curve. The quick probes that chose the v2
+recipe's model size, learning rate and step budget (docs/rlm_v2.md) are this script.
+
+    python experiments/rlm_v2_ablation/probe.py TARGETS N [recipe overrides...]
+    python experiments/rlm_v2_ablation/probe.py pixel3 781 train.steps=300 train.lr=2e-3
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from nas_rlm.data import load_targets
+from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.surrogates.recipes import RLMRecipe, train_rlm
+
+
+def main(argv: list[str]) -> None:
+    torch.set_num_threads(1)
+    objs, n, overrides = argv[0].split(","), int(argv[1]), argv[2:]
+    archs, Y = load_targets("nb201", objs)
+    tr, te = train_indices("nb201", n, 0), heldout_indices("nb201")[:1000]
+    recipe = RLMRecipe().with_overrides(overrides)
+    t0 = time.time()
+    rlm = train_rlm("nb201", [archs[i] for i in tr], Y[tr], objs, recipe, progress=False)
+    seconds = time.time() - t0
+    ev = rlm.predict_expected([archs[i] for i in te])
+    print(json.dumps({
+        "overrides": overrides, "objs": objs, "n": n, "train_s": round(seconds),
+        "best_step": rlm.training_info["best_step"],
+        "test_tau": [round(float(kendalltau(ev[:, j], Y[te, j]).statistic), 3)
+                     for j in range(len(objs))],
+        "test_rho": [round(float(spearmanr(ev[:, j], Y[te, j]).statistic), 3)
+                     for j in range(len(objs))],
+        "hist": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in h.items()
+                  if k != "lr"} for h in rlm.training_info["history"]]}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

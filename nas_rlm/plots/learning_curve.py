@@ -1,0 +1,38 @@
+"""The RLM's learning curve: validation Kendall τ and prediction spread against steps.
+
+The spread panel is there so that a collapse to the mean (the failure regress-lm's
+maintainers describe as "the model is having a hard time reading the input") is seen while
+training, not discovered in the final table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from .space import save
+
+
+def plot_learning_curve(history: Sequence[dict], out_dir: Path,
+                        objectives: Sequence[str]) -> list[Path]:
+    """``learning_curve.png/.svg`` in ``out_dir`` from the trainer's history rows."""
+    fig, (ax_tau, ax_spread, ax_loss) = plt.subplots(1, 3, figsize=(13, 3.6))
+    steps = [h["step"] for h in history]
+    for o in objectives:
+        if any(f"tau/{o}" in h for h in history):
+            ax_tau.plot(steps, [h.get(f"tau/{o}") for h in history], label=o)
+            ax_spread.plot(steps, [h.get(f"spread/{o}") for h in history], label=o)
+    ax_tau.set(xlabel="optimizer step", ylabel="validation Kendall τ (EMA, expected value)")
+    ax_spread.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax_spread.set(xlabel="optimizer step", ylabel="std(pred) / std(true) on validation")
+    for key in ("loss", "ce", "rank"):
+        ax_loss.plot(steps, [h.get(key) for h in history], label=key)
+    ax_loss.set(xlabel="optimizer step", ylabel="training loss (window mean)")
+    for ax in (ax_tau, ax_spread, ax_loss):
+        if any(not line.get_label().startswith("_") for line in ax.lines):
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return save(fig, out_dir, "learning_curve")

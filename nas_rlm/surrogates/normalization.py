@@ -1,0 +1,107 @@
+"""Per-objective label normalisation: a monotone, invertible map fitted on training labels.
+
+Why: ranking is decided by the first tokens that differ between two values. Raw latencies
+straddle a decade (NB201 pixel3: 54 % of values are ≥ 10 ms) and accuracies crowd into a few
+percent, so most archs share their leading tokens. Mapping each objective onto ``[1, 9]``
+spreads the labels over the first mantissa digit, under one exponent, and the decoder's
+first choice becomes a ranking decision. Predictions are mapped back to units on output.
+
+The map is piecewise linear through knots (quantiles of the training labels for
+``"quantile"``, the two extremes for ``"minmax"``) and continues its end segments beyond them,
+so a value outside the training range stays ordered and invertible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFormatError, NasRlmError
+
+KINDS = ("none", "quantile", "minmax")
+LOW, HIGH = 1.0, 9.0  # the normalised range: one decade, positive, first digit 1..9
+N_KNOTS = 33
+
+
+@dataclass(frozen=True)
+class MonotoneMap:
+    """``z = f(y)`` through ``(x[i], z[i])`` knots, both strictly increasing."""
+
+    kind: str
+    x: tuple[float, ...] = ()
+    z: tuple[float, ...] = ()
+
+    @classmethod
+    def fit(cls, y: np.ndarray, kind: str = "quantile") -> MonotoneMap:
+        if kind not in KINDS:
+            raise NasRlmError(f"unknown normalisation {kind!r}; choose one of {', '.join(KINDS)}")
+        y = np.asarray(y, dtype=np.float64)
+        y = y[np.isfinite(y)]
+        if kind == "none":
+            return cls("none")
+        if y.size == 0:
+            raise NasRlmError("cannot fit a normalisation without labels")
+        lo, hi = float(y.min()), float(y.max())
+        if hi - lo <= 1e-12 * max(1.0, abs(lo)):  # one distinct value: centre it
+            return cls(kind, (lo - 0.5, lo + 0.5), (LOW, HIGH))
+        if kind == "minmax":
+            return cls(kind, (lo, hi), (LOW, HIGH))
+        levels = np.linspace(0.0, 1.0, N_KNOTS)
+        xs = np.quantile(y, levels)
+        # equal quantiles (ties) would break strict monotonicity: keep the first of each run
+        keep = np.r_[True, np.diff(xs) > 1e-12 * max(1.0, abs(hi))]
+        xs, zs = xs[keep], LOW + (HIGH - LOW) * levels[keep]
+        xs[-1], zs[-1] = hi, HIGH
+        return cls(kind, tuple(map(float, xs)), tuple(map(float, zs)))
+
+    @property
+    def _slopes(self) -> tuple[float, float]:
+        """Slopes of the first and last segments, continued beyond the knots: the density of
+        labels near each end (accuracies crowd at the top), so a prediction past the best
+        training label stays close to it in units rather than a decade beyond."""
+        x, z = self.x, self.z
+        return (z[1] - z[0]) / (x[1] - x[0]), (z[-1] - z[-2]) / (x[-1] - x[-2])
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        """Units → normalised."""
+        y = np.asarray(y, dtype=np.float64)
+        if self.kind == "none":
+            return y.copy()
+        x, z = np.asarray(self.x), np.asarray(self.z)
+        lo, hi = self._slopes
+        out = np.interp(y, x, z)
+        out = np.where(y < x[0], z[0] + (y - x[0]) * lo, out)
+        return np.where(y > x[-1], z[-1] + (y - x[-1]) * hi, out)
+
+    def inverse(self, v: np.ndarray) -> np.ndarray:
+        """Normalised → units (exact inverse of :meth:`forward`)."""
+        v = np.asarray(v, dtype=np.float64)
+        if self.kind == "none":
+            return v.copy()
+        x, z = np.asarray(self.x), np.asarray(self.z)
+        lo, hi = self._slopes
+        out = np.interp(v, z, x)
+        out = np.where(v < z[0], x[0] + (v - z[0]) / lo, out)
+        return np.where(v > z[-1], x[-1] + (v - z[-1]) / hi, out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "x": list(self.x), "z": list(self.z)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MonotoneMap:
+        """Rebuild a saved map; anything that is not strictly increasing is a damaged file."""
+        try:
+            kind, x, z = d["kind"], tuple(map(float, d["x"])), tuple(map(float, d["z"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelFormatError(f"bad normalisation entry {dict(d)!r}: {e}") from None
+        if kind not in KINDS:
+            raise ModelFormatError(f"unknown normalisation kind {kind!r} in checkpoint")
+        if kind != "none" and (
+            len(x) != len(z) or len(x) < 2 or not np.all(np.isfinite(x + z))
+            or np.any(np.diff(x) <= 0) or np.any(np.diff(z) <= 0)
+        ):
+            raise ModelFormatError(f"normalisation knots are not strictly increasing: {d!r}")
+        return cls(kind, x, z)

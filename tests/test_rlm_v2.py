@@ -1,0 +1,247 @@
+"""RLM v2 pieces that need no trained model: label normalisation, the recipe, objective tokens,
+missing labels, the ranking loss, and every decoding mode's grammar."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nas_rlm.errors import ModelFormatError, NasRlmError, UnknownNameError
+from nas_rlm.search_spaces.nb201 import NB201
+from nas_rlm.surrogates.normalization import HIGH, LOW, MonotoneMap
+from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
+from nas_rlm.surrogates.rlm import RLM, RLMConfig
+from nas_rlm.surrogates.training import pairwise_rank_loss, rank_scores
+
+torch.set_num_threads(1)
+SPACE = NB201()
+TINY = RLMRecipe.sized("tiny").model
+
+
+# -- normalisation ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["quantile", "minmax"])
+def test_normalisation_is_monotone_invertible_and_spans_one_decade(kind) -> None:
+    y = np.random.default_rng(0).lognormal(2.0, 0.5, 500)  # latencies straddling 10 ms
+    f = MonotoneMap.fit(y, kind)
+    z = f.forward(y)
+    assert z.min() == pytest.approx(LOW) and z.max() == pytest.approx(HIGH)
+    order = np.argsort(y)
+    assert np.all(np.diff(z[order]) >= 0)
+    np.testing.assert_allclose(f.inverse(z), y, rtol=1e-9)
+    # outside the training range: still strictly ordered and invertible
+    out = np.array([y.min() / 3, y.min() / 2, y.max() * 2, y.max() * 5])
+    zo = f.forward(out)
+    assert zo[0] < zo[1] < LOW and HIGH < zo[2] < zo[3]
+    np.testing.assert_allclose(f.inverse(zo), out, rtol=1e-9)
+    if kind == "quantile":  # spread evenly: about a ninth of the labels per first digit
+        counts = np.bincount(np.floor(z).astype(int).clip(1, 8))[1:]
+        assert counts.min() > 0.08 * len(y)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=1, max_size=60),
+       st.sampled_from(["quantile", "minmax", "none"]))
+def test_normalisation_round_trips_any_labels(values, kind) -> None:
+    y = np.array(values)
+    f = MonotoneMap.fit(y, kind)
+    back = MonotoneMap.from_dict(json.loads(json.dumps(f.to_dict())))
+    assert back == f
+    np.testing.assert_allclose(f.inverse(f.forward(y)), y, rtol=1e-7, atol=1e-6)
+
+
+def test_damaged_normalisation_is_a_model_format_error() -> None:
+    good = MonotoneMap.fit(np.arange(10.0)).to_dict()
+    for bad in ({**good, "x": good["x"][::-1]}, {**good, "kind": "log"}, {"kind": "quantile"},
+                {**good, "z": good["z"][:-1]}, {**good, "x": [0.0, float("nan")]}):
+        with pytest.raises(ModelFormatError):
+            MonotoneMap.from_dict(bad)
+    with pytest.raises(NasRlmError, match="unknown normalisation"):
+        MonotoneMap.fit(np.arange(3.0), "log")
+
+
+# -- the recipe ------------------------------------------------------------------------------
+def test_recipe_overrides_and_errors() -> None:
+    r = DEFAULT_RECIPE.with_overrides(["train.steps=50", "model.chained=true",
+                                       "train.lr=2e-3", "pretrain_archs=10"])
+    assert (r.train.steps, r.model.chained, r.train.lr, r.pretrain_archs) == (50, True, 2e-3, 10)
+    assert DEFAULT_RECIPE.train.steps != 50  # the default is untouched
+    assert r.to_dict()["train"]["steps"] == 50 and "threads" not in r.to_dict()["train"]
+    assert RLMRecipe.sized("tiny").model.d_model == 32
+    for bad, match in [(["train.stepz=3"], "unknown recipe field"), (["steps"], "key=value"),
+                       (["train.steps=0"], "steps must be"), (["model.dropout=5.0"], "dropout"),
+                       (["model.max_text_tokens=0"], "max_text_tokens"),
+                       (["train.lr=-1"], "lr"), (["pretrain_archs=-5"], "pretrain_archs"),
+                       (["model.chained=false", "model.objective_tokens=false"],
+                        "objective_tokens")]:
+        with pytest.raises(NasRlmError, match=match):
+            DEFAULT_RECIPE.with_overrides(bad)
+    with pytest.raises(NasRlmError, match="unknown model size"):
+        RLMRecipe.sized("huge")
+
+
+# -- objective tokens and decoding modes --------------------------------------------------------
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return [SPACE.to_text(a) for a in SPACE.sample(12, 0)]
+
+
+@pytest.mark.parametrize("mode", [
+    {},  # one sequence per objective (the default)
+    {"chained": True},
+    {"chained": True, "objective_tokens": False},
+    {"exponent_first": False},
+])
+def test_every_mode_samples_parseable_values_with_random_weights(texts, mode) -> None:
+    rlm = RLM(["cifar10", "pixel3", "eyeriss"], "nb201", RLMConfig(**{**vars(TINY), **mode}))
+    rlm.build(texts, seed=1)
+    for temperature in (1.0, 10.0):
+        s = rlm.predict(texts[:5], k=4, temperature=temperature)
+        assert s.shape == (5, 4, 3) and np.isfinite(s).all()
+    ev = rlm.predict_expected(texts[:5])
+    assert ev.shape == (5, 3) and np.isfinite(ev).all()
+
+
+def test_decoder_targets_name_each_objective(texts) -> None:
+    rlm = RLM(["cifar10", "pixel3"], "nb201", TINY)
+    rlm.build(texts)
+    Z = np.array([[5.0, 2.0], [np.nan, 3.0]])
+    tasks = rlm.sequences(Z)
+    assert [(i, [j for j, _ in items]) for i, items in tasks] == [(0, [0]), (0, [1]), (1, [1])]
+    dec = rlm.decoder_tensors(tasks)
+    obj = [rlm.objective_token_id(o) for o in rlm.objectives]
+    # <bos> <objective> value…; the objective token is given (label -100), then the number
+    assert dec["decoder_input_ids"][:, :2].tolist() == [[1, obj[0]], [1, obj[1]], [1, obj[1]]]
+    assert (dec["labels"][:, 0] == -100).all()
+    assert dec["labels"][0, 1:7].tolist() == rlm.numbers.encode_ids([5.0])
+    assert dec["value_col"].tolist() == [0, 1, 1] and dec["value_pos"].tolist() == [1, 1, 1]
+    chained = RLM(["cifar10", "pixel3"], "nb201", RLMConfig(**{**vars(TINY), "chained": True}))
+    chained.build(texts)
+    tasks = chained.sequences(Z)  # the second arch has only its pixel3 label
+    assert [(i, [j for j, _ in items]) for i, items in tasks] == [(0, [0, 1]), (1, [1])]
+    d2 = chained.decoder_tensors(tasks)
+    assert d2["decoder_input_ids"][1, 1] == chained.objective_token_id("pixel3")
+    assert d2["value_pos"].tolist() == [1, 8, 1]
+
+
+def test_archs_with_some_labels_train_on_those_they_have(texts) -> None:
+    Y = np.c_[np.linspace(80, 90, 12), np.linspace(2, 9, 12)]
+    Y[::3, 0] = np.nan
+    rlm = RLM(["cifar10", "pixel3"], "nb201", TINY)
+    with pytest.raises(Exception, match="arch 0, objective 'cifar10'"):
+        rlm.fit(texts, Y, steps=2, progress=False)  # NaN is an error unless asked for
+    rlm.fit(texts, Y, steps=2, eval_every=1, progress=False, missing_ok=True)
+    assert rlm.predict_expected(texts[:2]).shape == (2, 2)
+    assert rlm.scalers["cifar10"].x[0] == pytest.approx(np.nanmin(Y[:, 0]))
+
+
+def test_set_objectives_needs_a_token(texts) -> None:
+    rlm = RLM(["cifar10"], "nb201", TINY, objective_vocab=["mflops", "cifar10"])
+    rlm.build(texts)
+    rlm.set_objectives(["mflops"])
+    with pytest.raises(UnknownNameError, match="no token"):
+        rlm.set_objectives(["pixel3"])
+    with pytest.raises(NasRlmError, match="duplicate"):
+        rlm.set_objectives(["cifar10", "cifar10"])
+
+
+# -- the ranking term --------------------------------------------------------------------------
+def test_pairwise_rank_loss_rewards_order() -> None:
+    y = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0])
+    col = torch.tensor([0, 0, 0, 1, 1])
+    right, wrong = pairwise_rank_loss(y, y, col), pairwise_rank_loss(-y, y, col)
+    assert right < wrong
+    assert pairwise_rank_loss(y, y, torch.tensor([0, 1, 2, 3, 4])) == 0  # no pairs
+
+
+def test_rank_scores_follow_the_expected_leading_tokens(texts) -> None:
+    rlm = RLM(["pixel3"], "nb201", TINY)
+    rlm.build(texts)
+    dec = rlm.decoder_tensors(rlm.sequences(np.array([[2.5], [7.25]])))
+    V = rlm.model.config.vocab_size
+    logits = torch.full((2, dec["labels"].shape[1], V), -30.0)
+    for s in range(2):  # put all mass on the labels: the score is then the value itself
+        for t, lab in enumerate(dec["labels"][s].tolist()):
+            if lab >= 0:
+                logits[s, t, lab] = 30.0
+    score = rank_scores(rlm, logits, dec)
+    np.testing.assert_allclose(score.numpy(), [2.5, 7.2], atol=1e-3)  # E·10 + d1 + d2/10
+
+
+def test_branch_mean_is_not_dominated_by_an_unlikely_far_branch() -> None:
+    from nas_rlm.surrogates.rlm import _branch_mean
+
+    v = np.array([[5.0, 5e9], [5.0, 6.0], [-1.0, 2.0]])
+    p = np.array([[0.9999, 1e-4], [0.5, 0.5], [0.5, 0.5]])
+    out = _branch_mean(v, p)
+    assert 5.0 < out[0] < 5.05  # an arithmetic mean would be 5e5
+    assert out[1] == pytest.approx(np.sqrt(30.0)) and out[2] == pytest.approx(0.5)
+
+
+def test_every_command_trains_with_the_one_recipe() -> None:
+    """`train`, `evaluate` and `assisted` take DEFAULT_RECIPE unless a flag says otherwise."""
+    from nas_rlm.cli import _recipe, build_parser
+    from nas_rlm.evaluation.ranking import TrainedRLM
+    from nas_rlm.surrogates.recipes import RLMRefitter
+
+    p = build_parser()
+    tr = p.parse_args(["train"])
+    assert _recipe(tr.size, tr.set, **{"train.steps": tr.steps}) == DEFAULT_RECIPE
+    ev = p.parse_args(["evaluate"])
+    assert _recipe(ev.rlm_size, ev.rlm_set, **{"train.steps": ev.rlm_steps}) == DEFAULT_RECIPE
+    assert TrainedRLM("nb201").recipe is DEFAULT_RECIPE
+    assert RLMRefitter("nb201", ["cifar10"]).recipe is DEFAULT_RECIPE
+    changed = p.parse_args(["train", "--steps", "7", "--set", "model.chained=true"])
+    r = _recipe(changed.size, changed.set, **{"train.steps": changed.steps})
+    assert (r.train.steps, r.model.chained) == (7, True)
+
+
+def test_a_first_format_checkpoint_names_both_versions(texts, tmp_path) -> None:
+    rlm = RLM(["pixel3"], "nb201", TINY)
+    rlm.build(texts)
+    path = rlm.save_pretrained(tmp_path / "m")
+    meta = json.loads((path / "rlm.json").read_text())
+    meta["format_version"] = 1
+    (path / "rlm.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match=r"format version 1; .* reads format 2"):
+        RLM.from_pretrained(path)
+
+
+@pytest.mark.parametrize("edit", [
+    pytest.param(lambda m: m["objectives"].append("raspi4"), id="objective_without_token"),
+    pytest.param(lambda m: m["objective_vocab"].append("raspi4"), id="vocab_grown"),
+    pytest.param(lambda m: m["config"].update(exponent_first=False), id="order_flipped"),
+    pytest.param(lambda m: m["normalization"]["pixel3"].update(x=[3.0, 1.0]), id="bad_map"),
+    pytest.param(lambda m: m["normalization"].pop("pixel3"), id="map_missing"),
+])
+def test_edited_v2_metadata_is_refused(texts, tmp_path, edit) -> None:
+    rlm = RLM(["pixel3"], "nb201", TINY)
+    rlm.fit(texts, np.linspace(1, 20, len(texts)), steps=2, progress=False)
+    path = rlm.save_pretrained(tmp_path / "m")
+    RLM.from_pretrained(path)  # loads as saved
+    meta = json.loads((path / "rlm.json").read_text())
+    edit(meta)
+    (path / "rlm.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError):
+        RLM.from_pretrained(path)
+
+
+@pytest.mark.parametrize("mode", [{}, {"chained": True}])
+def test_shared_cross_attention_equals_per_row_copies(texts, mode, monkeypatch) -> None:
+    """Decoding with one cross-attention cache entry per text (grouped attention) gives the
+    numbers the per-row copies give, padding and batching included."""
+    import nas_rlm.surrogates.rlm as rlm_mod
+
+    rlm = RLM(["cifar10", "pixel3"], "nb201", RLMConfig(**{**vars(TINY), **mode}))
+    rlm.build(texts, seed=3)
+    grouped = rlm.predict_expected(texts), rlm.predict(texts, k=3, seed=1)
+    one = rlm.predict_expected(texts, batch_size=1)
+    monkeypatch.setattr(rlm_mod, "EncoderDecoderCache", type("NotACache", (), {}))
+    copies = rlm.predict_expected(texts), rlm.predict(texts, k=3, seed=1)
+    np.testing.assert_allclose(grouped[0], copies[0], rtol=1e-4)
+    np.testing.assert_allclose(one, copies[0], rtol=1e-4)
+    np.testing.assert_allclose(grouped[1], copies[1], rtol=1e-4)
