@@ -67,25 +67,17 @@ class MonotoneMap:
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         """Units → normalised."""
-        y = np.asarray(y, dtype=np.float64)
         if self.kind == "none":
-            return y.copy()
-        x, z = np.asarray(self.x), np.asarray(self.z)
+            return np.array(y, dtype=np.float64)
         lo, hi = self._slopes
-        out = np.interp(y, x, z)
-        out = np.where(y < x[0], z[0] + (y - x[0]) * lo, out)
-        return np.where(y > x[-1], z[-1] + (y - x[-1]) * hi, out)
+        return _piecewise(y, self.x, self.z, lo, hi)
 
     def inverse(self, v: np.ndarray) -> np.ndarray:
         """Normalised → units (exact inverse of :meth:`forward`)."""
-        v = np.asarray(v, dtype=np.float64)
         if self.kind == "none":
-            return v.copy()
-        x, z = np.asarray(self.x), np.asarray(self.z)
+            return np.array(v, dtype=np.float64)
         lo, hi = self._slopes
-        out = np.interp(v, z, x)
-        out = np.where(v < z[0], x[0] + (v - z[0]) / lo, out)
-        return np.where(v > z[-1], x[-1] + (v - z[-1]) / hi, out)
+        return _piecewise(v, self.z, self.x, 1.0 / lo, 1.0 / hi)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "x": list(self.x), "z": list(self.z)}
@@ -105,3 +97,13 @@ class MonotoneMap:
         ):
             raise ModelFormatError(f"normalisation knots are not strictly increasing: {d!r}")
         return cls(kind, x, z)
+
+
+def _piecewise(v, a, b, lo: float, hi: float) -> np.ndarray:
+    """Linear interpolation through ``(a[i], b[i])``, continued with slope ``lo`` below ``a[0]``
+    and ``hi`` above ``a[-1]``."""
+    v = np.asarray(v, dtype=np.float64)
+    a, b = np.asarray(a), np.asarray(b)
+    out = np.interp(v, a, b)
+    out = np.where(v < a[0], b[0] + (v - a[0]) * lo, out)
+    return np.where(v > a[-1], b[-1] + (v - a[-1]) * hi, out)
