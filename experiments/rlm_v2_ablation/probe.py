@@ -21,6 +21,8 @@ from nas_rlm.surrogates.recipes import RLMRecipe, train_rlm
 
 
 def main(argv: list[str]) -> None:
+    if len(argv) < 2:
+        raise SystemExit(__doc__)
     torch.set_num_threads(1)
     objs, n, overrides = argv[0].split(","), int(argv[1]), argv[2:]
     archs, Y = load_targets("nb201", objs)
