@@ -396,11 +396,12 @@ class RLM(Surrogate):
 
         ``enc`` is ``(hidden, mask, rows)``: the encoder output of each distinct text and the
         text of every decoded row. The first decoder step (``<bos>``) is the same for all rows
-        of a text, so it runs once per text and its cache, cross-attention keys and values
-        included, is copied to the rows: the decoder never recomputes them per sample or
-        objective. Objective slots take the ``forced`` token of their value; every other step
-        is masked to the number grammar and sampled (``sampling=(temperature, generator)``)
-        or greedy (``None``). Returns the generated tokens and, when greedy, each step's
+        of a text, so it runs once per text; its cross-attention keys and values are then
+        shared by the text's rows (``grouped_attention``) when the rows are text-major with
+        equal counts, and copied to them otherwise: never recomputed per sample or objective.
+        Objective slots take the ``forced`` token of their value; every other step is masked
+        to the number grammar and sampled (``sampling=(temperature, generator)``) or greedy
+        (``None``). Returns the generated tokens and, when greedy, each step's
         distribution.
         """
         hidden, mask, rows = enc
@@ -461,11 +462,12 @@ class RLM(Surrogate):
 
         A point estimate must not average digits across magnitudes (``9.x E0`` against
         ``1.x E1``), nor condition everything on one most-likely token, which makes an arch on
-        the border look like the extreme of one side. So for the ``branches`` most likely
-        tokens at the tokenizer's ``branch_position`` (the exponent in the exponent-first
-        format, the first digit in the original P10), the rest of the number is decoded greedily
-        with mantissa digits read as expectations, and the branch values are averaged with
-        their probabilities (``_branch_mean``). Earlier values stay at their greedy tokens.
+        the border look like the extreme of one side. So at the tokenizer's
+        ``branch_position`` (the exponent in the exponent-first format, the first digit in the
+        original P10) the most likely token and a second one (``_neighbour_branches``) are each
+        decoded to the end greedily, with mantissa digits read as expectations, and the two
+        values are averaged with their probabilities (``_branch_mean``). Earlier values stay at
+        their greedy tokens.
         """
         nt = self.numbers
         base = j * self.slot + (self.slot - nt.tokens_per_value)
