@@ -50,10 +50,7 @@ class RLMRecipe:
             raise NasRlmError("RLMRecipe: pretrain_archs > 0 needs pretrain_steps > 0")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in TrainConfig.RUNTIME:
-            d["train"].pop(k)
-        return d
+        return {**asdict(self), "train": self.train.settings()}
 
     def with_overrides(self, items: Sequence[str]) -> RLMRecipe:
         """A copy with ``section.field=value`` items applied (``train.steps=2000``,
@@ -89,7 +86,7 @@ class RLMRecipe:
         return cls(model=RLMConfig(**MODEL_SIZES[size]))
 
 
-#: The recipe every command uses unless told otherwise (see docs/rlm_v2_ablation.md).
+#: The recipe every command uses unless told otherwise (see docs/rlm_v2.md).
 DEFAULT_RECIPE = RLMRecipe()
 
 

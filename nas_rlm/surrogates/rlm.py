@@ -306,8 +306,7 @@ class RLM(Surrogate):
     def grammar_table(self, width: int) -> torch.Tensor:
         """Bool ``(tpv + 1, width)``: allowed ids at each value position, then at eos."""
         g = NumberGrammar(self.numbers, 1)
-        return torch.stack([g._table_for(torch.zeros(1, width))[r]
-                            for r in range(self.numbers.tokens_per_value + 1)])
+        return g._table_for(torch.zeros(1, width))[: self.numbers.tokens_per_value + 1]
 
     # -- prediction ------------------------------------------------------------------------
     def fit(self, archs: Sequence, Y: np.ndarray, **kwargs) -> RLM:

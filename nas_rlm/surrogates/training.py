@@ -191,9 +191,8 @@ def train(rlm, texts: Sequence[str], Y: np.ndarray, cfg: TrainConfig,
             if ckpt and (ckpt / "trainer_state.json").is_file():
                 state, best_state = _resume(ckpt, model, ema, opt, sched, settings)
 
-            lead = {nt_pos for nt_pos in (rlm.numbers.sign_position,
-                                          *rlm.numbers.exponent_positions,
-                                          rlm.numbers.mantissa_positions[0])}
+            lead = {rlm.numbers.sign_position, *rlm.numbers.exponent_positions,
+                    rlm.numbers.mantissa_positions[0]}
             table = rlm.grammar_table(model.config.vocab_size)
             tpv = rlm.numbers.tokens_per_value
             pos_weight = torch.tensor([cfg.lead_weight if r in lead else 1.0
