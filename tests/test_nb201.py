@@ -430,3 +430,33 @@ def test_live_edges(arch, pruned):
     assert live_edges(arch, prune=True) == pruned
     assert live_edges(arch) == pruned
     assert live_edges(arch, prune=False) == [e for e in range(6) if arch[e] != 0]
+
+
+def test_unpruned_texts_keep_the_dead_branches_the_devices_ran():
+    keep = NB201(prune=False)
+    # every cell conv the literal network runs is in the function body, read or not
+    cell = keep.to_onnx(DEAD_BRANCH, weights="none").functions[0]
+    assert sum(n.op_type == "Conv" for n in cell.node) == 3
+    assert _n_convs(keep.to_onnx(DEAD_SOURCE, weights="none", optimized=False)) == 7 + 3 * 15
+    check_runnable(keep.to_onnx(DEAD_BRANCH, weights="random", seed=2))
+    check_runnable(keep.to_onnx(DEAD_SOURCE, weights="random", seed=2))
+    # the texts differ exactly where something is dead; FLOPs conventions do not change
+    assert keep.to_text(DEAD_BRANCH) != SPACE.to_text(DEAD_BRANCH)
+    assert keep.to_text(ALL_CONV3) == SPACE.to_text(ALL_CONV3)
+    for arch in (DEAD_BRANCH, DEAD_SOURCE, ALL_CONV3):
+        assert keep.pruned_flops(arch) == SPACE.pruned_flops(arch)
+        assert keep.flops(arch) == SPACE.flops(arch) and keep.params(arch) == SPACE.params(arch)
+    assert SPACE.pruned_flops(DEAD_BRANCH) < SPACE.flops(DEAD_BRANCH)
+
+
+def test_space_settings_round_trip_through_get_space():
+    from nas_rlm.errors import UnknownNameError
+    from nas_rlm.search_spaces import get_space
+
+    keep = get_space("nb201", NB201(prune=False).settings())
+    assert keep.settings() == {"prune": False}
+    assert keep.to_text(DEAD_BRANCH) == NB201(prune=False).to_text(DEAD_BRANCH)
+    with pytest.raises(UnknownNameError, match=r"no setting.*width.*valid: prune"):
+        get_space("nb201", {"width": 8})
+    with pytest.raises(ArchError, match="prune must be true or false"):
+        NB201(prune="no")

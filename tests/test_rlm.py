@@ -630,3 +630,23 @@ def test_model_trained_on_another_text_format_is_refused(damaged) -> None:
     _edit_meta(damaged, lambda m: m.update(text_format=m["text_format"] - 1))
     with pytest.raises(ModelFormatError, match="text format"):
         RLM.from_pretrained(damaged)
+
+
+def test_a_space_with_settings_survives_save_and_load(tmp_path) -> None:
+    from nas_rlm.search_spaces import NDSDarts
+
+    space = NDSDarts(width=8, depth=5)
+    archs = space.sample(6, 0)
+    rlm = RLM(["y"], space, tiny_config(max_text_tokens=2048)).fit(
+        archs, np.arange(6.0) + 1, steps=2, eval_every=2, val_fraction=0.34, progress=False)
+    loaded = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
+    assert loaded.space == "nds_darts" and loaded.space_settings == space.settings()
+    assert loaded.texts_for(archs) == [space.to_text(a) for a in archs]
+    assert loaded.texts_for(archs[:1]) != [NDSDarts().to_text(archs[0])]
+    assert np.array_equal(loaded.predict_expected(archs), rlm.predict_expected(archs))
+
+
+def test_unknown_space_settings_in_a_checkpoint_are_a_model_format_error(damaged) -> None:
+    _edit_meta(damaged, lambda m: m.update(space_settings={"width": 8}))
+    with pytest.raises(ModelFormatError, match="nb201 has no setting"):
+        RLM.from_pretrained(damaged)

@@ -4,6 +4,7 @@ recipe's model size, learning rate and step budget (docs/rlm_v2.md) are this scr
 
     python experiments/rlm_v2_ablation/probe.py TARGETS N [recipe overrides...]
     python experiments/rlm_v2_ablation/probe.py pixel3 781 train.steps=300 train.lr=2e-3
+    python experiments/rlm_v2_ablation/probe.py pixel3 781 space.prune=false
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from nas_rlm.data import load_targets
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.recipes import RLMRecipe, train_rlm
 
 
@@ -25,11 +27,15 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__)
     torch.set_num_threads(1)
     objs, n, overrides = argv[0].split(","), int(argv[1]), argv[2:]
+    settings = {k[len("space."):]: json.loads(v) for k, _, v in
+                (o.partition("=") for o in overrides if o.startswith("space."))}
+    space = get_space("nb201", settings)
+    recipe_overrides = [o for o in overrides if not o.startswith("space.")]
     archs, Y = load_targets("nb201", objs)
     tr, te = train_indices("nb201", n, 0), heldout_indices("nb201")[:1000]
-    recipe = RLMRecipe().with_overrides(overrides)
+    recipe = RLMRecipe().with_overrides(recipe_overrides)
     t0 = time.time()
-    rlm = train_rlm("nb201", [archs[i] for i in tr], Y[tr], objs, recipe, progress=False)
+    rlm = train_rlm(space, [archs[i] for i in tr], Y[tr], objs, recipe, progress=False)
     seconds = time.time() - t0
     ev = rlm.predict_expected([archs[i] for i in te])
     print(json.dumps({

@@ -141,7 +141,7 @@ def _fitter(space: SearchSpace, name: str, columns: list[str], seed: int) -> B.F
     if name == "rlm":
         from ..surrogates.recipes import RLMRefitter
 
-        return RLMRefitter(space.name, columns, seed=seed)
+        return RLMRefitter(space, columns, seed=seed)
     from ..surrogates.baselines import OneHotGBDT, OneHotMLP
 
     cls = {"gbdt": OneHotGBDT, "mlp": OneHotMLP}[name]

@@ -1,5 +1,9 @@
 """Search-space adapters: arch -> runnable ONNX model -> canonical ONNX text."""
 
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
 from ..errors import UnknownNameError
 from .base import SearchSpace
 from .fbnet import FBNet
@@ -26,16 +30,29 @@ SPACES: dict[str, type[SearchSpace]] = {
 }
 
 
-def get_space(name: str) -> SearchSpace:
-    """The adapter for ``name``; unknown names list the valid ones."""
+def get_space(name: str, settings: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The adapter for ``name`` built with ``settings`` (its constructor arguments, as
+    :meth:`SearchSpace.settings` records them); unknown names list the valid ones."""
     try:
-        return SPACES[name]()
+        cls = SPACES[name]
     except KeyError:
         raise UnknownNameError(
             f"unknown search space {name!r}; valid spaces: {', '.join(sorted(SPACES))}"
         ) from None
+    settings = dict(settings or {})
+    valid = list(inspect.signature(cls.__init__).parameters)[1:]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise UnknownNameError(f"{name} has no setting(s) {', '.join(unknown)}; valid: "
+                               f"{', '.join(valid) or 'none'}")
+    return cls(**settings)
+
+
+def as_space(space: SearchSpace | str) -> SearchSpace:
+    """A space instance from an instance (kept as is, with its settings) or a name."""
+    return space if isinstance(space, SearchSpace) else get_space(space)
 
 
 __all__ = ["NB101", "NB201", "SPACES", "FBNet", "NDSAmoeba", "NDSDarts", "NDSEnas",
            "NDSNasnet", "NDSPnas", "OFAMobileNetV3", "OFAProxylessNAS", "OFAResNet50",
-           "SearchSpace", "get_space"]
+           "SearchSpace", "as_space", "get_space"]

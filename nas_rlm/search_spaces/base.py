@@ -8,15 +8,17 @@ canonical text the surrogate reads.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import onnx
 
 from ..errors import ArchError
 from .onnx_builder import Weights
+from .onnx_stats import count_flops, count_params
 from .onnx_text import to_text as render_text
 
 
@@ -30,6 +32,20 @@ class SearchSpace(ABC):
 
     #: Short name used on the command line and in data tables (e.g. ``"nb201"``).
     name: str = ""
+    #: Whether :meth:`flops` counts bias adds (OFA publishes FLOPs without them).
+    flops_bias: ClassVar[bool] = True
+
+    def settings(self) -> dict[str, Any]:
+        """The constructor arguments this instance was built with, JSON-ready.
+
+        ``type(space)(**space.settings())`` rebuilds an equal space, so a checkpoint that
+        records them renders the same texts as the space it was trained on.
+        """
+        out = {}
+        for name in list(inspect.signature(type(self).__init__).parameters)[1:]:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     # -- identity ------------------------------------------------------------------------
     @abstractmethod
@@ -85,20 +101,33 @@ class SearchSpace(ABC):
 
     # -- the network ---------------------------------------------------------------------
     @abstractmethod
-    def to_onnx(self, arch: Any, weights: Weights = "random", seed: int = 0) -> onnx.ModelProto:
-        """The real, runnable network (weights ``"none"`` gives a fast weight-free skeleton)."""
+    def to_onnx(self, arch: Any, weights: Weights = "random", seed: int = 0, *,
+                optimized: bool = True) -> onnx.ModelProto:
+        """The real, runnable network (weights ``"none"`` gives a fast weight-free skeleton).
+
+        ``optimized`` gives the graph an inference exporter leaves (BatchNorm folded, repeated
+        blocks as functions), which the RLM reads; ``False`` gives the literal published
+        network, which :meth:`params` and :meth:`flops` count.
+        """
 
     def to_text(self, arch: Any) -> str:
         """Canonical weight-free ONNX text, rendered from the graph only."""
         return render_text(self.to_onnx(arch, weights="none"))
 
-    @abstractmethod
     def params(self, arch: Any) -> int:
-        """Trainable parameters, by the space's published convention."""
+        """Trainable parameters of the literal network, by the space's published convention."""
+        return count_params(self.to_onnx(arch, weights="none", optimized=False))
 
-    @abstractmethod
     def flops(self, arch: Any) -> float:
-        """FLOPs (multiply-accumulates) for one input, by the space's published convention."""
+        """Multiply-accumulates of the literal network for one input (conv and linear layers,
+        plus bias adds where :attr:`flops_bias`), the space's published convention."""
+        return count_flops(self.to_onnx(arch, weights="none", optimized=False),
+                           bias=self.flops_bias)
+
+    def pruned_flops(self, arch: Any) -> float:
+        """FLOPs of the optimised graph, where nothing that cannot reach the output is left
+        (the ``flops_pruned`` zero-shot ranker; DESIGN §1.3.1)."""
+        return count_flops(self.to_onnx(arch, weights="none"))
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:

@@ -34,7 +34,6 @@ from ..errors import ArchError
 from .base import ChoiceSpace
 from .mbconv import BlockWriter, MBConvSpec, out_size
 from .onnx_builder import GraphBuilder, Weights, float_input, make_model
-from .onnx_stats import count_flops, count_params
 
 OPS: tuple[str, ...] = (
     "k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip",
@@ -126,13 +125,6 @@ class FBNet(ChoiceSpace):
         (``mbconv.BlockKind``), so its text states each kind once.
         """
         return build_network(self.parse(arch), weights, seed, fold=optimized)
-
-    def params(self, arch: Any) -> int:
-        return count_params(self.to_onnx(arch, weights="none", optimized=False))
-
-    def flops(self, arch: Any) -> float:
-        """Conv and linear MACs plus the classifier's bias adds (``onnx_stats`` convention)."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False))
 
 
 def build_network(arch: Arch, weights: Weights, seed: int, fold: bool,

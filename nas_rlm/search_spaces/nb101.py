@@ -67,7 +67,6 @@ from .onnx_builder import (
     make_function,
     make_model,
 )
-from .onnx_stats import count_flops, count_params
 
 INPUT, OUTPUT = "input", "output"
 #: Interior ops in nasbench's ``available_ops`` order: the hash labels and the encoding use it.
@@ -454,17 +453,6 @@ class NB101(SearchSpace):
         """The NB101 network. ``optimized=False`` gives the literal published network instead
         (BatchNorm unfolded, cells inlined), used for params/FLOPs."""
         return build_network(self.parse(arch), weights, seed, optimized)
-
-    def params(self, arch: Any) -> int:
-        """Trainable parameters as the benchmark's ``trainable_parameters`` (TF: conv kernels
-        without bias, BN gamma and beta, dense kernel and bias)."""
-        return count_params(self.to_onnx(arch, weights="none", optimized=False))
-
-    def flops(self, arch: Any) -> float:
-        """Multiply-accumulates of every conv and the dense layer (plus its bias) for one
-        32x32 image, on the literal network; BN, pooling, sums and concats are free. The
-        benchmark publishes no FLOPs, so this is the project's NB201 convention."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False))
 
 
 # -- uniform sampling over unique cells -------------------------------------------------

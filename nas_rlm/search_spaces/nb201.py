@@ -7,7 +7,8 @@ stages, then BN-ReLU, global pooling and a 10-class linear head on 32x32 inputs.
 The ONNX graph is written the way an inference exporter and optimiser would leave it:
 BatchNorm after a conv is folded into the conv's bias, identical ReLUs/pools of the same tensor
 are shared, ``skip_connect`` is the tensor itself, and edges that cannot influence the output
-(``none`` edges and the dead branches they leave) are removed. The cell is a model-local
+(``none`` edges and the dead branches they leave) are removed, unless ``NB201(prune=False)``
+keeps the dead branches, as the benchmark's devices ran them. The cell is a model-local
 function called 15 times, so the text shows it once. :meth:`NB201.params` and
 :meth:`NB201.flops` count the unpruned, unfolded network instead, because that is the
 published convention (and they match xautodl exactly).
@@ -33,7 +34,7 @@ from .onnx_builder import (
     make_function,
     make_model,
 )
-from .onnx_stats import count_flops, count_params
+from .onnx_stats import count_flops
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (destination node, source node) of each edge, in the canonical string's order.
@@ -105,6 +106,16 @@ class NB201(ChoiceSpace):
     ops = OPS
     n_slots = N_EDGES
 
+    def __init__(self, prune: bool = True) -> None:
+        """``prune`` removes the branches that cannot reach a cell's output, as an exporter's
+        dead-code elimination would. The published device latencies were measured on the
+        network that still runs them: on the pruned graph even a perfect ranker of each
+        distinct text reaches only ρ 0.89-0.92 on them (docs/rlm_v2.md), so ``prune=False``
+        renders them too, as computations whose results are never read."""
+        if not isinstance(prune, bool):
+            raise ArchError(f"prune must be true or false, got {prune!r}")
+        self.prune = prune
+
     # -- identity ------------------------------------------------------------------------
     def parse_string(self, text: str) -> Arch:
         return parse_arch_string(text)
@@ -126,14 +137,11 @@ class NB201(ChoiceSpace):
     ) -> onnx.ModelProto:
         """The NB201 network. ``optimized=False`` gives the literal official network instead
         (every non-``none`` edge, BatchNorm unfolded, cells inlined), used for params/FLOPs."""
-        return build_network(self.parse(arch), weights, seed, optimized)
+        return build_network(self.parse(arch), weights, seed, optimized,
+                             prune=optimized and self.prune)
 
-    def params(self, arch: Any) -> int:
-        return count_params(self.to_onnx(arch, weights="none", optimized=False))
-
-    def flops(self, arch: Any) -> float:
-        """Conv and linear multiply-accumulates, the xautodl ``get_model_infos`` convention."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False))
+    def pruned_flops(self, arch: Any) -> float:
+        return count_flops(build_network(self.parse(arch), "none", 0, True, prune=True))
 
 
 @cache
@@ -164,9 +172,9 @@ def live_edges(arch: Arch, prune: bool = True) -> list[int]:
     return [e for e in present if EDGES[e][1] in reach and EDGES[e][0] in useful]
 
 
-def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, optimized: bool) -> str:
+def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: bool) -> str:
     """Write one cell into ``b`` and return its output tensor."""
-    edges = live_edges(arch, prune=optimized)
+    edges = live_edges(arch, prune=prune)
     nodes: dict[int, str] = {0: x}
     relu: dict[str, str] = {}
     pool: dict[str, str] = {}
@@ -190,7 +198,7 @@ def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, optimized: bool) -> 
                 k = 3 if op == "nor_conv_3x3" else 1
                 if src not in relu:
                     relu[src] = b.op("Relu", [src])
-                terms.append(_conv_bn(b, relu[src], c, c, k, 1, fold=optimized))
+                terms.append(_conv_bn(b, relu[src], c, c, k, 1, fold=fold))
         if len(terms) == 1:
             nodes[dst] = terms[0]
         elif terms:
@@ -217,13 +225,14 @@ def _reduction(b: GraphBuilder, x: str, c_in: int, c_out: int, fold: bool) -> st
     return b.op("Add", [r, a])
 
 
-def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool) -> onnx.ModelProto:
+def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool,
+                  prune: bool = True) -> onnx.ModelProto:
     b = GraphBuilder(weights, seed)
     x = _conv_bn(b, "input", 3, C, 3, 1, fold=optimized)
     functions = []
     if optimized:  # the cell is written once, as a function, and called 15 times
         fb = FunctionBuilder()
-        out = _emit_cell(fb, "x", 0, arch, optimized=True)
+        out = _emit_cell(fb, "x", 0, arch, fold=True, prune=prune)
         if out == "x":  # a pure skip cell still needs a node to name its output
             out = fb.op("Identity", ["x"])
         functions.append(make_function("Cell", fb, ["x"] + [p[0] for p in fb.params], [out]))
@@ -238,7 +247,7 @@ def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool) -> o
                 args = [b.weight(_stage_shape(shape, c), kind) for _, shape, kind in fb.params]
                 x = b.op("Cell", [x, *args], domain="nas_rlm")
             else:
-                x = _emit_cell(b, x, c, arch, optimized=False)
+                x = _emit_cell(b, x, c, arch, fold=False, prune=False)
     x = b.op("Relu", [b.batchnorm(x, c)])
     b.classifier(b.op("GlobalAveragePool", [x]), c, N_CLASSES)
     return make_model(

@@ -71,7 +71,6 @@ from .onnx_builder import (
     float_input,
     make_model,
 )
-from .onnx_stats import count_flops, count_params
 
 #: Op lists, in pycls ``genotypes.py`` order (= the op index of the integer encoding).
 AMOEBA_OPS: tuple[str, ...] = (
@@ -350,16 +349,6 @@ class NDSSpace(SearchSpace):
         params/FLOPs. ``cell_functions=False`` inlines the optimized cells (same weights in
         the same order, so the same function of the input for a given seed)."""
         return build_network(self, self.parse(arch), weights, seed, optimized, cell_functions)
-
-    def params(self, arch: Any) -> int:
-        """Parameters of the pycls network without auxiliary head (BN affine included,
-        running statistics not), i.e. ``sum(p.numel() for p in net.parameters())``."""
-        return count_params(self.to_onnx(arch, weights="none", optimized=False))
-
-    def flops(self, arch: Any) -> float:
-        """Conv and linear multiply-accumulates (plus one per bias output) of the literal
-        network for one image; pools, BN and additions are free."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False))
 
 
 class NDSAmoeba(NDSSpace):

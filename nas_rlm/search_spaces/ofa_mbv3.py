@@ -46,7 +46,6 @@ from ..errors import ArchError
 from .base import SearchSpace, as_rng, check_vector
 from .mbconv import BlockWriter, MBConvSpec, make_divisible, out_size
 from .onnx_builder import GraphBuilder, Weights, float_input, make_model
-from .onnx_stats import count_flops, count_params
 
 KS: tuple[int, ...] = (3, 5, 7)
 ES: tuple[int, ...] = (3, 4, 6)
@@ -80,6 +79,7 @@ class OFASpace(SearchSpace):
     """
 
     label = "OFA"
+    flops_bias = False  # OFA's ``profile`` counts conv/linear weights, no bias adds
     extra_slots = 0
     #: Depth entries after the 5 elastic ones that the string carries with a fixed value.
     fixed_depths: tuple[int, ...] = ()
@@ -261,13 +261,6 @@ class OFASpace(SearchSpace):
 
     def build(self, arch: OFAArch, weights: Weights, seed: int, fold: bool) -> onnx.ModelProto:
         raise NotImplementedError
-
-    def params(self, arch: Any) -> int:
-        return count_params(self.to_onnx(arch, weights="none", optimized=False))
-
-    def flops(self, arch: Any) -> float:
-        """Multiply-accumulates by OFA's ``profile`` (conv/linear weights, no bias adds)."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False), bias=False)
 
 
 #: Per stage: (base width, stride, activation, SE), from ``OFAMobileNetV3.__init__``.

@@ -80,7 +80,6 @@ from .onnx_builder import (
     make_function,
     make_model,
 )
-from .onnx_stats import count_flops, count_params
 
 # -- the OFA-ResNet50 supernet (ofa/model_zoo.py, networks/resnets.py) -------------------
 D_CHOICES: tuple[int, ...] = (0, 1, 2)
@@ -307,6 +306,7 @@ class OFAResNet50(SearchSpace):
     """
 
     name = "ofa_resnet"
+    flops_bias = False  # OFA's ``profile`` and ``count_flops_given_config``: no bias adds
 
     def __init__(self, resolutions: Sequence[int] | None = None) -> None:
         res = DEFAULT_RESOLUTIONS if resolutions is None else resolutions
@@ -441,15 +441,6 @@ class OFAResNet50(SearchSpace):
         """The subnet as ONNX. ``optimized=False`` gives the literal OFA network (BatchNorm
         unfolded, blocks inlined), used for params/FLOPs."""
         return build_network(self.parse(arch), weights, seed, optimized)
-
-    def params(self, arch: Any) -> int:
-        """Trainable parameters of OFA's static subnet (conv, BN scale/shift, linear)."""
-        return count_params(self.to_onnx(arch, weights="none", optimized=False))
-
-    def flops(self, arch: Any) -> float:
-        """Conv and linear MACs without bias terms: OFA's ``profile`` and
-        ``ResNet50LatencyTable.count_flops_given_config`` convention."""
-        return count_flops(self.to_onnx(arch, weights="none", optimized=False), bias=False)
 
 
 # -- the network builder ---------------------------------------------------------------------

@@ -40,7 +40,7 @@ def _row(item: tuple[int, object]) -> tuple:
     text = to_text(opt)
     stats = text_stats(text)
     return (i, space.to_string(arch), count_params(ref), round(count_flops(ref) / 1e6, 5),
-            round(count_flops(opt) / 1e6, 5), stats["chars"], stats["tokens"],
+            round(space.pruned_flops(arch) / 1e6, 5), stats["chars"], stats["tokens"],
             hashlib.sha1(text.encode()).hexdigest()[:16])
 
 

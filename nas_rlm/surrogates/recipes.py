@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NasRlmError
-from ..search_spaces import get_space
+from ..search_spaces import SearchSpace, as_space
 from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
 from .model_sizes import MODEL_SIZES
 from .rlm import RLM, RLMConfig
@@ -90,12 +90,13 @@ class RLMRecipe:
 DEFAULT_RECIPE = RLMRecipe()
 
 
-def computed_labels(space_name: str, archs: Sequence, progress: bool = False) -> np.ndarray:
+def computed_labels(space: SearchSpace | str, archs: Sequence,
+                    progress: bool = False) -> np.ndarray:
     """Per arch, the ``PRETRAIN_OBJECTIVES``: MFLOPs of the graph the model reads, thousands
     of params, and op counts of that graph (``count_ops``)."""
     from tqdm import tqdm
 
-    space = get_space(space_name)
+    space = as_space(space)
     rows = []
     for a in tqdm(archs, desc="computed labels", unit="arch", disable=not progress):
         model = space.to_onnx(a, weights="none")
@@ -105,14 +106,14 @@ def computed_labels(space_name: str, archs: Sequence, progress: bool = False) ->
     return np.array(rows, dtype=np.float64)
 
 
-def pretraining_archs(space_name: str, n: int, seed: int = 0) -> list:
+def pretraining_archs(space: SearchSpace | str, n: int, seed: int = 0) -> list:
     """The ``n`` sampled archs the recipe pretrains on for ``seed`` (no table label is read),
     so experiments that run the pretraining stage themselves use the very same archs."""
-    return get_space(space_name).sample(n, np.random.default_rng([seed, 7])) if n else []
+    return as_space(space).sample(n, np.random.default_rng([seed, 7])) if n else []
 
 
 def train_rlm(
-    space: str,
+    space: SearchSpace | str,
     archs: Sequence,
     Y: np.ndarray,
     objectives: Sequence[str],
@@ -125,7 +126,7 @@ def train_rlm(
     """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``
     (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve)."""
     recipe = recipe or DEFAULT_RECIPE
-    get_space(space)  # an unknown space fails here, before any work
+    space = as_space(space)  # an unknown space fails here, before any work
     pre = pretraining_archs(space, recipe.pretrain_archs, seed)
     vocab = [*PRETRAIN_OBJECTIVES, *objectives] if pre else list(objectives)
     rlm = RLM(list(objectives), space, recipe.model, objective_vocab=vocab)
@@ -159,10 +160,10 @@ class RLMRefitter:
     ``refit_fraction`` of the recipe's steps. Early stopping keeps the best weights each time.
     """
 
-    def __init__(self, space: str, objectives: Sequence[str], recipe: RLMRecipe | None = None,
-                 refit_fraction: float = 0.25, tokenizer_archs: int = 1000,
-                 seed: int = 0, threads: int = 1) -> None:
-        self.space, self.objectives = space, list(objectives)
+    def __init__(self, space: SearchSpace | str, objectives: Sequence[str],
+                 recipe: RLMRecipe | None = None, refit_fraction: float = 0.25,
+                 tokenizer_archs: int = 1000, seed: int = 0, threads: int = 1) -> None:
+        self.space, self.objectives = as_space(space), list(objectives)
         self.recipe = recipe or DEFAULT_RECIPE
         self.refit_fraction, self.tokenizer_archs = refit_fraction, tokenizer_archs
         self.seed, self.threads = seed, threads
@@ -171,8 +172,7 @@ class RLMRefitter:
     def __call__(self, archs: Sequence, Y: np.ndarray, round_: int = 0) -> RLM:
         steps = self.recipe.train.steps
         if self.rlm is None:
-            sp = get_space(self.space)
-            extra = sp.sample(self.tokenizer_archs, np.random.default_rng([self.seed, 11]))
+            extra = self.space.sample(self.tokenizer_archs, np.random.default_rng([self.seed, 11]))
             self.rlm = RLM(self.objectives, self.space, self.recipe.model)
             self.rlm.build(self.rlm.texts_for(list(extra) + list(archs)), seed=self.seed)
         else:

@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from transformers import EncoderDecoderCache, T5Config, T5ForConditionalGeneration
 
-from ..errors import ModelFormatError, NasRlmError, UnknownNameError
+from ..errors import ArchError, ModelFormatError, NasRlmError, UnknownNameError
 from ..io import write_json
+from ..search_spaces import SearchSpace, as_space, get_space
 from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .constrained import NumberGrammar
@@ -108,13 +109,14 @@ class RLMMeta:
     training: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     text_format: int = TEXT_FORMAT
+    space_settings: dict = field(default_factory=dict)  # the space's constructor arguments
 
 
 class RLM(Surrogate):
     def __init__(
         self,
         objectives: Sequence[str],
-        space: str | None = None,
+        space: SearchSpace | str | None = None,
         config: RLMConfig | None = None,
         text_tokenizer=None,
         number_tokenizer: NumberTokenizer | None = None,
@@ -131,7 +133,10 @@ class RLM(Surrogate):
         self.objective_vocab = list(dict.fromkeys(objective_vocab or objectives))
         self.objectives: list[str] = []
         self.set_objectives(objectives)
-        self.space = space
+        #: the space's name and constructor settings: texts are rendered by that very space
+        self._space = as_space(space) if space is not None else None
+        self.space = self._space.name if self._space else None
+        self.space_settings = self._space.settings() if self._space else {}
         self.text_tokenizer = text_tokenizer
         self.model = model
         self.scalers: dict[str, MonotoneMap] = {}
@@ -196,10 +201,8 @@ class RLM(Surrogate):
     # -- inputs ----------------------------------------------------------------------------
     def texts_for(self, archs: Sequence) -> list[str]:
         """Texts of ``archs`` via the recorded space; strings that look like text pass as is."""
-        from ..search_spaces import get_space
-
         out = []
-        space = get_space(self.space) if self.space else None
+        space = self._space
         for a in archs:
             if isinstance(a, str) and a.startswith(("func ", "in %")):
                 out.append(a)
@@ -522,7 +525,8 @@ class RLM(Surrogate):
         save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer.json")
         meta = RLMMeta(self.objectives, self.space, self.config, self.numbers.to_dict(),
                        self.objective_vocab,
-                       {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info)
+                       {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info,
+                       space_settings=self.space_settings)
         write_json(path / "rlm.json", asdict(meta))
         return path
 
@@ -564,10 +568,13 @@ class RLM(Surrogate):
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
         try:
-            rlm = cls(objectives, raw.get("space"), config,
+            space = raw.get("space")
+            if space is not None:
+                space = get_space(space, raw.get("space_settings") or {})
+            rlm = cls(objectives, space, config,
                       load_text_tokenizer(path / "text_tokenizer.json"), numbers,
                       objective_vocab=vocab)
-        except UnknownNameError as e:
+        except (UnknownNameError, ArchError, TypeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
         rlm.scalers = scalers
         rlm.training_info = training
