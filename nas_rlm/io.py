@@ -8,6 +8,7 @@ file or the new one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -17,11 +18,28 @@ from pathlib import Path
 from typing import Any
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks so memory stays flat."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _file_mode() -> int:
+    """0o666 less the umask: what ``open`` would give a new file (mkstemp gives 0o600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else _file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

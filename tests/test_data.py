@@ -165,7 +165,7 @@ def test_bad_cell_names_file_row_column(tmp_path: Path, bad: str) -> None:
     text = f"{NATS_HEADER}\n85.8,52.9,26.6,{ARCH0},u0\n93.6,{bad},44.0,{ARCH0},u1\n"
     path = _write(tmp_path, "nb201_nats_tss_200ep/nats_bench.csv", text)
     with pytest.raises(DataError) as exc:
-        load_nb201_accuracy(tmp_path)
+        load_nb201_accuracy(tmp_path, verify=False)
     msg = str(exc.value)
     assert str(path.resolve()) in msg
     assert "row 1 (line 3)" in msg and "'CIFAR100TestAccuracy200Epochs'" in msg
@@ -178,16 +178,50 @@ def test_bad_latency_rows(tmp_path: Path, data_dir: Path) -> None:
     # a row out of index order
     _write(tmp_path, rel, head[0] + head[2] + head[1])
     with pytest.raises(DataError, match=r"row 0 .*'nb201_index'"):
-        load_latency("nb201", tmp_path)
+        load_latency("nb201", tmp_path, verify=False)
     # a short row
     _write(tmp_path, rel, head[0] + head[1] + head[2].rsplit(",", 1)[0] + "\n")
     with pytest.raises(DataError, match=r"row 1 \(line 3\) has 28 cells, expected 29"):
-        load_latency("nb201", tmp_path)
+        load_latency("nb201", tmp_path, verify=False)
     # a good tiny copy loads, and a rewrite is picked up despite the cache
     _write(tmp_path, rel, "".join(head))
-    assert len(load_latency("nb201", tmp_path)) == 2
+    assert len(load_latency("nb201", tmp_path, verify=False)) == 2
     _write(tmp_path, rel, head[0] + head[1])
-    assert len(load_latency("nb201", tmp_path)) == 1
+    assert len(load_latency("nb201", tmp_path, verify=False)) == 1
+    # but it is not the pinned file, so a loader that checks the pin refuses it
+    with pytest.raises(DataError, match=r"not the pinned.*data verify.*data pull"):
+        load_latency("nb201", tmp_path)
+    clear_cache()
+
+
+def _copy_data(data_dir: Path, root: Path) -> Path:
+    for rel in ("nb201_nats_tss_200ep/nats_bench.csv", "help_latency/nb201_latency_ms.csv"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(data_dir / rel, root / rel)
+    return root
+
+
+def test_rows_are_matched_by_arch_not_by_position(tmp_path: Path, data_dir: Path) -> None:
+    from nas_rlm.data import load_targets
+
+    archs, Y = load_targets("nb201", ["cifar10", "pixel3"], data_dir)
+    root = _copy_data(data_dir, tmp_path)
+    rel = root / "nb201_nats_tss_200ep/nats_bench.csv"
+    head, *rows = rel.read_text().splitlines(keepends=True)
+    rel.write_text(head + "".join(sorted(rows)))  # re-sorted; each row keeps its arch
+    # an edited file is refused by the pin, with the way out ...
+    with pytest.raises(DataError, match=r"not the pinned nb201_nats_tss_200ep/nats_bench\.csv"):
+        load_targets("nb201", ["cifar10"], root)
+    # ... and read unverified, its rows still land on their own archs
+    acc = load_nb201_accuracy(root, verify=False)
+    assert acc.archs != archs
+    np.testing.assert_array_equal(acc.column_for("cifar10", archs), Y[:, 0])
+    rel.write_text(head + "".join(rows[1:]))  # a missing row
+    with pytest.raises(DataError, match="no row for 1 arch"):
+        load_nb201_accuracy(root, verify=False).column_for("cifar10", archs)
+    rel.write_text(head + rows[0] + "".join(rows))  # a repeated row
+    with pytest.raises(DataError, match="appears in rows 0 and 1"):
+        load_nb201_accuracy(root, verify=False).column_for("cifar10", archs)
     clear_cache()
 
 

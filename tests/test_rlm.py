@@ -25,7 +25,7 @@ from nas_rlm.search_spaces.onnx_text import simple_tokens
 from nas_rlm.surrogates import training
 from nas_rlm.surrogates.base import check_labels, point_estimate, uncertainty
 from nas_rlm.surrogates.constrained import NumberGrammar
-from nas_rlm.surrogates.rlm import RLM, RLMConfig
+from nas_rlm.surrogates.rlm import RLM, RLMConfig, write_manifest
 from nas_rlm.surrogates.text_tokenizer import (
     load_text_tokenizer,
     save_text_tokenizer,
@@ -439,11 +439,13 @@ def _edit_meta(path: Path, edit) -> None:
     meta = json.loads((path / "rlm.json").read_text())
     edit(meta)
     (path / "rlm.json").write_text(json.dumps(meta))
+    write_manifest(path)  # a deliberate edit: the cross-checks behind the manifest still hold
 
 
 def test_truncated_weights_raise(damaged) -> None:
     w = damaged / "model.safetensors"
     w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    write_manifest(damaged)
     with pytest.raises(ModelFormatError, match="truncated or corrupted"):
         RLM.from_pretrained(damaged)
 
@@ -462,12 +464,14 @@ def test_missing_meta_raises(damaged) -> None:
 
 def test_garbage_meta_raises(damaged) -> None:
     (damaged / "rlm.json").write_text("{not json at all")
+    write_manifest(damaged)
     with pytest.raises(ModelFormatError, match="damaged"):
         RLM.from_pretrained(damaged)
 
 
 def test_damaged_text_tokenizer_raises(damaged) -> None:
     (damaged / "text_tokenizer.json").write_text("garbage")
+    write_manifest(damaged)
     with pytest.raises(ModelFormatError, match="text tokenizer"):
         RLM.from_pretrained(damaged)
 
@@ -508,6 +512,7 @@ def test_meta_declaring_fewer_layers_than_the_weights_raises(archs, labels, tmp_
 def test_meta_damage_outside_the_try_raises_model_format_error(damaged, edit) -> None:
     if isinstance(edit, str):
         (damaged / "rlm.json").write_text(edit)
+        write_manifest(damaged)
     else:
         _edit_meta(damaged, edit)
     with pytest.raises(ModelFormatError):
@@ -650,3 +655,60 @@ def test_unknown_space_settings_in_a_checkpoint_are_a_model_format_error(damaged
     _edit_meta(damaged, lambda m: m.update(space_settings={"width": 8}))
     with pytest.raises(ModelFormatError, match="nb201 has no setting"):
         RLM.from_pretrained(damaged)
+
+
+# -- checkpoints that prove themselves (the cases of issue "Nothing silently wrong") ---------
+
+
+def test_checkpoint_is_one_config_file_and_a_manifest(saved) -> None:
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "manifest.json", "model.safetensors", "rlm.json", "text_tokenizer.json"]
+    files = json.loads((saved / "manifest.json").read_text())["files"]
+    assert set(files) == {"rlm.json", "model.safetensors", "text_tokenizer.json"}
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda p: _zero(p / "model.safetensors", 4096, 1024), id="zeroed_weights"),
+    pytest.param(lambda p: _edit_raw(p, lambda m: m["config"].update(digits=3)), id="digits"),
+    pytest.param(lambda p: _edit_raw(p, lambda m: m["objectives"].append("eyeriss")),
+                 id="extra_objective"),
+    pytest.param(lambda p: (p / "text_tokenizer.json").write_text(
+        (p / "text_tokenizer.json").read_text().replace('"Relu"', '"Relx"')), id="tokenizer"),
+    pytest.param(lambda p: (p / "manifest.json").unlink(), id="no_manifest"),
+    pytest.param(lambda p: (p / "manifest.json").write_text("[]"), id="bad_manifest"),
+])
+def test_a_changed_checkpoint_file_is_a_model_format_error(damaged, damage) -> None:
+    damage(damaged)
+    with pytest.raises(ModelFormatError, match=r"rlm\.json|model\.safetensors|manifest|token"):
+        RLM.from_pretrained(damaged)
+
+
+def _zero(path: Path, offset: int, n: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset : offset + n] = bytes(n)
+    path.write_bytes(bytes(data))
+
+
+def _edit_raw(path: Path, edit) -> None:
+    meta = json.loads((path / "rlm.json").read_text())
+    edit(meta)
+    (path / "rlm.json").write_text(json.dumps(meta))
+
+
+def test_non_finite_weights_are_an_error_naming_the_model(damaged, archs) -> None:
+    rlm = RLM.from_pretrained(damaged)
+    with torch.no_grad():
+        rlm.model.lm_head.weight[0, 0] = float("nan")
+    with pytest.raises(ModelFormatError, match=f"{re.escape(str(damaged))} gives non-finite"):
+        rlm.predict(archs[:2], k=2)
+    with pytest.raises(ModelFormatError, match="non-finite"):
+        rlm.predict_expected(archs[:2])
+
+
+def test_half_precision_save_loads_into_float32(fitted, archs, tmp_path) -> None:
+    loaded = RLM.from_pretrained(fitted.save_pretrained(tmp_path / "h", half=True))
+    assert (tmp_path / "h" / "model.safetensors").stat().st_size < 0.6 * (
+        fitted.save_pretrained(tmp_path / "f").joinpath("model.safetensors").stat().st_size)
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    np.testing.assert_allclose(loaded.predict_expected(archs), fitted.predict_expected(archs),
+                               rtol=0.05)

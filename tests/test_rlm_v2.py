@@ -15,7 +15,7 @@ from nas_rlm.errors import ModelFormatError, NasRlmError, UnknownNameError
 from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.surrogates.normalization import HIGH, LOW, MonotoneMap
 from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
-from nas_rlm.surrogates.rlm import RLM, RLMConfig
+from nas_rlm.surrogates.rlm import RLM, RLMConfig, write_manifest
 from nas_rlm.surrogates.training import pairwise_rank_loss, rank_scores
 
 torch.set_num_threads(1)
@@ -207,6 +207,7 @@ def test_a_first_format_checkpoint_names_both_versions(texts, tmp_path) -> None:
     meta = json.loads((path / "rlm.json").read_text())
     meta["format_version"] = 1
     (path / "rlm.json").write_text(json.dumps(meta))
+    write_manifest(path)  # a deliberate edit: the cross-checks behind the manifest still hold
     with pytest.raises(ModelFormatError, match=r"format version 1; .* reads format 2"):
         RLM.from_pretrained(path)
 
@@ -226,6 +227,7 @@ def test_edited_v2_metadata_is_refused(texts, tmp_path, edit) -> None:
     meta = json.loads((path / "rlm.json").read_text())
     edit(meta)
     (path / "rlm.json").write_text(json.dumps(meta))
+    write_manifest(path)  # a deliberate edit: the cross-checks behind the manifest still hold
     with pytest.raises(ModelFormatError):
         RLM.from_pretrained(path)
 

@@ -9,28 +9,20 @@ Without HELDOUT_JSON only the model is copied, so it can be measured as shipped;
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
-
 from nas_rlm.io import atomic_write_text
+from nas_rlm.surrogates.rlm import RLM
 
 
 def main() -> None:
     model, dest = Path(sys.argv[1]), Path(sys.argv[2])
     meta = json.loads((model / "rlm.json").read_text())
     train = meta["training"]
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "rlm.json", "text_tokenizer.json"):
-        shutil.copy2(model / name, dest / name)
     # float16 on disk halves the checkpoint; from_pretrained loads it into float32 parameters
-    weights = load_file(str(model / "model.safetensors"))
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
-              str(dest / "model.safetensors"), metadata={"format": "pt"})
-    size_mb = sum((dest / n).stat().st_size for n in ("model.safetensors", "text_tokenizer.json",
-                                                       "rlm.json", "config.json")) / 2**20
+    RLM.from_pretrained(model).save_pretrained(dest, half=True)
+    size_mb = sum(f.stat().st_size for f in dest.iterdir() if f.name != "MODEL_CARD.md") / 2**20
     if len(sys.argv) < 4:
         print(f"copied {model} to {dest} ({size_mb:.1f} MiB); measure it, then rerun with the JSON")
         return

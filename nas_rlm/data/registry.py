@@ -9,7 +9,6 @@ README.md next to each of them); no public host serves the conversions, so
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,11 @@ import requests
 
 from nas_rlm.data.paths import resolve_data_dir
 from nas_rlm.errors import DataError
+from nas_rlm.io import sha256_file
 
 DATA_URL_ENV_VAR = "NAS_RLM_DATA_URL"
 """Environment variable holding the base URL that ``pull`` downloads from."""
 
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -107,15 +106,6 @@ class FileCheck:
         elif self.status == "sha mismatch":
             detail = f" (expected sha256 {self.file.sha256}, found {self.actual_sha256})"
         return f"{self.status:<13} {self.file.relpath}{detail}"
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks so memory stays flat."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify(data_dir: str | os.PathLike[str] | None = None) -> list[FileCheck]:

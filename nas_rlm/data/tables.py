@@ -24,6 +24,7 @@ import numpy as np
 
 from nas_rlm.data.paths import resolve_data_dir
 from nas_rlm.errors import DataError, UnknownNameError
+from nas_rlm.io import sha256_file
 
 NB201_ACCURACY_FILES: dict[int, str] = {
     200: "nb201_nats_tss_200ep/nats_bench.csv",
@@ -59,7 +60,7 @@ _ACCURACY_ALIASES: dict[int, dict[str, str]] = {
 
 @dataclass(frozen=True, eq=False)
 class AccuracyTable:
-    """NB201 accuracies (%), row i = NB201 architecture index i.
+    """NB201 accuracies (%), in file order; :meth:`column_for` gives them for given archs.
 
     ``columns`` holds the raw numeric columns under their file names; ``aliases``
     maps friendly names (``cifar10``, ``cifar100``, ``imagenet16-120``) to them.
@@ -92,6 +93,27 @@ class AccuracyTable:
             f"unknown accuracy column {name!r} in {self.source.name} ({self.epochs} epochs); "
             f"valid: {', '.join(self.columns)}; aliases: {aliases}"
         )
+
+    def column_for(self, name: str, archs: Sequence[str]) -> np.ndarray:
+        """Column ``name`` for ``archs`` (the table's own arch strings), matched by arch,
+        never by position: a re-sorted file gives the same labels."""
+        return self.column(name)[rows_of(self.archs, archs, self.source)]
+
+
+def rows_of(table_archs: Sequence[str], archs: Sequence[str], source: Path) -> np.ndarray:
+    """Row index in ``table_archs`` of each of ``archs``; a missing or repeated arch in the
+    table is a :class:`DataError` naming the file."""
+    if list(table_archs) == list(archs):
+        return np.arange(len(archs))
+    where: dict[str, int] = {}
+    for i, a in enumerate(table_archs):
+        if where.setdefault(a, i) != i:
+            raise DataError(f"{source}: arch {a!r} appears in rows {where[a]} and {i}")
+    missing = [a for a in archs if a not in where]
+    if missing:
+        raise DataError(f"{source}: no row for {len(missing)} arch(s), e.g. {missing[0]!r}. "
+                        "Check the file with `nas-rlm data verify`.")
+    return np.array([where[a] for a in archs], dtype=np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,6 +293,20 @@ def _locate(data_dir: str | os.PathLike[str] | None, relpath: str) -> tuple[Path
     return path, st.st_mtime_ns, st.st_size
 
 
+@functools.lru_cache(maxsize=16)
+def _check_pinned(path: Path, mtime_ns: int, size: int, relpath: str) -> None:
+    """The file's sha256 against its pin, hashed once per process and (mtime, size)."""
+    from nas_rlm.data.registry import PINNED_FILES
+
+    pin = next(pf for pf in PINNED_FILES if pf.relpath == relpath)
+    if size != pin.size or sha256_file(path) != pin.sha256:
+        raise DataError(
+            f"{path} is not the pinned {relpath} (its sha256 or size differs), so its labels "
+            "cannot be trusted. Run `nas-rlm data verify` to see which files differ and "
+            "`nas-rlm data pull` to restore them."
+        )
+
+
 # The stat fields are part of the key so that a re-pulled file is re-read.
 @functools.lru_cache(maxsize=16)
 def _load_accuracy(path: Path, mtime_ns: int, size: int, epochs: int) -> AccuracyTable:
@@ -288,19 +324,30 @@ def clear_cache() -> None:
     """Forget every parsed table (tests; long-lived processes after a re-pull)."""
     _load_accuracy.cache_clear()
     _load_latency.cache_clear()
+    _check_pinned.cache_clear()
+
+
+def _located(data_dir: str | os.PathLike[str] | None, relpath: str,
+             verify: bool) -> tuple[Path, int, int]:
+    where = _locate(data_dir, relpath)
+    if verify:
+        _check_pinned(*where, relpath)
+    return where
 
 
 def load_nb201_accuracy(
-    data_dir: str | os.PathLike[str] | None = None, epochs: int = 200
+    data_dir: str | os.PathLike[str] | None = None, epochs: int = 200, verify: bool = True
 ) -> AccuracyTable:
     """NB201 accuracy after ``epochs`` of training: 200 (the default label) or 12.
 
     The two budgets are different labels (12-epoch numbers are low-fidelity), so
-    each call returns exactly one of them and there is no way to get a mix.
+    each call returns exactly one of them and there is no way to get a mix. ``verify`` checks
+    the file against its pinned sha256 (once per process); only tests of the parser skip it.
 
     Raises:
         UnknownNameError: ``epochs`` is not 200 or 12.
-        DataError: the data directory or file is missing, or a cell is bad.
+        DataError: the data directory or file is missing or not the pinned one, or a cell
+            is bad.
     """
     if epochs not in NB201_ACCURACY_FILES or isinstance(epochs, bool):
         raise UnknownNameError(
@@ -308,18 +355,20 @@ def load_nb201_accuracy(
             f"({NB201_ACCURACY_FILES[200]}, the default label) or 12 "
             f"({NB201_ACCURACY_FILES[12]}, low-fidelity)"
         )
-    return _load_accuracy(*_locate(data_dir, NB201_ACCURACY_FILES[epochs]), epochs)
+    return _load_accuracy(*_located(data_dir, NB201_ACCURACY_FILES[epochs], verify), epochs)
 
 
-def load_latency(space: str, data_dir: str | os.PathLike[str] | None = None) -> LatencyTable:
+def load_latency(space: str, data_dir: str | os.PathLike[str] | None = None,
+                 verify: bool = True) -> LatencyTable:
     """Per-device latency (ms) table of ``space``: ``nb201``, ``fbnet`` or ``ofa_mbv3``.
 
     Raises:
         UnknownNameError: unknown space (the message lists the valid ones).
-        DataError: the data directory or file is missing, or a cell is bad.
+        DataError: the data directory or file is missing or not the pinned one (``verify``),
+            or a cell is bad.
     """
     if space not in LATENCY_FILES:
         raise UnknownNameError(
             f"no latency table for space {space!r}; valid: {', '.join(LATENCY_SPACES)}"
         )
-    return _load_latency(*_locate(data_dir, LATENCY_FILES[space]), space)
+    return _load_latency(*_located(data_dir, LATENCY_FILES[space], verify), space)

@@ -26,13 +26,14 @@ def target_names(space: str, data_dir: str | os.PathLike[str] | None = None) -> 
 def load_targets(
     space: str, names: Sequence[str], data_dir: str | os.PathLike[str] | None = None
 ) -> tuple[list[str], np.ndarray]:
-    """``(archs, Y)``: the table's arch strings (row order) and one column per name."""
+    """``(archs, Y)``: the latency table's arch strings (index order) and one column per
+    name; accuracy rows are matched to them by arch string."""
     lat = load_latency(space, data_dir)
     acc = load_nb201_accuracy(data_dir) if space == "nb201" else None
     cols = []
     for name in names:
         if acc is not None and name in acc.aliases:
-            cols.append(acc.column(name))
+            cols.append(acc.column_for(name, lat.archs))
         elif name in lat.devices:
             cols.append(lat.device(name))
         else:

@@ -95,7 +95,7 @@ def summarize_space(
     for c in ("params", "mflops", "mflops_pruned", "text_chars", "text_tokens"):
         v = cols[c]
         summary[c] = {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())}
-    acc = _accuracy(space, data_dir, len(rows))
+    acc = _accuracy(space, data_dir, [r[1] for r in rows])
     if acc is not None:
         from scipy.stats import kendalltau
 
@@ -110,8 +110,9 @@ def summarize_space(
     return summary
 
 
-def _accuracy(space: SearchSpace, data_dir: str | None, n: int) -> np.ndarray | None:
-    """CIFAR-10 200-epoch accuracy in index order, or None when no table is at hand."""
+def _accuracy(space: SearchSpace, data_dir: str | None,
+              archs: list[str]) -> np.ndarray | None:
+    """CIFAR-10 200-epoch accuracy of ``archs`` (strings), or None when no table is at hand."""
     if space.name != "nb201":
         return None
     from ..data import load_nb201_accuracy, resolve_data_dir
@@ -120,4 +121,4 @@ def _accuracy(space: SearchSpace, data_dir: str | None, n: int) -> np.ndarray | 
         table = load_nb201_accuracy(resolve_data_dir(data_dir), epochs=200)
     except DataError:
         return None
-    return np.asarray(table.column("cifar10"))[:n]
+    return table.column_for("cifar10", archs)

@@ -36,7 +36,7 @@ import torch
 from transformers import EncoderDecoderCache, T5Config, T5ForConditionalGeneration
 
 from ..errors import ArchError, ModelFormatError, NasRlmError, UnknownNameError
-from ..io import write_json
+from ..io import atomic_write_bytes, sha256_file, write_json
 from ..search_spaces import SearchSpace, as_space, get_space
 from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
@@ -96,6 +96,16 @@ class RLMConfig:
                                    "objective_tokens=True: the decoder must know which it writes")
 
 
+#: A checkpoint's files: the one config file, the weights, the text tokenizer, and a
+#: manifest with the sha256 of the other three.
+META, WEIGHTS, TOKENIZER, MANIFEST = ("rlm.json", "model.safetensors", "text_tokenizer.json",
+                                      "manifest.json")
+CHECKED = (META, WEIGHTS, TOKENIZER)
+#: Tensors tied to ``shared.weight`` (the embedding of encoder, decoder and head): stored once.
+_TIED = frozenset({"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+                   "lm_head.weight"})
+
+
 @dataclass
 class RLMMeta:
     """What ``from_pretrained`` needs besides the weights."""
@@ -141,6 +151,7 @@ class RLM(Surrogate):
         self.model = model
         self.scalers: dict[str, MonotoneMap] = {}
         self.training_info: dict = {}
+        self.source = "this RLM"  # where it was loaded from, for error messages
         self._text_cache: dict = {}
 
     def set_objectives(self, names: Sequence[str]) -> None:
@@ -437,6 +448,10 @@ class RLM(Surrogate):
             cache, logits, first = out.cache, out.logits[:, -1], prefix.shape[1]
         tokens, probs = [], []
         for step in range(first, stop):
+            if not torch.isfinite(logits).all():
+                raise ModelFormatError(
+                    f"{self.source} gives non-finite scores: its weights are damaged "
+                    "(retrain it, or restore the checkpoint)")
             j, r = divmod(step, slot)
             if r < o:  # the objective slot: given, not predicted
                 token = forced[:, j : j + 1]
@@ -517,27 +532,35 @@ class RLM(Surrogate):
         return (torch.where(neg, -1.0, 1.0) * mant * 10.0**exps).numpy()
 
     # -- persistence -----------------------------------------------------------------------
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Weights (safetensors), both tokenizers, objectives and config, in one directory."""
+    def save_pretrained(self, path: str | Path, half: bool = False) -> Path:
+        """Weights (safetensors; ``half`` stores float16, loaded back into float32), the text
+        tokenizer and ``rlm.json`` (the one config file), then ``manifest.json`` with the
+        sha256 of each, which :meth:`from_pretrained` checks. Every file is written atomically."""
+        from safetensors.torch import save
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path, safe_serialization=True)
-        save_text_tokenizer(self.text_tokenizer, path / "text_tokenizer.json")
+        state = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
+                 for k, v in self.model.state_dict().items() if k not in _TIED}
+        atomic_write_bytes(path / WEIGHTS, save(state, metadata={"format": "pt"}))
+        save_text_tokenizer(self.text_tokenizer, path / TOKENIZER)
         meta = RLMMeta(self.objectives, self.space, self.config, self.numbers.to_dict(),
                        self.objective_vocab,
                        {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info,
                        space_settings=self.space_settings)
-        write_json(path / "rlm.json", asdict(meta))
-        return path
+        write_json(path / META, asdict(meta))
+        (path / "config.json").unlink(missing_ok=True)  # written by nas-rlm before the manifest
+        return write_manifest(path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> RLM:
         """Load a directory written by :meth:`save_pretrained`; damage gives a clear error."""
         path = Path(path)
-        if not (path / "rlm.json").is_file():
+        if not (path / META).is_file():
             raise ModelFormatError(f"{path} is not an RLM checkpoint (no rlm.json)")
+        _check_manifest(path)
         try:
-            raw = json.loads((path / "rlm.json").read_text())
+            raw = json.loads((path / META).read_text())
             if not isinstance(raw, dict):
                 raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
             if raw.get("format_version") != FORMAT_VERSION:
@@ -572,13 +595,14 @@ class RLM(Surrogate):
             if space is not None:
                 space = get_space(space, raw.get("space_settings") or {})
             rlm = cls(objectives, space, config,
-                      load_text_tokenizer(path / "text_tokenizer.json"), numbers,
+                      load_text_tokenizer(path / TOKENIZER), numbers,
                       objective_vocab=vocab)
         except (UnknownNameError, ArchError, TypeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
         rlm.scalers = scalers
         rlm.training_info = training
         rlm.model = _load_t5(path, rlm._t5_config())
+        rlm.source = str(path)
         return rlm
 
     def objective_index(self, name: str) -> int:
@@ -642,7 +666,7 @@ def _load_t5(path: Path, expected: T5Config) -> T5ForConditionalGeneration:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights = path / "model.safetensors"
+    weights = path / WEIGHTS
     if not weights.is_file():
         raise ModelFormatError(f"{path} has no model.safetensors")
     try:
@@ -651,9 +675,7 @@ def _load_t5(path: Path, expected: T5Config) -> T5ForConditionalGeneration:
         raise ModelFormatError(f"{weights} is truncated or corrupted: {e}") from e
     model = T5ForConditionalGeneration(expected)
     own = model.state_dict()
-    # tied tensors (embeddings shared with the encoder, decoder and head) are stored once
-    tied = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
-    missing = [k for k in own if k not in state and k not in tied]
+    missing = [k for k in own if k not in state and k not in _TIED]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if missing or unexpected or wrong:
@@ -661,7 +683,37 @@ def _load_t5(path: Path, expected: T5Config) -> T5ForConditionalGeneration:
             f"{weights} does not match its config: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}, wrong shapes {wrong[:3]}"
         )
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                           for k, v in state.items()}, strict=False)
     model.tie_weights()
     model.eval()
     return model
+
+
+def write_manifest(path: str | Path) -> Path:
+    """Record the sha256 of a checkpoint's files. ``save_pretrained`` calls it; calling it
+    by hand vouches for files edited after saving (they are still cross-checked on load)."""
+    path = Path(path)
+    write_json(path / MANIFEST, {"files": {n: sha256_file(path / n) for n in CHECKED}})
+    return path
+
+
+def _check_manifest(path: Path) -> None:
+    """Every file of the checkpoint against the sha256 its manifest records."""
+    try:
+        files = json.loads((path / MANIFEST).read_text())["files"]
+        if not isinstance(files, dict) or set(files) != set(CHECKED):
+            raise ValueError(f"it lists {sorted(files)}, not {list(CHECKED)}")
+    except FileNotFoundError:
+        raise ModelFormatError(
+            f"{path} has no {MANIFEST} (a checkpoint of an older nas-rlm, or a damaged one); "
+            "retrain it, or re-save it with this version") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise ModelFormatError(f"{path}/{MANIFEST} is damaged: {e}") from e
+    for name in CHECKED:
+        if not (path / name).is_file():
+            raise ModelFormatError(f"{path} has no {name}")
+        if sha256_file(path / name) != files[name]:
+            raise ModelFormatError(
+                f"{path}/{name} does not match the sha256 in {MANIFEST}: the file was changed "
+                "or damaged after saving; restore it or retrain")
