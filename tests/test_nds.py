@@ -569,3 +569,25 @@ def test_function_attribute_refs_are_rendered_as_refs():
     text = sp.to_text(sp.sample(1, 0)[0])
     assert "g=@" in text
     assert "g=0" not in text
+
+
+@pytest.mark.parametrize("concat, needle", [
+    ("range(20000000)", "more than 64 entries"),
+    ("range(10000000000000000000)", "more than 64 entries"),
+    ("range(-10000000000000000000, 10000000000000000000, 3)", "more than 64 entries"),
+    ("range(2, 6, 0)", "step must not be zero"),
+    ("[" + "2, " * 100 + "]", "more than 64 entries"),
+])
+def test_sizes_in_a_genotype_are_bounded_before_anything_is_built(concat, needle) -> None:
+    from nas_rlm.search_spaces import NDSDarts
+
+    space = NDSDarts()
+    text = space.to_string(space.sample(1, 0)[0])
+    head, _, rest = text.partition("normal_concat=")
+    bad = head + "normal_concat=" + concat + rest[rest.index("]") + 1:]
+    with pytest.raises(ArchError, match=needle) as exc:
+        space.parse(bad)
+    assert len(str(exc.value)) < 400
+    pairs = text.replace("normal=[", "normal=[" + "('none', 0), " * 100, 1)
+    with pytest.raises(ArchError, match="no cell has more than 64"):
+        space.parse(pairs)

@@ -143,13 +143,34 @@ def parse_genotype(text: str) -> Genotype:
     return genotype_from_fields({k: _literal(v, k) for k, v in values.items()})
 
 
+#: No cell of any NDS space has more (op, input) pairs or concatenated nodes than this; a
+#: longer list is refused before anything is built from it.
+MAX_LIST = 64
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut to about 200 characters, so an error never echoes a huge input."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(text):,} characters)"
+
+
 def _literal(node: ast.expr, name: str) -> Any:
     """A Python value from literal syntax only (plus ``range`` with int arguments)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
         args = [_literal(a, name) for a in node.args]
         if node.keywords or not 1 <= len(args) <= 3 or not all(_is_int(a) for a in args):
             raise ArchError(f"{name}: range() needs 1 to 3 integer arguments")
-        return list(range(*args))
+        if len(args) == 3 and args[2] == 0:
+            raise ArchError(f"{name}: range() step must not be zero")
+        r = range(*args)
+        try:
+            n = len(r)
+        except OverflowError:
+            n = MAX_LIST + 1
+        if n > MAX_LIST:
+            raise ArchError(f"{name}: {ast.unparse(node)[:200]} has more than {MAX_LIST} "
+                            "entries; no cell is that large")
+        return list(r)
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
@@ -170,25 +191,35 @@ def genotype_from_fields(fields: Mapping[str, Any]) -> Genotype:
     for cell in ("normal", "reduce"):
         pairs = fields[cell]
         if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (Sequence, np.ndarray)):
-            raise ArchError(f"{cell} must be a list of (op, input) pairs, got {pairs!r}")
+            raise ArchError(f"{cell} must be a list of (op, input) pairs, got {_short(pairs)}")
+        if len(pairs) > MAX_LIST:
+            raise ArchError(f"{cell} has {len(pairs):,} pairs; no cell has more than {MAX_LIST}")
         checked = []
         for k, pair in enumerate(pairs):
             if (isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence)
                     or len(pair) != 2):
-                raise ArchError(f"{cell} entry {k} must be an (op, input) pair, got {pair!r}")
+                raise ArchError(f"{cell} entry {k} must be an (op, input) pair, got {_short(pair)}")
             op, idx = pair
             if not isinstance(op, str):
-                raise ArchError(f"{cell} entry {k}: op must be a str, got {op!r}")
+                raise ArchError(f"{cell} entry {k}: op must be a str, got {_short(op)}")
             if not _is_int(idx):
-                raise ArchError(f"{cell} entry {k}: input index must be an integer, got {idx!r}")
+                raise ArchError(
+                    f"{cell} entry {k}: input index must be an integer, got {_short(idx)}")
             checked.append((op, int(idx)))
         out[cell] = tuple(checked)
         concat = fields[f"{cell}_concat"]
-        if isinstance(concat, range):
-            concat = list(concat)
+        if isinstance(concat, (Sequence, np.ndarray)) and not isinstance(concat, (str, bytes)):
+            try:
+                size = len(concat)
+            except OverflowError:
+                size = MAX_LIST + 1
+            if size > MAX_LIST:
+                raise ArchError(f"{cell}_concat has more than {MAX_LIST} entries; no cell is "
+                                f"that large: {_short(concat)}")
         if (isinstance(concat, (str, bytes)) or not isinstance(concat, (Sequence, np.ndarray))
                 or not all(_is_int(c) for c in concat)):
-            raise ArchError(f"{cell}_concat must be a list of node indices, got {concat!r}")
+            raise ArchError(f"{cell}_concat must be a list of node indices, got {_short(concat)}")
+        concat = list(concat)
         out[f"{cell}_concat"] = tuple(int(c) for c in concat)
     return Genotype(**out)
 
@@ -225,7 +256,7 @@ class NDSSpace(SearchSpace):
         for arg, v in (("width", width), ("depth", depth), ("num_classes", num_classes),
                        ("resolution", resolution)):
             if not _is_int(v) or v < 1:
-                raise ValueError(f"{arg} must be a positive integer, got {v!r}")
+                raise ArchError(f"{arg} must be a positive integer, got {_short(v)}")
         self.width, self.depth = int(width), int(depth)
         self.num_classes, self.resolution = int(num_classes), int(resolution)
         hi = []
@@ -267,7 +298,7 @@ class NDSSpace(SearchSpace):
                 node = k // 2 + 2
                 if op not in self.ops:
                     raise ArchError(
-                        f"unknown op {op!r} for {self.name} ({cell} node {node}); "
+                        f"unknown op {_short(op)} for {self.name} ({cell} node {node}); "
                         f"valid ops: {', '.join(self.ops)}"
                     )
                 if not 0 <= j < node:
@@ -525,7 +556,7 @@ class _Emit:
         if kind == "dil_conv":
             y = self.conv(r, c, c, (k, k), s2, (k - 1, k - 1), 2, depthwise=True, bn=False)
             return self.conv(y, c, c, (1, 1))
-        raise ArchError(f"op {name!r} has no ONNX rendering")  # unreachable for valid archs
+        raise ArchError(f"op {_short(name)} has no ONNX rendering")  # unreachable for valid archs
 
     def cell(self, states: dict[int, str], pairs: Pairs, concat: tuple[int, ...],
              reduction: bool, c: int) -> str:
