@@ -245,7 +245,7 @@ def _cmd_assisted(args: argparse.Namespace) -> int:
         budget=args.budget, n_init=args.init, batch=args.batch, pop_size=args.pop_size,
         generations=args.generations, seed=args.seed, out_dir=args.out,
         accuracy_csv=args.accuracy_csv, measure_latency=args.measure_latency,
-        data_dir=args.data_dir, progress=not args.quiet,
+        data_dir=args.data_dir, progress=not args.quiet, accuracy_column=args.accuracy_column,
     )
     keys = ("status", "n_evals", "n_front", "hv_ratio", "igd_plus", "seconds")
     print(json.dumps({"out": args.out, **{k: s[k] for k in keys if k in s}}, indent=2))
@@ -429,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--generations", type=int, default=30, help="per round, on the surrogate")
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--accuracy-csv", help="your own table: arch,<column>[,...]")
+    sa.add_argument("--accuracy-column",
+                    help="the accuracy column of --accuracy-csv (default: the one called "
+                    "'accuracy', or its only column)")
     sa.add_argument("--measure-latency", action="store_true",
                     help="add latency:local_cpu, measured with onnxruntime on this machine")
     sa.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")

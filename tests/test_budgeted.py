@@ -194,9 +194,14 @@ def test_assisted_cli_with_a_users_csv_resumes_and_stays_in_the_table(space, tab
     argv = ["assisted", "--space", "nb201", "--accuracy-csv", str(path), "--objectives",
             "accuracy,latency:lat", "--surrogate", "gbdt", "--budget", "40", "--init", "20",
             "--batch", "10", "--out", str(out), "--quiet"]
+    # two columns, neither called 'accuracy': the user must say which one is
+    assert main([*argv[:-2], str(tmp_path / "refused"), "--quiet"]) == 2
+    assert not (tmp_path / "refused").exists()
+    argv += ["--accuracy-column", "acc"]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_evals"] == 40 and summary["n_front"] >= 1
+    assert summary["sources"] == {"acc": str(path), "lat": str(path)}
     rows = list(csv.reader((out / "evaluated.csv").open()))
     assert rows[0] == ["arch", "acc", "lat"] and len(rows) == 41
     mine = {space.to_string(a) for a in archs}
@@ -218,6 +223,40 @@ def test_users_csv_errors_name_file_and_line(space, tmp_path, content, match):
     path.write_text(content)
     with pytest.raises(DataError, match=match):
         TableEvaluator.from_csv(space, path)
+
+
+def _users_csv(path, space, table, header, pick, bom=False):
+    archs = space.sample(60, 3)
+    Y = table(archs)
+    lines = [",".join(header)] + [
+        ",".join([space.to_string(a), *(str(y[j]) for j in pick)]) for a, y in zip(archs, Y,
+                                                                                  strict=True)]
+    path.write_text(("\ufeff" if bom else "") + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_accuracy_column_is_taken_by_name(space, table, tmp_path):
+    from nas_rlm.search.assisted import make_evaluator
+
+    # header arch,loss,accuracy: the objective 'accuracy' is the column of that name
+    path = _users_csv(tmp_path / "a.csv", space, table, ["arch", "loss", "accuracy"], [1, 0],
+                      bom=True)
+    ev = make_evaluator(space, ["pixel3"], path)
+    assert ev.columns == ["accuracy", "pixel3"]
+    archs = space.sample(60, 3)
+    np.testing.assert_allclose(ev(archs[:5]), table(archs[:5]))
+
+
+def test_a_column_in_both_the_csv_and_the_table_is_an_error(space, table, tmp_path, capsys):
+    from nas_rlm.cli import main
+
+    path = _users_csv(tmp_path / "b.csv", space, table, ["arch", "accuracy", "pixel3"], [0, 1])
+    out = tmp_path / "run"
+    code = main(["assisted", "--accuracy-csv", str(path), "--surrogate", "gbdt",
+                 "--budget", "30", "--init", "10", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pixel3 is both a column of" in err and len(err.splitlines()) == 1
+    assert not out.exists()
 
 
 def test_assisted_infeasible_budget_writes_a_run_dir_that_says_so(tmp_path, capsys):

@@ -36,12 +36,29 @@ LOCAL = "local_cpu"
 def make_evaluator(space: SearchSpace, columns: Sequence[str] = (),
                    accuracy_csv: str | os.PathLike | None = None,
                    measure_latency: bool = False,
-                   data_dir: str | os.PathLike | None = None) -> Evaluator:
+                   data_dir: str | os.PathLike | None = None,
+                   accuracy_column: str | None = None) -> Evaluator:
     """Where the true values come from: a user's CSV, the benchmark table for ``columns``,
-    and/or onnxruntime latency on this machine (column ``local_cpu``)."""
+    and/or onnxruntime latency on this machine (column ``local_cpu``).
+
+    From the CSV comes the accuracy, by name: ``accuracy_column``, else the column called
+    ``accuracy``, else its only column; plus any of ``columns`` that no table has. A column
+    both in the CSV and in the benchmark table is an error, never a silent choice.
+    """
     parts: list[Evaluator] = []
     if accuracy_csv is not None:
-        parts.append(TableEvaluator.from_csv(space, accuracy_csv))
+        header = TableEvaluator.from_csv(space, accuracy_csv).columns
+        acc = _accuracy_column(accuracy_csv, header, accuracy_column)
+        extra = [c for c in columns if c in header and c != acc]
+        clash = [c for c in extra if c in _table_columns(space, data_dir)]
+        if clash:
+            raise SearchSpecError(
+                f"{', '.join(clash)} is both a column of {accuracy_csv} and of the "
+                f"{space.name} benchmark table; rename it in the CSV to use the table, or "
+                "drop it from the CSV")
+        parts.append(TableEvaluator.from_csv(space, accuracy_csv, [acc, *extra]))
+    elif accuracy_column is not None:
+        raise SearchSpecError("--accuracy-column names a column of --accuracy-csv; pass both")
     table_cols = [c for c in columns if c != LOCAL and not any(c in p.columns for p in parts)]
     if table_cols:
         parts.append(TableEvaluator(space, table_cols, data_dir))
@@ -51,6 +68,43 @@ def make_evaluator(space: SearchSpace, columns: Sequence[str] = (),
         raise SearchSpecError("no source of true values: name table columns, pass "
                               "--accuracy-csv, or --measure-latency")
     return parts[0] if len(parts) == 1 else JointEvaluator(*parts)
+
+
+def _accuracy_column(path: str | os.PathLike, header: list[str], explicit: str | None) -> str:
+    if explicit is not None:
+        if explicit not in header:
+            raise SearchSpecError(f"{path} has no column {explicit!r}; its columns: "
+                                  f"{', '.join(header)}")
+        return explicit
+    if "accuracy" in header:
+        return "accuracy"
+    if len(header) == 1:
+        return header[0]
+    raise SearchSpecError(
+        f"{path} has columns {', '.join(header)} and none is called 'accuracy'; say which "
+        "one is the accuracy with --accuracy-column")
+
+
+def _table_columns(space: SearchSpace, data_dir: str | os.PathLike | None) -> set[str]:
+    from ..data.targets import target_names
+    from ..errors import DataError, UnknownNameError
+
+    try:
+        return set(target_names(space.name, data_dir))
+    except (DataError, UnknownNameError):
+        return set()
+
+
+def sources(ev: Evaluator, accuracy_csv: str | os.PathLike | None) -> dict[str, str]:
+    """Which source gave each column: the user's CSV, the benchmark table or onnxruntime."""
+    parts = ev.parts if isinstance(ev, JointEvaluator) else [ev]
+    out = {}
+    for i, part in enumerate(parts):
+        what = ("onnxruntime on this machine" if isinstance(part, LatencyEvaluator)
+                else str(accuracy_csv) if accuracy_csv is not None and i == 0
+                else "benchmark table")
+        out.update(dict.fromkeys(part.columns, what))
+    return out
 
 
 def run_assisted(
@@ -69,6 +123,7 @@ def run_assisted(
     measure_latency: bool = False,
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    accuracy_column: str | None = None,
 ) -> dict[str, Any]:
     """Run :func:`budgeted.surrogate_assisted` and write the run directory; the summary.
 
@@ -89,7 +144,7 @@ def run_assisted(
                 f"{space.name} has no accuracy table; pass --accuracy-csv with your own "
                 f"(header 'arch,accuracy'), or search latency objectives only")
         cols = ["cifar10", *cols]
-    ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir)
+    ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir, accuracy_column)
     objs, cons, scorer = B.setup(space, ev, specs, cons_specs or None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +153,7 @@ def run_assisted(
               "surrogate": surrogate, "budget": budget, "n_init": n_init, "batch": batch,
               "pop_size": pop_size, "generations": generations, "seed": seed,
               "accuracy_csv": None if accuracy_csv is None else str(accuracy_csv),
-              "measure_latency": measure_latency}
+              "measure_latency": measure_latency, "sources": sources(ev, accuracy_csv)}
     write_json(out / "config.json", config)
     if scorer is not None and scorer.n_feasible == 0:  # known before spending any budget
         summary = {"status": "infeasible", "n_evals": 0, "n_front": 0,
@@ -124,7 +179,7 @@ def run_assisted(
     summary: dict[str, Any] = {
         "status": "ok" if len(front) else "infeasible", "n_evals": run.n_evals,
         "n_front": len(front), "seconds": round(time.perf_counter() - t0, 1),
-        "history": run.history,
+        "sources": config["sources"], "history": run.history,
     }
     if not len(front):
         summary["message"] = ("no truly evaluated arch satisfies the constraints "
@@ -166,4 +221,4 @@ def _plots(out: Path, space: SearchSpace, objs, run: B.BudgetedRun, front: np.nd
             plot_budget_curves(out, {run.method: ([p[0] for p in pts], [p[1] for p in pts])})
 
 
-__all__ = ["ASSISTED_SURROGATES", "make_evaluator", "run_assisted"]
+__all__ = ["ASSISTED_SURROGATES", "make_evaluator", "run_assisted", "sources"]

@@ -51,38 +51,48 @@ class TableEvaluator(Evaluator):
         self.space, self.columns, self.table = space, list(columns), table
 
     @classmethod
-    def from_csv(cls, space: SearchSpace, path: str | os.PathLike) -> TableEvaluator:
+    def from_csv(cls, space: SearchSpace, path: str | os.PathLike,
+                 columns: Sequence[str] | None = None) -> TableEvaluator:
         """A user's own table: an ``arch`` column (the space's strings) and one column per
-        quantity, e.g. ``arch,accuracy`` from their own training runs. Every arch is parsed,
-        so any spelling the space accepts works; bad rows fail with their line number."""
+        quantity, e.g. ``arch,accuracy`` from their own training runs. ``columns`` picks
+        columns by header name, in that order (default: all). Every arch is parsed, so any
+        spelling the space accepts works; bad rows fail with their line number."""
         import csv
 
         from .run import TrueTable
 
         path = Path(path)
-        try:
-            with path.open(newline="") as f:
+        try:  # utf-8-sig: a byte-order mark (spreadsheet exports) is read, not rejected
+            with path.open(newline="", encoding="utf-8-sig") as f:
                 rows = list(csv.reader(f))
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise DataError(f"cannot read {path}: {e}") from e
         if not rows or not rows[0] or rows[0][0].strip() != "arch" or len(rows[0]) < 2:
             raise DataError(f"{path}: the header must be 'arch,<column>[,...]', "
                             f"got {rows[0] if rows else 'an empty file'}")
-        columns = [c.strip() for c in rows[0][1:]]
+        header = [c.strip() for c in rows[0][1:]]
+        if len(set(header)) != len(header):
+            raise DataError(f"{path}: duplicate column names in the header {rows[0]}")
+        columns = header if columns is None else list(columns)
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise DataError(f"{path} has no column {', '.join(missing)}; its columns: "
+                            f"{', '.join(header)}")
+        pick = [header.index(c) + 1 for c in columns]
         index: dict[Hashable, int] = {}
         Y = np.empty((len(rows) - 1, len(columns)))
         for i, row in enumerate(rows[1:]):
             line = i + 2
-            if len(row) != len(columns) + 1:
-                raise DataError(f"{path}:{line}: expected {len(columns) + 1} fields, "
+            if len(row) != len(header) + 1:
+                raise DataError(f"{path}:{line}: expected {len(header) + 1} fields, "
                                 f"got {len(row)}")
             try:
                 key = space.parse(row[0])
-                Y[i] = [float(v) for v in row[1:]]
+                Y[i] = [float(row[k]) for k in pick]
             except (ArchError, ValueError) as e:
                 raise DataError(f"{path}:{line}: {e}") from e
             if not np.isfinite(Y[i]).all():
-                raise DataError(f"{path}:{line}: non-finite value in {row[1:]}")
+                raise DataError(f"{path}:{line}: non-finite value in {[row[k] for k in pick]}")
             if key in index:
                 raise DataError(f"{path}:{line}: arch listed twice (first on line "
                                 f"{index[key] + 2})")
