@@ -142,6 +142,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .data import load_targets
     from .evaluation.protocol import train_indices
     from .io import write_json
+    from .run_dir import claim, data_fingerprint
     from .surrogates.recipes import train_rlm
 
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
@@ -152,6 +153,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     archs, Y = load_targets(args.space, objectives, args.data_dir)
     idx = train_indices(args.space, args.n_train, args.seed)
     out = Path(args.out)
+    claim(out, {"space": args.space, "objectives": objectives, "n_train": args.n_train,
+                "seed": args.seed, "recipe": recipe.to_dict(),
+                "data": data_fingerprint(args.space)}, args.force_restart)
     rlm = train_rlm(args.space, [archs[i] for i in idx], Y[idx], objectives, recipe,
                     seed=args.seed, out_dir=out, progress=not args.quiet, threads=args.threads)
     rlm.training_info["train_indices"] = idx.tolist()
@@ -191,7 +195,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             row[f"{o}_expected"] = float(ev[i, j])
             row[f"{o}_spread"] = float(spread[i, j])
         rows.append(row)
-    if args.out and args.out.endswith(".csv"):
+    if args.out and args.out.lower().endswith(".csv"):
         write_csv(args.out, list(rows[0]), (list(r.values()) for r in rows))
     elif args.out:
         atomic_write_text(args.out, json.dumps(rows, indent=2) + "\n")
@@ -220,7 +224,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         space, rlm, args.objectives, args.constraint, algorithm=args.algorithm,
         pop_size=args.pop_size, generations=args.generations, seed=args.seed,
         out_dir=args.out, data_dir=args.data_dir, progress=not args.quiet, k=args.k,
-        surrogate_name=name,
+        surrogate_name=name, force_restart=args.force_restart,
     )
     s = result.summary
     keys = ("status", "n_front", "hv_ratio", "igd_plus", "archs_scored", "surrogate_calls",
@@ -246,9 +250,12 @@ def _cmd_assisted(args: argparse.Namespace) -> int:
         generations=args.generations, seed=args.seed, out_dir=args.out,
         accuracy_csv=args.accuracy_csv, measure_latency=args.measure_latency,
         data_dir=args.data_dir, progress=not args.quiet, accuracy_column=args.accuracy_column,
+        force_restart=args.force_restart,
     )
     keys = ("status", "n_evals", "n_front", "hv_ratio", "igd_plus", "seconds")
     print(json.dumps({"out": args.out, **{k: s[k] for k in keys if k in s}}, indent=2))
+    if "note" in s:
+        print(f"nas-rlm: note: {s['note']}", file=sys.stderr)
     if s["status"] != "ok":
         print(f"nas-rlm: {s['message']}", file=sys.stderr)
         return 1
@@ -286,7 +293,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"), out,
         data_dir=args.data_dir, progress=not args.quiet,
         rlm_recipe=recipe, test_limit=args.test_limit, save_models=args.save_models,
-        threads=args.threads,
+        threads=args.threads, force_restart=args.force_restart,
     )
     if args.quiet:  # evaluate printed nothing
         print((out / "table.md").read_text().rstrip())
@@ -383,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "model.chained=true (repeatable)")
     tr.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     tr.add_argument("--out", default="runs/rlm", help="run dir; rerun to resume")
+    tr.add_argument("--force-restart", action="store_true",
+                    help="empty the run dir first, even if it holds a run of other inputs")
     tr.add_argument("--data-dir", help=data_dir_help)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=_cmd_train)
@@ -409,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("-k", type=int, default=8, help="samples per arch for the reported spread")
     se.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     se.add_argument("--out", default="runs/search", help="run dir; rerun to resume")
+    se.add_argument("--force-restart", action="store_true",
+                    help="empty the run dir first, even if it holds a run of other inputs")
     se.add_argument("--data-dir", help=data_dir_help + "; true values and metrics need it")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.set_defaults(func=_cmd_search)
@@ -436,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add latency:local_cpu, measured with onnxruntime on this machine")
     sa.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     sa.add_argument("--out", default="runs/assisted", help="run dir; rerun to resume")
+    sa.add_argument("--force-restart", action="store_true",
+                    help="empty the run dir first, even if it holds a run of other inputs")
     sa.add_argument("--data-dir", help=data_dir_help)
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
     sa.set_defaults(func=_cmd_assisted)
@@ -450,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ns", default="78,390,781", help="training pool sizes N")
     ev.add_argument("--seeds", default="0-4", help="pool seeds: a range (0-4) or a list (0,2)")
     ev.add_argument("--out", default="runs/eval", help="run dir; rerun to resume")
+    ev.add_argument("--force-restart", action="store_true",
+                    help="empty the run dir first, even if it holds a run of other inputs")
     ev.add_argument("--rlm-size", choices=sorted(MODEL_SIZES), default="small")
     ev.add_argument("--rlm-steps", type=int,
                     help="RLM optimizer steps (default: the recipe's)")

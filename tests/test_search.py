@@ -375,7 +375,14 @@ def test_cli_search(data_dir, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "ok" and out["n_front"] >= 1 and 0 < out["hv_ratio"] <= 1
     assert (tmp_path / "run" / "pareto.csv").is_file()
-    assert main([*argv, "--constraint", "latency:pixel3<=0.0001"]) == 1
+    # a rerun with other inputs is refused in one line and rewrites nothing
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    assert main([*argv, "--constraint", "latency:pixel3<=0.0001"]) == 2
+    err = capsys.readouterr().err
+    assert "constraints differ" in err and "--force-restart" in err and err.count("\n") == 1
+    assert before == {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()
+                      if p.is_file()}
+    assert main([*argv, "--constraint", "latency:pixel3<=0.0001", "--force-restart"]) == 1
     captured = capsys.readouterr()
     assert json.loads(captured.out)["status"] == "infeasible" and "relax" in captured.err
     assert main([*argv, "--objectives", "accuracy,latency:pixel9"]) == 2

@@ -38,6 +38,7 @@ import numpy as np
 from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
 from ..errors import NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
+from ..run_dir import RunDirError, claim, data_fingerprint, differences
 from ..surrogates.base import Surrogate, point_estimate
 from .metrics import ranking_scores
 from .protocol import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
@@ -267,11 +268,11 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
 
 def _load_cell(path: Path, settings: dict) -> dict:
     cell = json.loads(path.read_text())
-    if cell.get("settings") != settings:
-        raise NasRlmError(
-            f"{path} was computed with other settings ({cell.get('settings')} vs. now "
-            f"{settings}); use a new output directory or delete that cell to recompute it"
-        )
+    changed = differences(cell.get("settings"), json.loads(json.dumps(settings)))
+    if changed:
+        raise RunDirError(
+            f"{path} was computed with other settings ({', '.join(changed[:6])} differ); use "
+            "a new --out, --force-restart, or delete that cell to recompute it")
     return cell
 
 
@@ -383,6 +384,7 @@ def evaluate(
     test_limit: int | None = None,
     save_models: bool = False,
     threads: int = 1,
+    force_restart: bool = False,
 ) -> dict:
     """Run the DESIGN §3 ranking protocol and write the run directory (see the module doc).
 
@@ -412,12 +414,20 @@ def evaluate(
 
         recipe = (rlm_recipe or DEFAULT_RECIPE).to_dict()
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
-              "test_limit": test_limit, "k": K}
+              "test_limit": test_limit, "k": K, "data": data_fingerprint(space)}
     settings = {s: {**common, **({"rlm_recipe": recipe} if s == "rlm" else {})}
                 for s in surrogates}
 
     out = Path(out_dir)
     cells_dir = out / "cells"
+    grid = [(s, n, seed) for n in ns for seed in seeds for s in surrogates]
+    # cells are the run's unit: more N, seeds or surrogates extend a run dir, and a cell of
+    # other settings (targets, test set, data, recipe) is refused before anything is written
+    claim(out, {"space": space, "data": data_fingerprint(space)}, force_restart)
+    for s, n, seed in grid:
+        path = cells_dir / f"{_cell_stem(s, n, seed)}.json"
+        if path.is_file():
+            _load_cell(path, settings[s])
     cells_dir.mkdir(parents=True, exist_ok=True)
     config = {"space": space, "targets": targets, "surrogates": surrogates, "ns": ns,
               "seeds": seeds, "test_limit": test_limit, "test_archs": len(te_all),
@@ -429,7 +439,6 @@ def evaluate(
     write_json(out / "config.json", config)
 
     factories = surrogate_factories(space, surrogates, rlm_recipe, first, threads)
-    grid = [(s, n, seed) for n in ns for seed in seeds for s in surrogates]
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:
         for s, n, seed in grid:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..io import write_csv, write_json
+from ..run_dir import claim, data_fingerprint, file_fingerprint
 from ..search_spaces.base import SearchSpace
 from . import budgeted as B
 from .evaluators import Evaluator, JointEvaluator, LatencyEvaluator, TableEvaluator
@@ -95,6 +96,11 @@ def _table_columns(space: SearchSpace, data_dir: str | os.PathLike | None) -> se
         return set()
 
 
+def ev_uses_table(ev: Evaluator) -> bool:
+    parts = ev.parts if isinstance(ev, JointEvaluator) else [ev]
+    return any(isinstance(p, TableEvaluator) and not p.from_user for p in parts)
+
+
 def sources(ev: Evaluator, accuracy_csv: str | os.PathLike | None) -> dict[str, str]:
     """Which source gave each column: the user's CSV, the benchmark table or onnxruntime."""
     parts = ev.parts if isinstance(ev, JointEvaluator) else [ev]
@@ -124,6 +130,7 @@ def run_assisted(
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
     accuracy_column: str | None = None,
+    force_restart: bool = False,
 ) -> dict[str, Any]:
     """Run :func:`budgeted.surrogate_assisted` and write the run directory; the summary.
 
@@ -134,6 +141,7 @@ def run_assisted(
     if surrogate not in ASSISTED_SURROGATES:
         raise SearchSpecError(f"unknown surrogate {surrogate!r}; valid: "
                               f"{', '.join(ASSISTED_SURROGATES)}")
+    B.check_sizes(budget, n_init, batch, pop_size, generations)
     specs = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) \
         else list(objectives)
     cons_specs = ([constraints] if isinstance(constraints, str) else list(constraints or []))
@@ -147,13 +155,19 @@ def run_assisted(
     ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir, accuracy_column)
     objs, cons, scorer = B.setup(space, ev, specs, cons_specs or None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     config = {"space": space.name, "objectives": [o.spec for o in objs],
               "constraints": [c.spec for c in cons], "columns": ev.columns,
               "surrogate": surrogate, "budget": budget, "n_init": n_init, "batch": batch,
               "pop_size": pop_size, "generations": generations, "seed": seed,
               "accuracy_csv": None if accuracy_csv is None else str(accuracy_csv),
-              "measure_latency": measure_latency, "sources": sources(ev, accuracy_csv)}
+              "measure_latency": measure_latency, "sources": sources(ev, accuracy_csv),
+              "space_settings": space.settings()}
+    rows = len(B.evaluable_archs(ev) or ()) or None  # a CSV's archs are all there is to evaluate
+    note = (f"--budget {budget} is more than the {rows} archs with true values; every one "
+            f"of them will be evaluated" if rows is not None and budget > rows else None)
+    claim(out, {**config, "data": data_fingerprint(space.name) if ev_uses_table(ev) else {},
+                "accuracy_csv": None if accuracy_csv is None else file_fingerprint(accuracy_csv)},
+          force_restart)
     write_json(out / "config.json", config)
     if scorer is not None and scorer.n_feasible == 0:  # known before spending any budget
         summary = {"status": "infeasible", "n_evals": 0, "n_front": 0,
@@ -181,6 +195,8 @@ def run_assisted(
         "n_front": len(front), "seconds": round(time.perf_counter() - t0, 1),
         "sources": config["sources"], "history": run.history,
     }
+    if note:
+        summary["note"] = note
     if not len(front):
         summary["message"] = ("no truly evaluated arch satisfies the constraints "
                               f"{[c.spec for c in cons]}; relax the budget")

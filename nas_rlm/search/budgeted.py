@@ -37,6 +37,7 @@ from .indicators import front_metrics, non_dominated
 from .objectives import (
     Constraint,
     Objective,
+    SearchSpecError,
     constraint_matrix,
     objective_matrix,
     parse_constraints,
@@ -167,7 +168,7 @@ def _distinct_random(space: SearchSpace, n: int, rng: np.random.Generator,
     return list(out)
 
 
-def _universe(evaluator: Evaluator) -> list[Hashable] | None:
+def evaluable_archs(evaluator: Evaluator) -> list[Hashable] | None:
     """The archs that can be truly evaluated: those in every table behind ``evaluator``
     (None when no table limits it, e.g. onnxruntime latency alone)."""
     parts = evaluator.parts if isinstance(evaluator, JointEvaluator) else [evaluator]
@@ -185,7 +186,7 @@ def random_search(space: SearchSpace, evaluator: Evaluator, budget: int = 1000, 
     """``budget`` distinct archs drawn uniformly (from the table where there is one)."""
     t0, rng = time.perf_counter(), np.random.default_rng(seed)
     led, hist = _Ledger(evaluator, budget, scorer, progress, "random"), []
-    archs = _distinct_random(space, budget, rng, _universe(evaluator), set())
+    archs = _distinct_random(space, budget, rng, evaluable_archs(evaluator), set())
     for s in range(0, len(archs), record_every):
         led.add(archs[s: s + record_every])
         led.record(hist)
@@ -309,11 +310,10 @@ def surrogate_assisted(
       a rerun resumes from them (the surrogate is refitted on all of them).
     """
     t0, rng = time.perf_counter(), np.random.default_rng(seed)
-    if n_init < 1 or batch < 1 or n_init > budget:
-        raise ValueError(f"need 1 <= n_init <= budget and batch >= 1 "
-                         f"(n_init={n_init}, batch={batch}, budget={budget})")
+    check_sizes(budget=budget, n_init=n_init, batch=batch, pop_size=pop_size,
+                generations=generations)
     led, hist = _Ledger(evaluator, budget, scorer, progress, method), []
-    universe = _universe(evaluator)
+    universe = evaluable_archs(evaluator)
     # Only archs with a true value can be picked. Where the table is the whole space (NB201)
     # the search runs on the surrogate; where it is a sample (FBNet, OFA, a user's own CSV),
     # archs found by a search would have no true value, so its archs are scored instead.
@@ -429,6 +429,18 @@ def _restore(state: Path, space: SearchSpace, led: _Ledger, hist: list) -> int:
     return int(raw.get("next_round", 1))
 
 
+def check_sizes(budget: int, n_init: int, batch: int, pop_size: int = 1,
+                generations: int = 1) -> None:
+    """The loop's sizes, checked before any run directory or evaluation exists."""
+    for name, v in (("budget", budget), ("init", n_init), ("batch", batch),
+                    ("pop-size", pop_size), ("generations", generations)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise SearchSpecError(f"--{name} must be a positive integer, got {v!r}")
+    if n_init > budget:
+        raise SearchSpecError(f"--init {n_init} is more than --budget {budget}: the first "
+                              "random archs are part of the budget")
+
+
 def setup(space: SearchSpace, evaluator: Evaluator, objectives: str | Sequence[str],
           constraints: str | Sequence[str] | None = None
           ) -> tuple[list[Objective], list[Constraint], FrontScorer | None]:
@@ -444,6 +456,8 @@ __all__ = [
     "Fitter",
     "FrontScorer",
     "TrueValues",
+    "check_sizes",
+    "evaluable_archs",
     "evolve_on_true",
     "found_front",
     "random_search",

@@ -49,6 +49,7 @@ class TableEvaluator(Evaluator):
         if table is None:
             raise DataError(f"no table for {space.name} {list(columns)}: {why}")
         self.space, self.columns, self.table = space, list(columns), table
+        self.from_user = False  # a benchmark table, not a user's CSV
 
     @classmethod
     def from_csv(cls, space: SearchSpace, path: str | os.PathLike,
@@ -100,7 +101,7 @@ class TableEvaluator(Evaluator):
         if not index:
             raise DataError(f"{path} has a header but no rows")
         self = cls.__new__(cls)
-        self.space, self.columns = space, columns
+        self.space, self.columns, self.from_user = space, columns, True
         self.table = TrueTable(columns, Y, index)
         return self
 

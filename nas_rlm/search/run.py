@@ -16,9 +16,9 @@ Resume: pymoo's algorithm state is not checkpointed. Instead a rerun into the sa
 ``out_dir`` reloads ``cache.json`` and restarts the algorithm with the same seed. Given the
 same seed and the same (cached) values, pymoo makes the same choices, so the generations
 already done are replayed from the cache at no surrogate cost, exactly, and only the
-remaining ones call the surrogate. Changing the seed, objectives or algorithm still reuses
-every cached prediction; only the trajectory differs. A cache from a different surrogate is
-refused.
+remaining ones call the surrogate; more ``generations`` extend a finished run. Any other
+change of inputs (seed, objectives, algorithm, surrogate, model files, data) is refused
+before anything is written (``inputs.json``, :mod:`nas_rlm.run_dir`).
 
 The "found front" is the predicted non-dominated, predicted-feasible set of every arch the
 search evaluated (its archive), which for NSGA-II equals the final population's front and
@@ -42,6 +42,7 @@ from pymoo.optimize import minimize
 
 from ..errors import DataError, UnknownNameError
 from ..io import write_csv, write_json
+from ..run_dir import claim, data_fingerprint, model_fingerprint
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
 from .algorithms import make_algorithm, supports_constraints
@@ -176,6 +177,7 @@ def run_search(
     k: int = 8,
     surrogate_name: str | None = None,
     plots: bool = True,
+    force_restart: bool = False,
 ) -> SearchResult:
     """Search ``space`` on ``surrogate`` with a pymoo algorithm and write a run directory.
 
@@ -201,9 +203,14 @@ def run_search(
 
         resolve_data_dir(data_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
     sid = surrogate_id(surrogate, surrogate_name)
+    model = surrogate_name if surrogate_name and Path(surrogate_name).is_dir() else None
+    claim(out, {  # generations are not an input: a rerun with more extends the run
+        "space": space.name, "space_settings": space.settings(),
+        "objectives": [o.spec for o in objs], "constraints": [c.spec for c in cons],
+        "algorithm": algorithm, "pop_size": pop_size, "seed": seed, "k": k,
+        "surrogate": sid, "model": model_fingerprint(model) if model else None,
+        "data": data_fingerprint(space.name)}, force_restart)
     cache_path = out / CACHE
     cache = (PredictionCache.load(cache_path, space, sid, names) if cache_path.is_file()
              else PredictionCache(names, sid))
