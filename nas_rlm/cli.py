@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import NasRlmError
+from .errors import ArchError, NasRlmError
 from .surrogates.model_sizes import MODEL_SIZES
 
 
@@ -72,6 +73,7 @@ def _cmd_space_onnx(args: argparse.Namespace) -> int:
     from .search_spaces import get_space
     from .search_spaces.onnx_check import check_runnable
 
+    _out_file(args.output)
     model = get_space(args.space).to_onnx(args.arch, weights=args.weights, seed=args.seed)
     check_runnable(model)
     atomic_write_bytes(Path(args.output), model.SerializeToString())
@@ -93,15 +95,33 @@ def _cmd_space_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _arch_args(args: argparse.Namespace) -> list[str]:
-    """Arch strings from the positional arguments, then from ``--file`` (one per line)."""
+def _out_file(path: str | None) -> None:
+    """An ``--out`` that names a file: checked before any work, not after it."""
+    if path and Path(path).is_dir():
+        raise NasRlmError(f"--out {path} is a directory; give a file name")
+
+
+def _arch_args(args: argparse.Namespace, space=None) -> list[str]:
+    """Arch strings from the positional arguments, then from ``--file`` (one per line; with
+    ``space``, a bad line is reported with its line number)."""
     archs = list(args.archs)
     if args.file:
         try:
-            text = Path(args.file).read_text()
+            text = Path(args.file).read_text(encoding="utf-8-sig")
         except OSError as e:
             raise NasRlmError(f"cannot read the arch file {args.file}: {e.strerror}") from e
-        archs += [ln.strip() for ln in text.splitlines() if ln.strip()]
+        except UnicodeDecodeError as e:
+            raise NasRlmError(f"the arch file {args.file} is not UTF-8 text ({e.reason} at "
+                              f"byte {e.start})") from e
+        for no, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            if space is not None:
+                try:
+                    space.parse(line.strip())
+                except ArchError as e:
+                    raise ArchError(f"{args.file}:{no}: {e}") from None
+            archs.append(line.strip())
     return archs
 
 
@@ -110,8 +130,9 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     from .search_spaces import get_space
     from .search_spaces.latency import measure_archs
 
+    _out_file(args.out)
     space = get_space(args.space)
-    archs = _arch_args(args)
+    archs = _arch_args(args, space)
     if args.sample:
         archs += [space.to_string(a) for a in space.sample(args.sample, args.seed)]
     if not archs:
@@ -126,6 +147,36 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {len(rows)} rows to {args.out}")
     return 0
+
+
+# -- argument types -------------------------------------------------------------------------
+def _int_in(lo: int, hi: int | None = None):
+    """An argparse type: an integer in ``lo..hi``; anything else is a one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if v < lo or (hi is not None and v > hi):
+            bound = f">= {lo}" if hi is None else f"between {lo} and {hi:,}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {v}")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+SEED, THREADS, SAMPLES, POSITIVE = (_int_in(0, 2**32 - 1), _int_in(1, 256), _int_in(1, 1024),
+                                    _int_in(1))
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not (0 < v < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return v
 
 
 # -- surrogate ------------------------------------------------------------------------------
@@ -175,13 +226,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .surrogates.base import point_estimate, uncertainty
     from .surrogates.rlm import RLM
 
+    _out_file(args.out)
     if args.model:
         rlm = RLM.from_pretrained(args.model)
     else:
         from .surrogates.pretrained import load_default
 
         rlm = load_default("nb201")
-    archs = _arch_args(args)
+    archs = _arch_args(args, rlm.search_space)
     if not archs:
         raise NasRlmError("nothing to predict: give arch strings or --file")
     samples = rlm.predict(archs, k=args.k, seed=args.seed, progress=not args.quiet)
@@ -312,8 +364,15 @@ def _search_spec_args(p: argparse.ArgumentParser) -> None:
                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error of the CLI."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="nas-rlm",
         description="Hardware-aware NAS with a Regression Language Model surrogate.",
     )
@@ -344,14 +403,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("arch")
     o.add_argument("-o", "--output", required=True, help="output .onnx path")
     o.add_argument("--weights", choices=["random", "zeros"], default="random")
-    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--seed", type=SEED, default=0)
     o.set_defaults(func=_cmd_space_onnx)
     sm = ssub.add_parser("summary", help="render and summarise every arch of the space "
                          "(a seeded sample where it is too large to list)")
     sm.add_argument("--out", help="run directory (default runs/<space>-summary)")
-    sm.add_argument("--limit", type=int, help="only the first N archs in index order (NB201), "
+    sm.add_argument("--limit", type=POSITIVE, help="only the first N archs in index order (NB201), "
                     "or N sampled archs (other spaces; default 1000)")
-    sm.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    sm.add_argument("--workers", type=THREADS, default=2, help="processes (default 2)")
     sm.add_argument("--data-dir", help=data_dir_help + "; labels are joined when present")
     sm.add_argument("--quiet", action="store_true", help="no progress bar")
     sm.set_defaults(func=_cmd_space_summary)
@@ -360,13 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("space", help="search space name, e.g. nb201")
     m.add_argument("archs", nargs="*", help="arch strings")
     m.add_argument("--file", help="a file with one arch string per line")
-    m.add_argument("--sample", type=int, default=0, help="also measure N sampled archs")
-    m.add_argument("--seed", type=int, default=0, help="seed for --sample")
+    m.add_argument("--sample", type=_int_in(0, 100_000), default=0,
+                   help="also measure N sampled archs")
+    m.add_argument("--seed", type=SEED, default=0, help="seed for --sample")
     m.add_argument("--out", help="write a CSV (arch, latency columns) instead of JSON")
-    m.add_argument("--batch-size", type=int, default=1)
-    m.add_argument("--warmup", type=int, default=10)
-    m.add_argument("--repeats", type=int, default=50)
-    m.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    m.add_argument("--batch-size", type=_int_in(1, 4096), default=1)
+    m.add_argument("--warmup", type=_int_in(0, 100_000), default=10)
+    m.add_argument("--repeats", type=_int_in(1, 100_000), default=50)
+    m.add_argument("--threads", type=THREADS, default=1, help="onnxruntime intra-op threads")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=_cmd_measure)
 
@@ -374,21 +434,21 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--space", default="nb201")
     tr.add_argument("--objectives", default="cifar10,pixel3,eyeriss,gold_6226,1080ti_1",
                     help="comma-separated, decoded in this order (accuracy first)")
-    tr.add_argument("--n-train", type=int, default=781, help="training pool size N")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--n-train", type=_int_in(2), default=781, help="training pool size N")
+    tr.add_argument("--seed", type=SEED, default=0)
     tr.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
-    tr.add_argument("--pretrain-archs", type=int,
+    tr.add_argument("--pretrain-archs", type=_int_in(0, 10_000_000),
                     help="archs to pretrain on computed FLOPs/params (default: the recipe's)")
-    tr.add_argument("--pretrain-steps", type=int, help="default: the recipe's")
-    tr.add_argument("--steps", type=int, help="optimizer steps (default: the recipe's)")
-    tr.add_argument("--batch-size", type=int, help="default: the recipe's")
-    tr.add_argument("--lr", type=float, help="default: the recipe's")
-    tr.add_argument("--patience", type=int, help="validation readouts without a better τ "
+    tr.add_argument("--pretrain-steps", type=POSITIVE, help="default: the recipe's")
+    tr.add_argument("--steps", type=POSITIVE, help="optimizer steps (default: the recipe's)")
+    tr.add_argument("--batch-size", type=_int_in(1, 4096), help="default: the recipe's")
+    tr.add_argument("--lr", type=_positive_float, help="default: the recipe's")
+    tr.add_argument("--patience", type=POSITIVE, help="validation readouts without a better τ "
                     "before stopping (default: the recipe's)")
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any recipe field, e.g. train.rank_weight=0 or "
                     "model.chained=true (repeatable)")
-    tr.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    tr.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     tr.add_argument("--out", default="runs/rlm", help="run dir; rerun to resume")
     tr.add_argument("--force-restart", action="store_true",
                     help="empty the run dir first, even if it holds a run of other inputs")
@@ -401,8 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the shipped NB201 surrogate)")
     pr.add_argument("archs", nargs="*", help="arch strings")
     pr.add_argument("--file", help="a file with one arch string per line")
-    pr.add_argument("-k", type=int, default=8, help="samples per arch (median = estimate)")
-    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("-k", type=SAMPLES, default=8, help="samples per arch (median = estimate)")
+    pr.add_argument("--seed", type=SEED, default=0)
     pr.add_argument("--out", help="write .csv or .json instead of printing JSON")
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=_cmd_predict)
@@ -410,13 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="multi-objective NAS on the surrogate with pymoo")
     _search_spec_args(se)
     se.add_argument("--algorithm", default="nsga2", help="nsga2, nsga3, agemoea or moead")
-    se.add_argument("--pop-size", type=int, default=50)
-    se.add_argument("--generations", type=int, default=30)
-    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--pop-size", type=_int_in(1, 100_000), default=50)
+    se.add_argument("--generations", type=POSITIVE, default=30)
+    se.add_argument("--seed", type=SEED, default=0)
     se.add_argument("--model", help="directory written by `nas-rlm train` "
                     "(default: the shipped surrogate of --space)")
-    se.add_argument("-k", type=int, default=8, help="samples per arch for the reported spread")
-    se.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    se.add_argument("-k", type=SAMPLES, default=8, help="samples per arch for the reported spread")
+    se.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     se.add_argument("--out", default="runs/search", help="run dir; rerun to resume")
     se.add_argument("--force-restart", action="store_true",
                     help="empty the run dir first, even if it holds a run of other inputs")
@@ -433,19 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
         "here (--measure-latency, objective 'latency:local_cpu').")
     _search_spec_args(sa)
     sa.add_argument("--surrogate", default="rlm", help="rlm, gbdt or mlp")
-    sa.add_argument("--budget", type=int, default=1000, help="true evaluations in total")
-    sa.add_argument("--init", type=int, default=200, help="random archs evaluated first")
-    sa.add_argument("--batch", type=int, default=200, help="true evaluations per round")
-    sa.add_argument("--pop-size", type=int, default=50)
-    sa.add_argument("--generations", type=int, default=30, help="per round, on the surrogate")
-    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--budget", type=POSITIVE, default=1000, help="true evaluations in total")
+    sa.add_argument("--init", type=POSITIVE, default=200, help="random archs evaluated first")
+    sa.add_argument("--batch", type=POSITIVE, default=200, help="true evaluations per round")
+    sa.add_argument("--pop-size", type=_int_in(1, 100_000), default=50)
+    sa.add_argument("--generations", type=POSITIVE, default=30, help="per round, on the surrogate")
+    sa.add_argument("--seed", type=SEED, default=0)
     sa.add_argument("--accuracy-csv", help="your own table: arch,<column>[,...]")
     sa.add_argument("--accuracy-column",
                     help="the accuracy column of --accuracy-csv (default: the one called "
                     "'accuracy', or its only column)")
     sa.add_argument("--measure-latency", action="store_true",
                     help="add latency:local_cpu, measured with onnxruntime on this machine")
-    sa.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    sa.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     sa.add_argument("--out", default="runs/assisted", help="run dir; rerun to resume")
     sa.add_argument("--force-restart", action="store_true",
                     help="empty the run dir first, even if it holds a run of other inputs")
@@ -466,18 +526,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--force-restart", action="store_true",
                     help="empty the run dir first, even if it holds a run of other inputs")
     ev.add_argument("--rlm-size", choices=sorted(MODEL_SIZES), default="small")
-    ev.add_argument("--rlm-steps", type=int,
+    ev.add_argument("--rlm-steps", type=POSITIVE,
                     help="RLM optimizer steps (default: the recipe's)")
-    ev.add_argument("--rlm-pretrain-archs", type=int,
+    ev.add_argument("--rlm-pretrain-archs", type=_int_in(0, 10_000_000),
                     help="first pretrain the RLM on computed FLOPs/params of this many sampled "
                     "archs (no table label; default: the recipe's)")
-    ev.add_argument("--rlm-pretrain-steps", type=int, help="default: the recipe's")
+    ev.add_argument("--rlm-pretrain-steps", type=POSITIVE, help="default: the recipe's")
     ev.add_argument("--rlm-set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any RLM recipe field, e.g. train.rank_weight=0 "
                     "(repeatable; recorded in the cells)")
-    ev.add_argument("--test-limit", type=int,
+    ev.add_argument("--test-limit", type=POSITIVE,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
-    ev.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
+    ev.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     ev.add_argument("--save-models", action="store_true",
                     help="keep each trained RLM in OUT/models/rlm_n<N>_s<seed>")
     ev.add_argument("--data-dir", help=data_dir_help)
@@ -487,12 +547,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand. Errors from the user's input, files or environment end in one
+    line on stderr (exit 2); Ctrl-C in one line (exit 130, run dirs resume); a closed pipe
+    (``| head``) quietly. Anything else is a bug, and keeps its traceback."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already printed in one line
+        return int(e.code or 0)
     try:
         return args.func(args)
     except NasRlmError as e:
         print(f"nas-rlm: error: {e}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as e:
+        print(f"nas-rlm: error: a file is not UTF-8 text ({e.reason} at byte {e.start})",
+              file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away: stop quietly, as cat and grep do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as e:  # a path the user gave: missing, a directory, unwritable, disk full
+        where = f": {e.filename}" if e.filename else ""
+        print(f"nas-rlm: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nas-rlm: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

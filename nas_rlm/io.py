@@ -8,6 +8,7 @@ file or the new one.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -36,6 +37,8 @@ def _file_mode() -> int:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
+    if path.is_dir():  # else the rename would fail naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

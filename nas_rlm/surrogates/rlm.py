@@ -154,6 +154,11 @@ class RLM(Surrogate):
         self.source = "this RLM"  # where it was loaded from, for error messages
         self._text_cache: dict = {}
 
+    @property
+    def search_space(self) -> SearchSpace | None:
+        """The space (with its settings) whose texts this model reads."""
+        return self._space
+
     def set_objectives(self, names: Sequence[str]) -> None:
         """Choose what ``predict`` returns (and ``fit`` trains), in this order. With objective
         tokens every name must be one the model has a token for."""
@@ -213,7 +218,7 @@ class RLM(Surrogate):
     def texts_for(self, archs: Sequence) -> list[str]:
         """Texts of ``archs`` via the recorded space; strings that look like text pass as is."""
         out = []
-        space = self._space
+        space = self.search_space
         for a in archs:
             if isinstance(a, str) and a.startswith(("func ", "in %")):
                 out.append(a)
