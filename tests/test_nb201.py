@@ -460,3 +460,30 @@ def test_space_settings_round_trip_through_get_space():
         get_space("nb201", {"width": 8})
     with pytest.raises(ArchError, match="prune must be true or false"):
         NB201(prune="no")
+
+
+def test_dead_branches_follow_the_return_and_leave_the_live_part_as_pruned():
+    import re
+
+    keep = NB201(prune=False)
+
+    def cell(text: str) -> tuple[list[str], list[str]]:
+        body = text.split("\nin ")[0].splitlines()[1:]
+        ret = next(i for i, line in enumerate(body) if line.startswith("  return"))
+        strip = [re.sub(r"%\d+", "%", line) for line in body]
+        return strip[: ret + 1], strip[ret + 1:]
+
+    branch = ("|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+"
+              "|skip_connect~0|skip_connect~1|none~2|")
+    for arch in (DEAD_BRANCH, ALL_CONV3, branch):
+        live, dead = cell(keep.to_text(arch))
+        pruned_live, pruned_dead = cell(SPACE.to_text(arch))
+        assert live == pruned_live and pruned_dead == []
+        n_dead = sum(n.op_type == "Conv" for n in keep.to_onnx(arch, weights="none")
+                     .functions[0].node) - sum(n.op_type == "Conv" for n in SPACE.to_onnx(
+                         arch, weights="none").functions[0].node)
+        assert sum("Conv" in line for line in dead) == n_dead
+    assert cell(keep.to_text(DEAD_BRANCH))[1]  # something is dead there
+    # edges out of an all-zero node still run on a device and reach the output: not dead
+    live, dead = cell(keep.to_text(DEAD_SOURCE))
+    assert dead == [] and sum("Conv" in line for line in live) == 3

@@ -221,8 +221,10 @@ class _Printer:
             outs = ",".join(self.new_id(o) for o in n.output)
             self.entries.append([outs, _node_head(n), rendered, 1])
 
-    def lines(self, outputs: Sequence[str], indent: str = "") -> list[str]:
-        """The rendered lines, with repeated chains folded and ids renumbered densely.
+    def lines(self, outputs: Sequence[str], indent: str = "",
+              tail: int | None = None) -> list[str | None]:
+        """The rendered lines, with repeated chains folded and ids renumbered densely; with
+        ``tail``, ``None`` marks where the entries from index ``tail`` on begin.
 
         ``%7 = Cell*5(%2,w16x16x3x3,w16)`` stands for five calls in a row, each feeding the
         next and each with its own weights of the listed shapes: the text states it once, as
@@ -233,9 +235,11 @@ class _Printer:
             for a in args or ():
                 uses[a] = uses.get(a, 0) + 1
         folded: list[list] = []
-        for outs, head, args, _ in self.entries:
+        for k, (outs, head, args, _) in enumerate(self.entries):
+            if k == tail:
+                folded.append(None)
             last = folded[-1] if folded else None
-            if (last is not None and args and last[2] and head == last[1]
+            if (last and args and last[2] and head == last[1]
                     and "," not in last[0] and args[0] == last[0] and uses[last[0]] == 1
                     and args[1:] == last[2][1:]):
                 last[0] = outs
@@ -246,15 +250,19 @@ class _Printer:
         for token in self.ids.values():  # formal inputs and graph inputs keep first ids
             if not any(token in e[0].split(",") for e in self.entries):
                 renumber[token] = f"%{len(renumber)}"
-        for outs, *_ in folded:
-            for token in outs.split(","):
+        for entry in folded:
+            for token in entry[0].split(",") if entry else ():
                 renumber[token] = f"%{len(renumber)}"
 
         def sub(text: str) -> str:
             return re.sub(r"%\d+", lambda m: renumber.get(m.group(0), m.group(0)), text)
 
         out = []
-        for outs, head, args, count in folded:
+        for entry in folded:
+            if entry is None:
+                out.append(None)
+                continue
+            outs, head, args, count = entry
             rep = f"*{count}" if count > 1 else ""
             rhs = head if args is None else f"{head}{rep}({','.join(args)})"
             out.append(sub(f"{indent}{outs} = {rhs}"))
@@ -282,11 +290,37 @@ def _weights(names: Sequence[str], shapes: dict[str, str], nodes: Sequence[onnx.
     return inline
 
 
+def _live(nodes: Sequence[onnx.NodeProto], outputs: Sequence[str]) -> list[bool]:
+    """Per node, whether any of its outputs reaches ``outputs``."""
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output}
+    live = [False] * len(nodes)
+    stack = [producer[o] for o in outputs if o in producer]
+    while stack:
+        i = stack.pop()
+        if not live[i]:
+            live[i] = True
+            stack += [producer[x] for x in nodes[i].input if x in producer]
+    return live
+
+
 def _render_function(f: onnx.FunctionProto, functions) -> tuple[list[int], str]:
+    """A function body: the nodes that reach its outputs, ``return``, then the dead ones.
+
+    Dead nodes (computed, never read: the unpruned NB201 cell keeps them, as the benchmark's
+    devices ran them) follow the ``return`` like unreachable code, and the live part is
+    ordered as if they were absent, so the live computation reads the same either way.
+    """
     leaves = {x: _h("param") for x in f.input}
     nodes = list(f.node)
     perms = {name: perm for name, (perm, _) in functions.items()}
-    order = _canonical_order(nodes, leaves, list(f.output), perms)
+    live = _live(nodes, list(f.output))
+    live_idx = [i for i in range(len(nodes)) if live[i]]
+    order = [live_idx[k] for k in _canonical_order([nodes[i] for i in live_idx], leaves,
+                                                   list(f.output), perms)]
+    n_live = len(order)
+    if n_live < len(nodes):
+        order += [i for i in _canonical_order(nodes, leaves, list(f.output), perms)
+                  if not live[i]]
     # Formals are numbered by first use in canonical order; unused ones keep their place last.
     first_use: list[int] = []
     pos = {x: k for k, x in enumerate(f.input)}
@@ -300,9 +334,12 @@ def _render_function(f: onnx.FunctionProto, functions) -> tuple[list[int], str]:
         p.new_id(f.input[k])
     header = f"func {f.name}({','.join(p.ids[f.input[k]] for k in perm)})"
     p.render_nodes(nodes, order, {})
-    body = p.lines(f.output, indent="  ")
-    ret = ",".join(p.ids[o] for o in f.output)
-    return perm, "\n".join([header, *body, f"  return {ret}"])
+    body = p.lines(f.output, indent="  ", tail=n_live if n_live < len(nodes) else None)
+    ret = f"  return {','.join(p.ids[o] for o in f.output)}"
+    body = [ret if line is None else line for line in body]
+    if ret not in body:
+        body.append(ret)
+    return perm, "\n".join([header, *body])
 
 
 def to_text(model: onnx.ModelProto) -> str:
