@@ -82,8 +82,8 @@ def _cmd_space_onnx(args: argparse.Namespace) -> int:
 
 
 def _cmd_space_summary(args: argparse.Namespace) -> int:
+    from .evaluation.space_summary import summarize_space
     from .search_spaces import get_space
-    from .search_spaces.summary import summarize_space
 
     space = get_space(args.space)
     result = summarize_space(

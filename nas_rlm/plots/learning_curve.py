@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
-from .space import save
+from .figure import save, subplots
 
 
 def plot_learning_curve(history: Sequence[dict], out_dir: Path,
                         objectives: Sequence[str]) -> list[Path]:
     """``learning_curve.png/.svg`` in ``out_dir`` from the trainer's history rows."""
-    fig, (ax_tau, ax_spread, ax_loss) = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, (ax_tau, ax_spread, ax_loss) = subplots(1, 3, figsize=(13, 3.6))
     steps = [h["step"] for h in history]
     for o in objectives:
         if any(f"tau/{o}" in h for h in history):

@@ -9,14 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from .space import save
+from .figure import save, subplots
 
 
 def _staircase(ax, x: np.ndarray, y: np.ndarray, **kw) -> None:
@@ -38,7 +34,7 @@ def plot_pareto(
     with the sample spread as error bars. Arrays are ``(n, m)`` with columns as ``labels``."""
     predicted = np.asarray(predicted, float).reshape(-1, len(labels))
     m = len(labels)
-    fig, axes = plt.subplots(1, m - 1, figsize=(5.5 * (m - 1), 4.2), squeeze=False)
+    fig, axes = subplots(1, m - 1, figsize=(5.5 * (m - 1), 4.2), squeeze=False)
     for j, ax in enumerate(axes[0], start=1):
         if true_front is not None and len(true_front):
             tf = np.asarray(true_front, float)
@@ -72,7 +68,7 @@ def plot_hv(
     stem: str = "hv",
 ) -> list[Path]:
     """Hypervolume of the predicted front per generation (and the true HV ratio if known)."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     gens = np.asarray(generations)
     ax.plot(gens, np.asarray(hv_predicted, float), "o-", ms=3, label="HV, predicted values")
     ax.set(xlabel="generation", ylabel="hypervolume (normalised, ref 1.1)")
@@ -99,7 +95,7 @@ def plot_budget_curves(
 ) -> list[Path]:
     """HV ratio (true values) against the number of true evaluations, one line per method,
     with an optional ± band (e.g. the std over seeds)."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     for label, (x, y) in curves.items():
         x, y = np.asarray(x, float), np.asarray(y, float)
         (line,) = ax.plot(x, y, "o-", ms=3, label=label)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .space import plt, save
+from .figure import save, subplots
 
 
 def _colors(names: Sequence[str]) -> dict[str, str]:
@@ -48,7 +48,7 @@ def plot_metric_vs_n(
     ns = [int(n) for n in ns]
     targets = list(values)
     colors = _colors([s for t in targets for s in values[t]])
-    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(4.2 * max(1, len(targets)), 3.8),
+    fig, axes = subplots(1, max(1, len(targets)), figsize=(4.2 * max(1, len(targets)), 3.8),
                              squeeze=False)
     for ax, target in zip(axes[0], targets, strict=False):
         for name, v in values[target].items():
@@ -99,7 +99,7 @@ def plot_pred_vs_true(
     show = np.arange(len(true))
     if len(show) > max_points:
         show = np.sort(np.random.default_rng(seed).choice(len(true), max_points, replace=False))
-    fig, axes = plt.subplots(1, m, figsize=(4.2 * m, 4.0), squeeze=False)
+    fig, axes = subplots(1, m, figsize=(4.2 * m, 4.0), squeeze=False)
     for j, ax in enumerate(axes[0]):
         tau = kendalltau(point[:, j], true[:, j]).statistic
         x, y = true[show, j], point[show, j]
@@ -146,7 +146,7 @@ def plot_calibration(
     reaches the dashed nominal lines; a deterministic one (zero-width intervals) sits near 0.
     """
     cov = np.asarray(coverage, dtype=float).reshape(len(surrogates), len(targets), len(levels))
-    fig, axes = plt.subplots(1, max(1, len(targets)),
+    fig, axes = subplots(1, max(1, len(targets)),
                              figsize=(max(3.5, 1.1 * len(surrogates) + 1.5) * max(1, len(targets)),
                                       3.8), squeeze=False)
     x = np.arange(len(surrogates))

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-
-def save(fig, out_dir: Path, stem: str) -> list[Path]:
-    """Write ``fig`` as PNG and SVG (the formats every nas-rlm plot comes in)."""
-    paths = []
-    for ext in ("png", "svg"):
-        p = out_dir / f"{stem}.{ext}"
-        fig.savefig(p, dpi=120, bbox_inches="tight")
-        paths.append(p)
-    plt.close(fig)
-    return paths
+from .figure import save, subplots
 
 
 def plot_space_summary(
     cols: dict[str, np.ndarray], acc: np.ndarray | None, out_dir: Path, name: str
 ) -> list[Path]:
     ncols = 3 if acc is not None else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4), squeeze=False)
+    fig, axes = subplots(1, ncols, figsize=(5 * ncols, 4), squeeze=False)
     ax = axes[0, 0]
     ax.hist(cols["text_chars"], bins=50, color="tab:blue")
     ax.axvline(np.median(cols["text_chars"]), color="k", ls="--",

@@ -10,31 +10,23 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
 from ..io import write_csv, write_json
-from .base import SearchSpace
-from .onnx_stats import count_flops, count_params
-from .onnx_text import text_stats, to_text
+from ..search_spaces.base import SearchSpace
+from ..search_spaces.onnx_stats import count_flops, count_params
+from ..search_spaces.onnx_text import text_stats, to_text
 
 COLUMNS = (
     "index", "arch", "params", "mflops", "mflops_pruned", "text_chars", "text_tokens", "text_sha1",
 )
 
-_SPACE: SearchSpace | None = None
-
-
-def _init(space: SearchSpace) -> None:
-    global _SPACE
-    _SPACE = space
-
-
-def _row(item: tuple[int, object]) -> tuple:
+def _row(space: SearchSpace, item: tuple[int, object]) -> tuple:
     i, arch = item
-    space = _SPACE
     ref = space.to_onnx(arch, weights="none", optimized=False)
     opt = space.to_onnx(arch, weights="none")
     text = to_text(opt)
@@ -73,12 +65,12 @@ def summarize_space(
     t0 = time.perf_counter()
     if workers > 1:
         ctx = mp.get_context("fork")
-        with ctx.Pool(workers, initializer=_init, initargs=(space,)) as pool:
-            rows = list(tqdm(pool.imap(_row, items, chunksize=64), total=len(items),
+        with ctx.Pool(workers) as pool:
+            rows = list(tqdm(pool.imap(partial(_row, space), items, chunksize=64),
+                             total=len(items),
                              desc=f"render {space.name}", unit="arch", disable=not progress))
     else:
-        _init(space)
-        rows = [_row(it) for it in tqdm(items, desc=f"render {space.name}", unit="arch",
+        rows = [_row(space, it) for it in tqdm(items, desc=f"render {space.name}", unit="arch",
                                         disable=not progress)]
     seconds = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
