@@ -222,7 +222,7 @@ def test_trained_rlm_maps_columns_back(monkeypatch):
         def predict(self, archs, k, seed):
             return np.tile(np.arange(3.0), (len(archs), k, 1))  # column j = RLM objective j
 
-        def predict_expected(self, archs):
+        def predict_point(self, archs):
             return np.tile(np.arange(3.0), (len(archs), 1))
 
     def fake_train(space, archs, Y, objectives, *args, **kw):
@@ -235,7 +235,7 @@ def test_trained_rlm_maps_columns_back(monkeypatch):
     assert seen["objectives"] == ["cifar10", "pixel3", "eyeriss"]
     assert seen["Y"].tolist() == [[90.0, 1.0, 2.0]]
     assert m.predict(["a"], k=2)[0, 0].tolist() == [1.0, 2.0, 0.0]
-    assert m.predict_expected(["a"])[0].tolist() == [1.0, 2.0, 0.0]
+    assert m.predict_point(["a"])[0].tolist() == [1.0, 2.0, 0.0]
 
 
 # -- resume ---------------------------------------------------------------------------------------
@@ -343,9 +343,9 @@ def test_ofa_surrogates_see_canonical_archs(tmp_path, data_dir, monkeypatch):
                    data_dir=data_dir, progress=False, test_limit=50)
     assert res["cells_run"] == 1
     seen = [a for kind in ("fit", "predict") for *_, archs, _ in rec.calls[kind] for a in archs]
-    assert len(seen) == 80 and set(seen) <= set(canon)
+    assert set(seen) <= set(canon) and len(rec.calls["fit"][0][2]) == 30
     test_rows = heldout_indices("ofa_mbv3")[:50]
-    assert rec.calls["predict"][0][2] == [canon[i] for i in test_rows]
+    assert all(c[2] == [canon[i] for i in test_rows] for c in rec.calls["predict"])
 
 
 # -- plots with awkward inputs --------------------------------------------------------------------
@@ -396,4 +396,4 @@ def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, dat
     assert main([*args, "--out", str(out)]) == 2
     assert "other settings" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "bad"), "--rlm-pretrain-archs", "-3"]) == 2
-    assert "pretrain_archs must be an int >= 0" in capsys.readouterr().err
+    assert "--rlm-pretrain-archs: must be between 0" in capsys.readouterr().err

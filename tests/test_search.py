@@ -71,13 +71,13 @@ class FakeSurrogate(Surrogate):
 
 
 class ExpectedFake(FakeSurrogate):
-    """Like the RLM: has ``predict_expected``, so search needs no samples."""
+    """Like the RLM: its ``predict_point`` needs no samples."""
 
     def __init__(self, latency: dict) -> None:
         super().__init__(latency)
         self.expected_calls: list[list[str]] = []
 
-    def predict_expected(self, archs: Sequence) -> np.ndarray:
+    def predict_point(self, archs: Sequence) -> np.ndarray:
         self.expected_calls.append(list(archs))
         return self.point(archs)
 
@@ -170,7 +170,7 @@ def test_problem_batches_and_caches(latency):
     assert p.cache.spreads([SPACE.decode(X[0])])[0, 0] > 0  # kept for reporting
 
 
-def test_problem_uses_predict_expected_and_samples_only_on_request(latency):
+def test_problem_ranks_by_predict_point_and_samples_only_on_request(latency):
     s = ExpectedFake(latency)
     p = SurrogateProblem(SPACE, s, parse_objectives("accuracy,eyeriss", NAMES), k=3)
     X = np.array([SPACE.encode(a) for a in SPACE.sample(6, 1)])

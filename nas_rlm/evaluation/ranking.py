@@ -15,10 +15,10 @@ so an interrupted run restarts where it stopped, and two processes may fill disj
 the same directory (``experiments/nb201_ranking/run.sh``). A finished cell computed with other
 settings (targets, test set, RLM recipe) is an error, never silently mixed in.
 
-Scores are on the point estimate, the median of ``K`` samples (``surrogates.base``); the RLM
-is also read out by its expected value (``predict_expected``) as a separate row, ``rlm_ev``,
-because ties from sampled digits cost τ (DESIGN §1.3.1). Calibration is the share of true
-values inside the central 50 % and 90 % intervals of the samples.
+Scores are on the point estimate, the median of ``K`` samples (``surrogates.base``); where a
+surrogate's ``predict_point`` is finer than that (the RLM's expected value) it is a separate
+row, ``rlm_ev``, because ties from sampled digits cost τ (DESIGN §1.3.1). Calibration is the
+share of true values inside the central 50 % and 90 % intervals of the samples.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
 from ..errors import NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from ..run_dir import RunDirError, claim, data_fingerprint, differences
+from ..search_spaces import get_space
 from ..surrogates.base import Surrogate, point_estimate
 from .metrics import ranking_scores
 from .protocol import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
@@ -78,7 +79,6 @@ def canonical_archs(space: str, archs: Sequence[str]) -> list[str]:
     NB201 and FBNet table strings are canonical already and come back unchanged. Two rows
     that parse to one arch could put a held-out arch into a training pool: an error.
     """
-    from ..search_spaces import get_space
 
     sp = get_space(space)
     canon = [sp.to_string(sp.parse(a)) for a in archs]
@@ -159,8 +159,8 @@ class TrainedRLM(Surrogate):
     def predict(self, archs: Sequence, k: int = K) -> np.ndarray:
         return self.rlm.predict(archs, k=k, seed=self.seed)[:, :, self._back]
 
-    def predict_expected(self, archs: Sequence) -> np.ndarray:
-        return self.rlm.predict_expected(archs)[:, self._back]
+    def predict_point(self, archs: Sequence) -> np.ndarray:
+        return self.rlm.predict_point(archs)[:, self._back]
 
 
 def surrogate_factories(
@@ -169,7 +169,6 @@ def surrogate_factories(
 ) -> dict[str, Callable[[int], Surrogate]]:
     """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
     so their per-arch count cache is too (their labels are only validated, never learned)."""
-    from ..search_spaces import get_space
     from ..surrogates.baselines import FlopsProxy, OneHotGBDT, OneHotMLP, ParamsProxy
 
     sp = get_space(space)
@@ -243,10 +242,11 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
     test_archs, true = [archs[i] for i in te], Y[te]
     t0 = time.perf_counter()
     samples = model.predict(test_archs, k=K)
-    readouts: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
-        name: (point_estimate(samples), samples)}
-    if hasattr(model, "predict_expected"):
-        readouts[f"{name}_ev"] = (model.predict_expected(test_archs), None)
+    median = point_estimate(samples)
+    readouts: dict[str, tuple[np.ndarray, np.ndarray | None]] = {name: (median, samples)}
+    point = model.predict_point(test_archs)
+    if not np.array_equal(point, median):  # a finer readout than the median (the RLM's EV)
+        readouts[f"{name}_ev"] = (point, None)
     predict_s = time.perf_counter() - t0
     arrays: dict[str, np.ndarray] = {"test_indices": te}
     lo, hi = np.percentile(samples, [5, 95], axis=1)
@@ -414,7 +414,8 @@ def evaluate(
 
         recipe = (rlm_recipe or DEFAULT_RECIPE).to_dict()
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
-              "test_limit": test_limit, "k": K, "data": data_fingerprint(space)}
+              "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
+              "space_settings": get_space(space).settings()}
     settings = {s: {**common, **({"rlm_recipe": recipe} if s == "rlm" else {})}
                 for s in surrogates}
 

@@ -22,7 +22,7 @@ from pymoo.core.problem import Problem
 from ..errors import NasRlmError
 from ..io import write_json
 from ..search_spaces.base import SearchSpace
-from ..surrogates.base import Surrogate, point_estimate, uncertainty
+from ..surrogates.base import Surrogate, uncertainty
 from .objectives import Constraint, Objective, constraint_matrix, objective_matrix
 
 CACHE_FORMAT = 1
@@ -38,8 +38,9 @@ def surrogate_id(surrogate: Surrogate, name: str | None = None) -> str:
 class PredictionCache:
     """Canonical arch -> (point estimate, sample spread or None), over all surrogate outputs.
 
-    The spread is optional because the RLM's point estimate (``predict_expected``) needs no
-    samples; sampling is paid only for archs that get reported (the final front).
+    The spread is optional because the search ranks by ``predict_point`` (for the RLM its
+    expected value, which needs no samples); sampling is paid only for archs that get
+    reported (the final front).
     """
 
     def __init__(self, objectives: Sequence[str], surrogate: str = "") -> None:
@@ -177,13 +178,8 @@ class SurrogateProblem(Problem):
             return
         archs = [self.space.to_string(k) for k in new]
         m = len(self.cache.objectives)
-        expected = getattr(self.surrogate, "predict_expected", None)
-        if callable(expected):  # the RLM: keeps the model's resolution, no sampling needed
-            point = np.asarray(expected(archs), float).reshape(len(new), m)
-            spread = None
-        else:
-            samples = np.asarray(self.surrogate.predict(archs, self.k), float)
-            point, spread = point_estimate(samples), uncertainty(samples)
+        point = np.asarray(self.surrogate.predict_point(archs), float).reshape(len(new), m)
+        spread = None  # sampled only where reported (ensure_spread)
         self.n_calls += 1
         self.n_scored += len(new)
         for i, k in enumerate(new):

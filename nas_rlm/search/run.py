@@ -181,8 +181,8 @@ def run_search(
 ) -> SearchResult:
     """Search ``space`` on ``surrogate`` with a pymoo algorithm and write a run directory.
 
-    ``k`` samples per arch give the spread reported for the found front (and the point
-    estimate of surrogates without ``predict_expected``). ``surrogate_name`` (e.g. the model
+    The search ranks by ``surrogate.predict_point``; ``k`` samples per arch give the spread
+    reported for the found front. ``surrogate_name`` (e.g. the model
     directory) is recorded, and a saved cache is reused only for the same surrogate. A rerun
     into the same ``out_dir`` resumes (see the module docstring). Infeasible budgets still
     write the run directory, with ``status: "infeasible"`` in ``summary.json``.

@@ -1,11 +1,10 @@
 """Search-space adapters: arch -> runnable ONNX model -> canonical ONNX text."""
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UnknownNameError
-from .base import SearchSpace
+from .base import SearchSpace, setting_names
 from .fbnet import FBNet
 from .nb101 import NB101
 from .nb201 import NB201
@@ -40,7 +39,7 @@ def get_space(name: str, settings: Mapping[str, Any] | None = None) -> SearchSpa
             f"unknown search space {name!r}; valid spaces: {', '.join(sorted(SPACES))}"
         ) from None
     settings = dict(settings or {})
-    valid = list(inspect.signature(cls.__init__).parameters)[1:]
+    valid = setting_names(cls)
     unknown = sorted(set(settings) - set(valid))
     if unknown:
         raise UnknownNameError(f"{name} has no setting(s) {', '.join(unknown)}; valid: "

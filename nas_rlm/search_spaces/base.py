@@ -42,7 +42,7 @@ class SearchSpace(ABC):
         records them renders the same texts as the space it was trained on.
         """
         out = {}
-        for name in list(inspect.signature(type(self).__init__).parameters)[1:]:
+        for name in setting_names(type(self)):
             value = getattr(self, name)
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
@@ -128,6 +128,13 @@ class SearchSpace(ABC):
         """FLOPs of the optimised graph, where nothing that cannot reach the output is left
         (the ``flops_pruned`` zero-shot ranker; DESIGN §1.3.1)."""
         return count_flops(self.to_onnx(arch, weights="none"))
+
+
+def setting_names(cls: type) -> list[str]:
+    """The named constructor arguments of a space class (none for ``object.__init__``)."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.kind in kinds]
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:

@@ -27,8 +27,11 @@ class Surrogate(ABC):
     def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
         """Samples of shape ``(n_archs, k, n_objectives)``."""
 
-    def predict_point(self, archs: Sequence, k: int = 8) -> np.ndarray:
-        return point_estimate(self.predict(archs, k))
+    def predict_point(self, archs: Sequence) -> np.ndarray:
+        """The point estimate every consumer ranks by, ``(n_archs, n_objectives)``: the
+        median of 8 samples here; a surrogate with a finer readout overrides it (the RLM
+        returns its expected value, which keeps the model's resolution)."""
+        return point_estimate(self.predict(archs, 8))
 
 
 def point_estimate(samples: np.ndarray) -> np.ndarray:

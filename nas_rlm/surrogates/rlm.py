@@ -365,6 +365,10 @@ class RLM(Surrogate):
         """
         return self._run(archs, 1, 1.0, 0, batch_size, progress, expected=True)[:, 0]
 
+    def predict_point(self, archs: Sequence) -> np.ndarray:
+        """The contract's point estimate: :meth:`predict_expected`."""
+        return self.predict_expected(archs)
+
     def _run(self, archs, k, temperature, seed, batch_size, progress, expected) -> np.ndarray:
         from tqdm import tqdm
 
