@@ -4,6 +4,7 @@ missing labels, the ranking loss, and every decoding mode's grammar."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -247,3 +248,44 @@ def test_shared_cross_attention_equals_per_row_copies(texts, mode, monkeypatch) 
     np.testing.assert_allclose(grouped[0], copies[0], rtol=1e-4)
     np.testing.assert_allclose(one, copies[0], rtol=1e-4)
     np.testing.assert_allclose(grouped[1], copies[1], rtol=1e-4)
+
+
+# -- device objectives read the executed graph ----------------------------------------------
+DEAD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
+
+
+def test_device_objectives_read_the_executed_graph(tmp_path) -> None:
+    space = NB201()
+    archs = [DEAD, *space.sample(11, 4)]
+    rlm = RLM(["cifar10", "pixel3"], space, TINY, executed_objectives=["pixel3"])
+    views = rlm.views_for(archs)
+    assert rlm.n_views == 2 and [rlm.view_of(j) for j in range(2)] == [0, 1]
+    assert views[0][0] == space.to_text(DEAD)
+    assert views[0][1] == NB201(prune=False).to_text(DEAD) != views[0][0]
+    Y = np.c_[np.linspace(80, 90, 12), np.linspace(1, 20, 12)]
+    rlm.fit(archs, Y, steps=2, eval_every=2, val_fraction=0.25, progress=False)
+    pred = rlm.predict_point(archs)
+    assert pred.shape == (12, 2) and np.isfinite(pred).all()
+    assert rlm.predict(archs[:3], k=2).shape == (3, 2, 2)
+    loaded = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
+    assert loaded.executed_objectives == ["pixel3"]
+    np.testing.assert_array_equal(loaded.predict_point(archs), pred)
+    with pytest.raises(NasRlmError, match="two texts per arch"):
+        rlm.predict_point([space.to_text(DEAD)])
+    with pytest.raises(NasRlmError, match="chained"):
+        RLM(["cifar10", "pixel3"], space, RLMConfig(**{**asdict(TINY), "chained": True}),
+            executed_objectives=["pixel3"])
+
+
+def test_the_recipe_sends_only_device_objectives_to_the_executed_graph() -> None:
+    from nas_rlm.search_spaces import NDSDarts
+    from nas_rlm.surrogates.recipes import executed_objectives
+
+    objs = ["cifar10", "pixel3", "eyeriss"]
+    assert executed_objectives(NB201(), objs, DEFAULT_RECIPE) == ["pixel3", "eyeriss"]
+    assert executed_objectives(NB201(), objs, DEFAULT_RECIPE, accuracy=["pixel3"]) == [
+        "cifar10", "eyeriss"]
+    off = RLMRecipe().with_overrides(["executed_text=false"])
+    assert executed_objectives(NB201(), objs, off) == []
+    assert executed_objectives(NB201(prune=False), objs, DEFAULT_RECIPE) == []
+    assert executed_objectives(NDSDarts(), objs, DEFAULT_RECIPE) == []

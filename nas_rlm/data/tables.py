@@ -58,6 +58,12 @@ _ACCURACY_ALIASES: dict[int, dict[str, str]] = {
 }
 
 
+#: Every accuracy objective name (the aliases of all fidelities, and ``accuracy``, a user's
+#: own column): quantities of the function a network computes, not of a device running it.
+ACCURACY_NAMES: frozenset[str] = frozenset(
+    {"accuracy", *(a for aliases in _ACCURACY_ALIASES.values() for a in aliases)})
+
+
 @dataclass(frozen=True, eq=False)
 class AccuracyTable:
     """NB201 accuracies (%), in file order; :meth:`column_for` gives them for given archs.

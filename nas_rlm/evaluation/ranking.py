@@ -153,7 +153,8 @@ class TrainedRLM(Surrogate):
         self._back = np.argsort(order)
         self.rlm = train_rlm(self.space, archs, Y[:, order],
                              [self.objectives[j] for j in order], self.recipe,
-                             seed=self.seed, progress=False, threads=self.threads)
+                             seed=self.seed, progress=False, threads=self.threads,
+                             accuracy=self.first)
         return self
 
     def predict(self, archs: Sequence, k: int = K) -> np.ndarray:

@@ -114,6 +114,12 @@ class SearchSpace(ABC):
         """Canonical weight-free ONNX text, rendered from the graph only."""
         return render_text(self.to_onnx(arch, weights="none"))
 
+    def executed(self) -> SearchSpace:
+        """The space whose graphs are the programs the benchmark devices ran. Usually this
+        very space; NB201's keep the dead branches its optimised graphs drop (DESIGN §1.3.1).
+        The RLM reads these texts for objectives measured on a device."""
+        return self
+
     def params(self, arch: Any) -> int:
         """Trainable parameters of the literal network, by the space's published convention."""
         return count_params(self.to_onnx(arch, weights="none", optimized=False))

@@ -140,6 +140,9 @@ class NB201(ChoiceSpace):
         return build_network(self.parse(arch), weights, seed, optimized,
                              prune=optimized and self.prune)
 
+    def executed(self) -> NB201:
+        return NB201(prune=False)
+
     def pruned_flops(self, arch: Any) -> float:
         return count_flops(build_network(self.parse(arch), "none", 0, True, prune=True))
 

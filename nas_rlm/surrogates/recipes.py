@@ -40,12 +40,17 @@ class RLMRecipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     pretrain_archs: int = 0      # sampled archs with computed labels (0: no pretraining)
     pretrain_steps: int = 2000   # optimizer steps of the pretraining stage
+    executed_text: bool = True   # device objectives read the graph the device ran (NB201:
+                                 # dead branches kept); accuracies the optimised graph
 
     def __post_init__(self) -> None:
         for name in ("pretrain_archs", "pretrain_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise NasRlmError(f"RLMRecipe.{name} must be an int >= 0, got {v!r}")
+        if not isinstance(self.executed_text, bool):
+            raise NasRlmError(f"RLMRecipe.executed_text must be true or false, got "
+                              f"{self.executed_text!r}")
         if self.pretrain_archs and not self.pretrain_steps:
             raise NasRlmError("RLMRecipe: pretrain_archs > 0 needs pretrain_steps > 0")
 
@@ -68,12 +73,14 @@ class RLMRecipe:
             target = {"model": model, "train": train, "": top}.get(section)
             names = ({f.name for f in fields(RLMConfig)} if section == "model" else
                      {f.name for f in fields(TrainConfig)} if section == "train" else
-                     {"pretrain_archs", "pretrain_steps"} if section == "" else set())
+                     {"pretrain_archs", "pretrain_steps", "executed_text"} if section == ""
+                     else set())
             if target is None or name not in names:
                 model_f = ", ".join(f.name for f in fields(RLMConfig))
                 train_f = ", ".join(f.name for f in fields(TrainConfig))
                 raise NasRlmError(f"unknown recipe field {key!r}; fields: model.<{model_f}>, "
-                                  f"train.<{train_f}>, pretrain_archs, pretrain_steps")
+                                  f"train.<{train_f}>, pretrain_archs, pretrain_steps, "
+                                  "executed_text")
             if isinstance(target.get(name), float) and isinstance(value, int):
                 value = float(value)
             target[name] = value
@@ -122,15 +129,22 @@ def train_rlm(
     out_dir: Path | None = None,
     progress: bool = True,
     threads: int = 1,
+    accuracy: Sequence[str] | None = None,
 ) -> RLM:
     """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``
-    (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve)."""
+    (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve).
+
+    ``accuracy`` names the objectives that are accuracies (default: those in
+    ``ACCURACY_NAMES``); with ``recipe.executed_text`` every other one reads the text of the
+    program the device ran (:meth:`SearchSpace.executed`)."""
     recipe = recipe or DEFAULT_RECIPE
     space = as_space(space)  # an unknown space fails here, before any work
     pre = pretraining_archs(space, recipe.pretrain_archs, seed)
     vocab = [*PRETRAIN_OBJECTIVES, *objectives] if pre else list(objectives)
-    rlm = RLM(list(objectives), space, recipe.model, objective_vocab=vocab)
-    rlm.build(rlm.texts_for(list(pre) + list(archs)), seed=seed)
+    rlm = RLM(list(objectives), space, recipe.model, objective_vocab=vocab,
+              executed_objectives=executed_objectives(space, objectives, recipe, accuracy))
+    rlm.build([t for views in rlm.views_for(list(pre) + list(archs)) for t in views],
+              seed=seed)
 
     def cfg(name: str, **kw) -> TrainConfig:
         return replace(recipe.train, seed=seed, progress=progress, threads=threads,
@@ -148,6 +162,20 @@ def train_rlm(
     if pre_info is not None:
         rlm.training_info["pretrain"] = {k: v for k, v in pre_info.items() if k != "history"}
     return rlm
+
+
+def executed_objectives(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
+                        accuracy: Sequence[str] | None = None) -> list[str]:
+    """The objectives that read the executed graph: every non-accuracy one, where the recipe
+    asks for it and the space's executed graphs differ from its optimised ones at all."""
+    from ..data.tables import ACCURACY_NAMES
+
+    ex = space.executed()
+    if (not recipe.executed_text or recipe.model.chained or ex is space
+            or ex.settings() == space.settings()):
+        return []
+    acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
+    return [o for o in objectives if o not in acc]
 
 
 class RLMRefitter:
@@ -173,8 +201,11 @@ class RLMRefitter:
         steps = self.recipe.train.steps
         if self.rlm is None:
             extra = self.space.sample(self.tokenizer_archs, np.random.default_rng([self.seed, 11]))
-            self.rlm = RLM(self.objectives, self.space, self.recipe.model)
-            self.rlm.build(self.rlm.texts_for(list(extra) + list(archs)), seed=self.seed)
+            self.rlm = RLM(self.objectives, self.space, self.recipe.model,
+                           executed_objectives=executed_objectives(
+                               self.space, self.objectives, self.recipe, self.objectives[:1]))
+            self.rlm.build([t for views in self.rlm.views_for(list(extra) + list(archs))
+                            for t in views], seed=self.seed)
         else:
             steps = max(1, round(steps * self.refit_fraction))
         cfg = replace(self.recipe.train, steps=steps, seed=self.seed + round_,

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from transformers import EncoderDecoderCache, T5Config, T5ForConditionalGeneration
 
-from ..errors import ArchError, ModelFormatError, NasRlmError, UnknownNameError
+from ..errors import ModelFormatError, NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, sha256_file, write_json
 from ..search_spaces import SearchSpace, as_space, get_space
 from ..search_spaces.onnx_text import TEXT_FORMAT
@@ -96,6 +96,11 @@ class RLMConfig:
                                    "objective_tokens=True: the decoder must know which it writes")
 
 
+class Views(tuple):
+    """The texts of one arch, one per view (optimised graph, then executed graph): a type of
+    its own, so it is never taken for an arch (NB201 archs are tuples too)."""
+
+
 #: A checkpoint's files: the one config file, the weights, the text tokenizer, and a
 #: manifest with the sha256 of the other three.
 META, WEIGHTS, TOKENIZER, MANIFEST = ("rlm.json", "model.safetensors", "text_tokenizer.json",
@@ -120,6 +125,7 @@ class RLMMeta:
     format_version: int = FORMAT_VERSION
     text_format: int = TEXT_FORMAT
     space_settings: dict = field(default_factory=dict)  # the space's constructor arguments
+    executed_objectives: list[str] = field(default_factory=list)  # read the executed graph
 
 
 class RLM(Surrogate):
@@ -132,6 +138,7 @@ class RLM(Surrogate):
         number_tokenizer: NumberTokenizer | None = None,
         model: T5ForConditionalGeneration | None = None,
         objective_vocab: Sequence[str] | None = None,
+        executed_objectives: Sequence[str] = (),
     ) -> None:
         if not objectives:
             raise NasRlmError("an RLM needs at least one objective")
@@ -143,6 +150,15 @@ class RLM(Surrogate):
         self.objective_vocab = list(dict.fromkeys(objective_vocab or objectives))
         self.objectives: list[str] = []
         self.set_objectives(objectives)
+        #: objectives measured on a device: they read the text of the program the device ran
+        #: (``space.executed()``), the others the optimised graph (DESIGN §1.3.1)
+        self.executed_objectives = list(dict.fromkeys(executed_objectives))
+        unknown = [o for o in self.executed_objectives if o not in self.objective_vocab]
+        if unknown:
+            raise NasRlmError(f"executed objective(s) {unknown} are not objectives of the model")
+        if self.executed_objectives and self.config.chained:
+            raise NasRlmError("a chained RLM reads one text per arch; executed_objectives needs "
+                              "one sequence per objective (model.chained=false)")
         #: the space's name and constructor settings: texts are rendered by that very space
         self._space = as_space(space) if space is not None else None
         self.space = self._space.name if self._space else None
@@ -229,6 +245,34 @@ class RLM(Surrogate):
             if key not in self._text_cache:
                 self._text_cache[key] = space.to_text(key)
             out.append(self._text_cache[key])
+        return out
+
+    @property
+    def n_views(self) -> int:
+        """Texts per arch: the optimised graph, and the executed one where objectives read it."""
+        return 2 if self.executed_objectives else 1
+
+    def view_of(self, j: int) -> int:
+        """Which text objective ``j`` (of :attr:`objectives`) reads."""
+        return int(self.objectives[j] in self.executed_objectives)
+
+    def views_for(self, archs: Sequence) -> list[Views]:
+        """Per arch, its :attr:`n_views` texts (:class:`Views` pass as they are)."""
+        if all(isinstance(a, Views) and len(a) == self.n_views for a in archs):
+            return list(archs)
+        if self.n_views == 1:
+            return [Views((t,)) for t in self.texts_for(archs)]
+        if self.search_space is None or any(
+                isinstance(a, str) and a.startswith(("func ", "in %")) for a in archs):
+            raise NasRlmError("this RLM reads two texts per arch (optimised and executed "
+                              "graph); pass archs, not texts")
+        executed = self.search_space.executed()
+        out = []
+        for a, text in zip(archs, self.texts_for(archs), strict=True):
+            key = ("executed", self.search_space.parse(a))
+            if key not in self._text_cache:
+                self._text_cache[key] = executed.to_text(key[1])
+            out.append(Views((text, self._text_cache[key])))
         return out
 
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
@@ -334,10 +378,10 @@ class RLM(Surrogate):
         from .training import TrainConfig, train
 
         missing_ok = kwargs.pop("missing_ok", False)
-        texts = self.texts_for(archs)
+        inputs = self.views_for(archs)
         if self.model is None:
-            self.build(texts, seed=kwargs.get("seed", 0))
-        train(self, texts, Y, TrainConfig(**kwargs), missing_ok=missing_ok)
+            self.build([t for views in inputs for t in views], seed=kwargs.get("seed", 0))
+        train(self, inputs, Y, TrainConfig(**kwargs), missing_ok=missing_ok)
         return self
 
     @torch.no_grad()
@@ -374,7 +418,7 @@ class RLM(Surrogate):
 
         if self.model is None:
             raise NasRlmError("the RLM has no model yet: fit it or load one with from_pretrained")
-        texts = self.texts_for(archs)
+        texts = self.views_for(archs)
         uniq = list(dict.fromkeys(texts))
         where = {t: i for i, t in enumerate(uniq)}
         self.model.eval()
@@ -386,13 +430,25 @@ class RLM(Surrogate):
             out[s : s + len(chunk)] = self._decode(chunk, k, temperature, gen, expected)
         return self.denormalise(out[[where[t] for t in texts]])
 
-    def _decode(self, texts, k, temperature, gen, expected) -> np.ndarray:
-        """Normalised values ``(len(texts), k, n_objectives)``."""
+    def _decode(self, inputs, k, temperature, gen, expected) -> np.ndarray:
+        """Normalised values ``(len(inputs), k, n_objectives)``: each view's objectives are
+        decoded from that view's texts."""
+        out = np.empty((len(inputs), k, len(self.objectives)))
+        for v in range(self.n_views):
+            cols = [j for j in range(len(self.objectives)) if self.view_of(j) == v]
+            if cols:
+                out[:, :, cols] = self._decode_view([x[v] for x in inputs],
+                                                    [self.objectives[j] for j in cols],
+                                                    k, temperature, gen, expected)
+        return out
+
+    def _decode_view(self, texts, objectives, k, temperature, gen, expected) -> np.ndarray:
+        """Normalised values ``(len(texts), k, len(objectives))`` read from ``texts``."""
         ids, mask = self.pad(self.encode_texts(texts))
         hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        n, m = len(texts), len(self.objectives)
+        n, m = len(texts), len(objectives)
         obj = torch.tensor([self.objective_token_id(o) if self.config.objective_tokens else -1
-                            for o in self.objectives])
+                            for o in objectives])
         if self.config.chained:  # rows (text, sample); every row writes all m values
             rows, forced, n_values = torch.arange(n).repeat_interleave(k), obj.repeat(n * k, 1), m
         else:  # rows (text, objective, sample); every row writes one value
@@ -556,7 +612,8 @@ class RLM(Surrogate):
         meta = RLMMeta(self.objectives, self.space, self.config, self.numbers.to_dict(),
                        self.objective_vocab,
                        {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info,
-                       space_settings=self.space_settings)
+                       space_settings=self.space_settings,
+                       executed_objectives=self.executed_objectives)
         write_json(path / META, asdict(meta))
         (path / "config.json").unlink(missing_ok=True)  # written by nas-rlm before the manifest
         return write_manifest(path)
@@ -605,8 +662,9 @@ class RLM(Surrogate):
                 space = get_space(space, raw.get("space_settings") or {})
             rlm = cls(objectives, space, config,
                       load_text_tokenizer(path / TOKENIZER), numbers,
-                      objective_vocab=vocab)
-        except (UnknownNameError, ArchError, TypeError) as e:
+                      objective_vocab=vocab,
+                      executed_objectives=[str(o) for o in raw.get("executed_objectives", [])])
+        except (NasRlmError, TypeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
         rlm.scalers = scalers
         rlm.training_info = training

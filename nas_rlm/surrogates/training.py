@@ -148,9 +148,10 @@ def pairwise_rank_loss(score: torch.Tensor, true: torch.Tensor, col: torch.Tenso
     return torch.stack(losses).mean() if losses else score.sum() * 0.0
 
 
-def train(rlm, texts: Sequence[str], Y: np.ndarray, cfg: TrainConfig,
+def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
           missing_ok: bool = False) -> dict:
-    """Fit ``rlm.model`` on ``texts`` → ``Y``; keeps the weights with the best validation τ."""
+    """Fit ``rlm.model`` on ``texts`` (per arch, its ``rlm.n_views`` texts) → ``Y``; keeps
+    the weights with the best validation τ."""
     from accelerate import Accelerator
     from tqdm import tqdm
 
@@ -164,7 +165,8 @@ def train(rlm, texts: Sequence[str], Y: np.ndarray, cfg: TrainConfig,
         order = np.random.default_rng(cfg.seed).permutation(n)
         n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
         val_idx, tr_idx = order[:n_val], order[n_val:]
-        inputs = rlm.encode_texts(texts)
+        V = rlm.n_views
+        inputs = [rlm.encode_texts([t[v] for t in texts]) for v in range(V)]
         tasks_of = {i: [] for i in range(n)}
         for t in rlm.sequences(Z):
             tasks_of[t[0]].append(t)
@@ -215,8 +217,9 @@ def train(rlm, texts: Sequence[str], Y: np.ndarray, cfg: TrainConfig,
                 tasks = [t for i in b for t in tasks_of[i]]
                 local = {a: k for k, a in enumerate(b)}
                 dec = rlm.decoder_tensors(tasks)
-                ids, mask = rlm.pad([inputs[i] for i in b])
-                seq_arch = torch.tensor([local[t[0]] for t in tasks])
+                ids, mask = rlm.pad([inputs[v][i] for i in b for v in range(V)])
+                seq_arch = torch.tensor([local[t[0]] * V + rlm.view_of(t[1][0][0])
+                                         for t in tasks])
                 rows.train()
                 logits = rows(ids.to(acc.device), mask.to(acc.device), seq_arch.to(acc.device),
                               dec["decoder_input_ids"].to(acc.device)).float().cpu()
