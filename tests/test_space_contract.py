@@ -1,0 +1,51 @@
+"""The one contract every entry of ``SPACES`` keeps (NASLib's sample / mutate / encode /
+decode, plus a runnable ONNX model and a deterministic text)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nas_rlm.search_spaces import SPACES, get_space
+from nas_rlm.search_spaces.onnx_check import check_runnable
+
+
+@pytest.fixture(scope="module", params=sorted(SPACES))
+def space(request):
+    return get_space(request.param)
+
+
+def test_sample_is_seeded_and_round_trips(space) -> None:
+    archs = space.sample(3, 0)
+    assert [space.to_string(a) for a in archs] == [space.to_string(a) for a in
+                                                   space.sample(3, 0)]
+    lo, hi = space.bounds
+    for a in archs:
+        assert space.parse(space.to_string(a)) == space.parse(a)
+        v = space.encode(a)
+        assert ((v >= lo) & (v <= hi)).all()
+        assert space.decode(v) == space.parse(a)
+
+
+def test_mutate_gives_a_valid_neighbour(space) -> None:
+    a = space.sample(1, 1)[0]
+    b = space.mutate(a, np.random.default_rng(2))
+    assert space.parse(b) != space.parse(a)
+    assert space.parse(space.to_string(b)) == space.parse(b)
+
+
+def test_onnx_runs_and_text_is_deterministic(space) -> None:
+    a = space.sample(1, 3)[0]
+    check_runnable(space.to_onnx(a, weights="random", seed=0))
+    text = space.to_text(a)
+    assert text == space.to_text(space.to_string(a)) and text.endswith("\n")
+    assert space.params(a) > 0 and space.flops(a) > 0
+    assert space.pruned_flops(a) > 0  # its own convention: folded BN biases count
+
+
+def test_settings_rebuild_the_same_space(space) -> None:
+    again = get_space(space.name, space.settings())
+    a = space.sample(1, 4)[0]
+    assert again.settings() == space.settings()
+    assert again.to_text(a) == space.to_text(a)
+    assert space.executed().to_text(a)  # the executed graph renders too
