@@ -167,7 +167,10 @@ def test_problem_batches_and_caches(latency):
     p.evaluate(X2)
     assert len(s.calls) == 2 and all(SPACE.parse(a) not in {tuple(x) for x in X}
                                      for a in s.calls[1])
-    assert p.cache.spreads([SPACE.decode(X[0])])[0, 0] > 0  # kept for reporting
+    key = SPACE.decode(X[0])
+    assert np.isnan(p.cache.spreads([key])[0, 0])  # ranked by predict_point: no samples yet
+    p.ensure_spread([key])  # sampled only where reported
+    assert p.cache.spreads([key])[0, 0] > 0
 
 
 def test_problem_ranks_by_predict_point_and_samples_only_on_request(latency):
