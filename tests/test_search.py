@@ -140,6 +140,7 @@ def test_constraints_parse_both_directions_and_units():
     ("latency:pixel3<=fast", SearchSpecError, "QUANTITY<=NUMBER"),
     ("latency:pixel9<=4", UnknownNameError, "latency:pixel3"),
     ("latency:pixel3<=4%", SearchSpecError, "ms"),
+    ("latency:pixel3<=1e999", SearchSpecError, "not a finite number"),
 ])
 def test_constraint_errors(spec, error, word):
     with pytest.raises(error, match=None) as e:

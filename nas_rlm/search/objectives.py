@@ -8,6 +8,7 @@ message lists the names that would have worked.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -164,7 +165,11 @@ def parse_constraint(spec: str, names: Sequence[str]) -> Constraint:
             f"constraint {spec!r}: {target.column} is in {'%' if target.maximize else 'ms'}, "
             f"not {unit}"
         )
-    return Constraint(spec.strip(), target, m["op"], float(m["bound"]))
+    bound = float(m["bound"])
+    if not math.isfinite(bound):
+        raise SearchSpecError(f"constraint {spec!r}: the bound {m['bound']} is not a finite "
+                              "number")
+    return Constraint(spec.strip(), target, m["op"], bound)
 
 
 def parse_constraints(specs: str | Sequence[str] | None, names: Sequence[str]) -> list[Constraint]:
