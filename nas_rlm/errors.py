@@ -30,3 +30,7 @@ class ModelFormatError(NasRlmError, ValueError):
 
 class NumberError(NasRlmError, ValueError):
     """A value the number tokenizer cannot encode (NaN, inf) or a token sequence it cannot parse."""
+
+
+class ConfigError(NasRlmError, ValueError):
+    """A setting outside its range (a size, a count, a mode), given on the CLI or in code."""

@@ -39,6 +39,7 @@ def one_line(capsys, argv: list[str]) -> str:
     (["train", "--steps", "0"], "--steps: must be >= 1"),
     (["train", "--lr", "nan"], "--lr: must be a positive finite number"),
     (["search", "--seed", "x"], "expected an integer"),
+    (["train", "--n-train", "100000"], "exceeds the nb201 training pool"),
 ])
 def test_bad_numbers_are_one_line(capsys, argv, needle):
     assert needle in one_line(capsys, argv)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 
 TEST_SEED = 12345
 TEST_SIZES = {"nb201": 5000, "fbnet": 2000, "ofa_mbv3": 2000}
@@ -31,5 +31,5 @@ def train_indices(space: str, n: int, seed: int) -> np.ndarray:
     """``n`` row indices from the pool (everything outside the test set), by ``seed``."""
     pool = np.setdiff1d(np.arange(TABLE_SIZES[space]), heldout_indices(space))
     if n > len(pool):
-        raise ValueError(f"N={n} exceeds the {space} training pool of {len(pool)} archs")
+        raise ConfigError(f"N={n} exceeds the {space} training pool of {len(pool)} archs")
     return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))

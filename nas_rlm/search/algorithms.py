@@ -20,7 +20,7 @@ from pymoo.operators.crossover.ux import UniformCrossover
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.util.ref_dirs import get_reference_directions
 
-from ..errors import ArchError, NasRlmError, UnknownNameError
+from ..errors import ArchError, ConfigError, NasRlmError, UnknownNameError
 
 #: Valid names for :func:`make_algorithm`; the first is the default.
 ALGORITHMS: tuple[str, ...] = ("nsga2", "nsga3", "agemoea", "moead")
@@ -92,7 +92,7 @@ def make_algorithm(name: str = "nsga2", pop_size: int = 50, n_obj: int = 2,
             f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)} (default nsga2)"
         )
     if pop_size < 2:
-        raise ValueError(f"pop_size must be >= 2, got {pop_size}")
+        raise ConfigError(f"pop_size must be >= 2, got {pop_size}")
     ops: dict[str, Any] = dict(
         sampling=IntegerRandomSampling() if sampling is None else np.asarray(sampling),
         crossover=UniformCrossover(),

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NasRlmError
+from ..errors import ConfigError, NasRlmError
 from ..io import write_json
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
@@ -107,7 +107,7 @@ class _Ledger:
         from tqdm import tqdm
 
         if budget < 1:
-            raise ValueError(f"budget must be >= 1 true evaluation, got {budget}")
+            raise ConfigError(f"budget must be >= 1 true evaluation, got {budget}")
         self.evaluator, self.budget, self.scorer = evaluator, int(budget), scorer
         self.archs: list[Hashable] = []
         self.rows: list[np.ndarray] = []

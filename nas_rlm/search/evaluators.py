@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArchError, DataError
+from ..errors import ArchError, ConfigError, DataError
 from ..search_spaces.base import SearchSpace
 
 
@@ -169,10 +169,10 @@ class JointEvaluator(Evaluator):
 
     def __init__(self, *parts: Evaluator) -> None:
         if not parts:
-            raise ValueError("JointEvaluator needs at least one evaluator")
+            raise ConfigError("JointEvaluator needs at least one evaluator")
         names = [c for p in parts for c in p.columns]
         if len(set(names)) != len(names):
-            raise ValueError(f"evaluators share column names: {names}")
+            raise ConfigError(f"evaluators share column names: {names}")
         self.space, self.parts, self.columns = parts[0].space, list(parts), names
 
     def __call__(self, archs: Sequence[Hashable]) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..errors import ModelFormatError
+from ..errors import ConfigError, ModelFormatError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def measure_latency(
     import onnxruntime as ort
 
     if repeats < 1 or warmup < 0 or batch_size < 1 or threads < 0:
-        raise ValueError("need repeats >= 1, warmup >= 0, batch_size >= 1, threads >= 0")
+        raise ConfigError("need repeats >= 1, warmup >= 0, batch_size >= 1, threads >= 0")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1

@@ -57,7 +57,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from ..errors import ArchError
+from ..errors import ArchError, ConfigError
 from .base import SearchSpace, as_rng, check_vector
 from .onnx_builder import (
     FunctionBuilder,
@@ -397,7 +397,7 @@ class NB101(SearchSpace):
         if method == "unique":
             return [_sample_unique(rng) for _ in range(n)]
         if method != "spec":
-            raise ValueError(f"method must be 'unique' or 'spec', got {method!r}")
+            raise ConfigError(f"method must be 'unique' or 'spec', got {method!r}")
         out: list[NB101Arch] = []
         while len(out) < n:
             bits = rng.integers(0, 2, size=(4 * (n - len(out)) + 8, len(EDGE_SLOTS)))

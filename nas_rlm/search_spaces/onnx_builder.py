@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ..errors import ConfigError
+
 Weights = Literal["random", "zeros", "none"]
 WEIGHT_MODES: tuple[str, ...] = ("random", "zeros", "none")
 
@@ -33,7 +35,7 @@ class GraphBuilder:
 
     def __init__(self, weights: Weights = "random", seed: int = 0, prefix: str = "") -> None:
         if weights not in WEIGHT_MODES:
-            raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
+            raise ConfigError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         self.weights = weights
         self.rng = np.random.default_rng(seed)
         self.prefix = prefix

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..search_spaces.base import SearchSpace
 from .base import Surrogate, check_labels
 
@@ -39,7 +40,7 @@ class _BaselineSurrogate(Surrogate):
                    objectives: Sequence[str] | None) -> tuple[list[Hashable], np.ndarray]:
         parsed = self._parse(archs)
         if len(parsed) == 0:
-            raise ValueError(f"{type(self).__name__}.fit needs at least one arch")
+            raise ConfigError(f"{type(self).__name__}.fit needs at least one arch")
         Y = np.asarray(Y, dtype=np.float64)
         if objectives is None:
             n_obj = 1 if Y.ndim == 1 else (Y.shape[1] if Y.ndim == 2 else 0)
@@ -50,11 +51,11 @@ class _BaselineSurrogate(Surrogate):
 
     def _check_predict(self, archs: Sequence, k: int) -> list[Hashable]:
         if not self._fitted:
-            raise RuntimeError(
+            raise ConfigError(
                 f"{type(self).__name__} is not fitted: call fit(archs, Y) before predict"
             )
         if int(k) < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            raise ConfigError(f"k must be >= 1, got {k}")
         return self._parse(archs)
 
     @staticmethod
@@ -153,9 +154,9 @@ class OneHotMLP(_BaselineSurrogate):
                  joint: bool = False) -> None:
         super().__init__(space)
         if ensemble < 1:
-            raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+            raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
         if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
         self.hidden = tuple(int(h) for h in hidden)
         self.epochs = epochs
         self.lr = lr
