@@ -8,7 +8,7 @@ import torch
 from scipy.stats import kendalltau
 
 from nas_rlm.data import load_targets
-from nas_rlm.errors import DataError
+from nas_rlm.errors import DataError, NasRlmError
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.search_spaces.onnx_stats import count_flops
@@ -75,7 +75,7 @@ def test_one_hot_layout():
 
 @pytest.mark.parametrize("model", _fast_models(), ids=lambda m: type(m).__name__)
 def test_predict_before_fit_is_a_clear_error(model):
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NasRlmError, match="not fitted"):
         model.predict(SPACE.sample(2, 0))
 
 

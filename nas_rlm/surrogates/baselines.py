@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NasRlmError
 from ..search_spaces.base import SearchSpace
 from .base import Surrogate, check_labels
 
@@ -51,7 +51,7 @@ class _BaselineSurrogate(Surrogate):
 
     def _check_predict(self, archs: Sequence, k: int) -> list[Hashable]:
         if not self._fitted:
-            raise ConfigError(
+            raise NasRlmError(
                 f"{type(self).__name__} is not fitted: call fit(archs, Y) before predict"
             )
         if int(k) < 1:
