@@ -64,7 +64,7 @@ def run_cell(case: str, method: str, seed: int, budget: int, data_dir: str | Non
         if name == "rlm":
             fit = RLMRefitter("nb201", columns, seed=seed)
         else:
-            fit = B.refit_from_scratch(surrogate_factories("nb201", [name])[name], columns,
+            fit = B.refit_from_scratch(surrogate_factories("nb201", [name], columns)[name],
                                        seed)
         run = B.surrogate_assisted(space, ev, fit, objs, cons, budget, seed=seed,
                                    scorer=scorer, method=method)

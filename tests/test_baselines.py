@@ -36,16 +36,17 @@ def _small(seed=0, n=24):
 
 
 def _fast_models():
-    return [FlopsProxy(SPACE), FlopsProxy(SPACE, pruned=False), ParamsProxy(SPACE),
-            OneHotMLP(SPACE, epochs=5), OneHotMLP(SPACE, epochs=5, ensemble=3, joint=True),
-            OneHotGBDT(SPACE, n_estimators=20)]
+    return [FlopsProxy(SPACE, OBJ), FlopsProxy(SPACE, OBJ, pruned=False),
+            ParamsProxy(SPACE, OBJ), OneHotMLP(SPACE, OBJ, epochs=5),
+            OneHotMLP(SPACE, OBJ, epochs=5, ensemble=3, joint=True),
+            OneHotGBDT(SPACE, OBJ, n_estimators=20)]
 
 
 @pytest.mark.parametrize("model", _fast_models(), ids=lambda m: type(m).__name__)
 def test_contract_shapes_and_arch_forms(model):
     archs, Y = _small()
     assert isinstance(model, Surrogate)
-    assert model.fit(archs, Y, OBJ) is model
+    assert model.fit(archs, Y) is model
     assert model.objectives == OBJ
     strings = [SPACE.to_string(a) for a in archs[:5]]
     vectors = [np.array(a) for a in archs[:5]]
@@ -84,9 +85,9 @@ def test_nan_labels_raise_data_error(model):
     archs, Y = _small()
     Y[3, 1] = np.nan
     with pytest.raises(DataError, match="arch 3, objective 'eyeriss'"):
-        model.fit(archs, Y, OBJ)
+        model.fit(archs, Y)
     with pytest.raises(DataError, match="shape"):
-        model.fit(archs, Y[:-1, :], OBJ)
+        model.fit(archs, Y[:-1, :])
 
 
 def test_proxies_count_the_right_graph():
@@ -105,7 +106,7 @@ def test_proxies_count_the_right_graph():
 
 def test_proxy_samples_repeat_the_count_in_every_column():
     archs, Y = _small(n=4)
-    p = FlopsProxy(SPACE).fit(archs, Y, OBJ).predict(archs, k=3)
+    p = FlopsProxy(SPACE, OBJ).fit(archs, Y).predict(archs, k=3)
     assert np.all(p == p[:, :1, :1])
     assert np.all(uncertainty(p) == 0)
 
@@ -115,14 +116,14 @@ def test_seeded_reproducibility():
     test = SPACE.sample(10, 7)
 
     def mlp(seed):
-        return OneHotMLP(SPACE, epochs=10, seed=seed).fit(archs, Y, OBJ).predict(test, k=2)
+        return OneHotMLP(SPACE, OBJ, epochs=10, seed=seed).fit(archs, Y).predict(test, k=2)
 
     torch.manual_seed(123)
     a = mlp(0)
     torch.manual_seed(456)  # the global torch seed must not matter
     np.testing.assert_array_equal(a, mlp(0))
     assert not np.allclose(a, mlp(1))
-    g = [OneHotGBDT(SPACE, n_estimators=30, seed=3).fit(archs, Y, OBJ).predict(test)
+    g = [OneHotGBDT(SPACE, OBJ, n_estimators=30, seed=3).fit(archs, Y).predict(test)
          for _ in range(2)]
     np.testing.assert_array_equal(g[0], g[1])
 
@@ -130,12 +131,12 @@ def test_seeded_reproducibility():
 def test_ensemble_members_are_the_samples():
     archs, Y = _small(n=40)
     test = SPACE.sample(10, 7)
-    m = OneHotMLP(SPACE, epochs=10, ensemble=3).fit(archs, Y, OBJ)
+    m = OneHotMLP(SPACE, OBJ, epochs=10, ensemble=3).fit(archs, Y)
     s = m.predict(test, k=7)
     np.testing.assert_array_equal(s[:, 3], s[:, 0])  # cycled: member 0 again at sample 3
     assert not np.allclose(s[:, 0], s[:, 1])
     assert np.all(uncertainty(s) > 0)
-    single = OneHotMLP(SPACE, epochs=10).fit(archs, Y, OBJ).predict(test, k=4)
+    single = OneHotMLP(SPACE, OBJ, epochs=10).fit(archs, Y).predict(test, k=4)
     assert np.all(single == single[:, :1])
     np.testing.assert_array_equal(single[:, 0], s[:, 0])  # member 0 is the seed-0 model
 
@@ -152,13 +153,13 @@ def nb201_split(data_dir):
 # pruned FLOPs 0.670 / 0.410, GBDT 0.581 / 0.907, MLP 0.672 / 0.964. The bounds keep a
 # margin of ~0.05 (the proxy is exact; the learned models may drift across library versions).
 @pytest.mark.parametrize(("make", "bounds"), [
-    (lambda: FlopsProxy(SPACE), {"cifar10": 0.62, "eyeriss": 0.36}),
-    (lambda: OneHotGBDT(SPACE), {"cifar10": 0.53, "eyeriss": 0.86}),
-    (lambda: OneHotMLP(SPACE), {"cifar10": 0.60, "eyeriss": 0.91}),
+    (lambda: FlopsProxy(SPACE, OBJ), {"cifar10": 0.62, "eyeriss": 0.36}),
+    (lambda: OneHotGBDT(SPACE, OBJ), {"cifar10": 0.53, "eyeriss": 0.86}),
+    (lambda: OneHotMLP(SPACE, OBJ), {"cifar10": 0.60, "eyeriss": 0.91}),
 ], ids=["flops_pruned", "gbdt", "mlp"])
 def test_ranking_quality_on_nb201(nb201_split, make, bounds):
     (tr_archs, tr_Y), (te_archs, te_Y) = nb201_split
-    pred = point_estimate(make().fit(tr_archs, tr_Y, OBJ).predict(te_archs, k=1))
+    pred = point_estimate(make().fit(tr_archs, tr_Y).predict(te_archs, k=1))
     for j, name in enumerate(OBJ):
         tau = kendalltau(pred[:, j], te_Y[:, j]).statistic
         assert tau > bounds[name], f"{name}: Kendall τ {tau:.3f} <= {bounds[name]}"

@@ -46,7 +46,7 @@ class Counting:
 
 
 def _gbdt_fitter(seed=0):
-    return B.refit_from_scratch(surrogate_factories("nb201", ["gbdt"])["gbdt"], COLS, seed)
+    return B.refit_from_scratch(surrogate_factories("nb201", ["gbdt"], COLS)["gbdt"], seed)
 
 
 def _check_ledger(run, ev, budget):

@@ -231,7 +231,7 @@ def test_trained_rlm_maps_columns_back(monkeypatch):
 
     monkeypatch.setattr("nas_rlm.surrogates.recipes.train_rlm", fake_train)
     Y = np.array([[1.0, 2.0, 90.0]])
-    m = TrainedRLM("nb201", first=["cifar10"]).fit(["a"], Y, ["pixel3", "eyeriss", "cifar10"])
+    m = TrainedRLM("nb201", ["pixel3", "eyeriss", "cifar10"], first=["cifar10"]).fit(["a"], Y)
     assert seen["objectives"] == ["cifar10", "pixel3", "eyeriss"]
     assert seen["Y"].tolist() == [[90.0, 1.0, 2.0]]
     assert m.predict(["a"], k=2)[0, 0].tolist() == [1.0, 2.0, 0.0]

@@ -416,8 +416,8 @@ def test_invalid_vectors_are_repaired_before_scoring():
             invalid += 1
             sp.decode(sp.repair(x, rng))  # the repaired vector decodes
     assert invalid > 20
-    proxy = FlopsProxy(sp, pruned=False).fit(sp.sample(3, 0), np.zeros((3, 2)),
-                                             ["acc", "pixel3"])
+    proxy = FlopsProxy(sp, ["acc", "pixel3"], pruned=False).fit(sp.sample(3, 0),
+                                                                np.zeros((3, 2)))
     for algo in ("nsga2", "moead"):
         problem = SurrogateProblem(sp, proxy, parse_objectives(["accuracy", "latency:pixel3"],
                                                                ["acc", "pixel3"]))

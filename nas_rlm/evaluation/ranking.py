@@ -39,7 +39,7 @@ from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
 from ..errors import NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from ..run_dir import RunDirError, claim, data_fingerprint, differences
-from ..search_spaces import get_space
+from ..search_spaces import SearchSpace, get_space
 from ..surrogates.base import Surrogate, point_estimate
 from .metrics import ranking_scores
 from .protocol import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
@@ -133,21 +133,21 @@ class TrainedRLM(Surrogate):
     values on them, DESIGN §1.3); predictions come back in the caller's column order.
     """
 
-    def __init__(self, space: str, recipe: Any = None, seed: int = 0,
-                 first: Sequence[str] = (), threads: int = 1) -> None:
+    def __init__(self, space: SearchSpace | str, objectives: Sequence[str] = (),
+                 recipe: Any = None, seed: int = 0, first: Sequence[str] = (),
+                 threads: int = 1) -> None:
         from ..surrogates.recipes import DEFAULT_RECIPE
 
         self.space, self.recipe, self.seed = space, recipe or DEFAULT_RECIPE, seed
         self.first, self.threads = list(first), threads
-        self.objectives: list[str] = []
+        self.objectives: list[str] = list(objectives)
         self.rlm: Any = None
 
-    def fit(self, archs: Sequence, Y: np.ndarray,
-            objectives: Sequence[str] | None = None) -> TrainedRLM:
+    def fit(self, archs: Sequence, Y: np.ndarray) -> TrainedRLM:
         from ..surrogates.recipes import train_rlm
 
         Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
-        self.objectives = list(objectives or [f"y{j}" for j in range(Y.shape[1])])
+        self.objectives = self.objectives or [f"y{j}" for j in range(Y.shape[1])]
         order = sorted(range(len(self.objectives)),
                        key=lambda j: self.objectives[j] not in self.first)  # stable
         self._back = np.argsort(order)
@@ -165,8 +165,8 @@ class TrainedRLM(Surrogate):
 
 
 def surrogate_factories(
-    space: str, names: Sequence[str], rlm_recipe: Any = None, first: Sequence[str] = (),
-    threads: int = 1,
+    space: str, names: Sequence[str], objectives: Sequence[str] = (), rlm_recipe: Any = None,
+    first: Sequence[str] = (), threads: int = 1,
 ) -> dict[str, Callable[[int], Surrogate]]:
     """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
     so their per-arch count cache is too (their labels are only validated, never learned)."""
@@ -175,12 +175,14 @@ def surrogate_factories(
     sp = get_space(space)
     shared: dict[str, Surrogate] = {}
     makers: dict[str, Callable[[int], Surrogate]] = {
-        "flops": lambda seed: shared.setdefault("flops", FlopsProxy(sp, pruned=False)),
-        "flops_pruned": lambda seed: shared.setdefault("flops_pruned", FlopsProxy(sp)),
-        "params": lambda seed: shared.setdefault("params", ParamsProxy(sp)),
-        "mlp": lambda seed: OneHotMLP(sp, seed=seed),
-        "gbdt": lambda seed: OneHotGBDT(sp, seed=seed),
-        "rlm": lambda seed: TrainedRLM(space, rlm_recipe, seed, first, threads),
+        "flops": lambda seed: shared.setdefault("flops", FlopsProxy(sp, objectives,
+                                                                    pruned=False)),
+        "flops_pruned": lambda seed: shared.setdefault("flops_pruned",
+                                                       FlopsProxy(sp, objectives)),
+        "params": lambda seed: shared.setdefault("params", ParamsProxy(sp, objectives)),
+        "mlp": lambda seed: OneHotMLP(sp, objectives, seed=seed),
+        "gbdt": lambda seed: OneHotGBDT(sp, objectives, seed=seed),
+        "rlm": lambda seed: TrainedRLM(sp, objectives, rlm_recipe, seed, first, threads),
     }
     return {n: makers[n] for n in names}
 
@@ -235,7 +237,7 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
               cells_dir: Path, models_dir: Path | None = None) -> dict:
     """Fit on the pool rows ``tr`` only, predict the held-out rows ``te``, score, save."""
     t0 = time.perf_counter()
-    model = make(seed).fit([archs[i] for i in tr], Y[tr], list(targets))
+    model = make(seed).fit([archs[i] for i in tr], Y[tr])
     fit_s = time.perf_counter() - t0
     if models_dir is not None and getattr(model, "rlm", None) is not None:
         model.rlm.training_info["train_indices"] = tr.tolist()  # its pool, for leakage checks
@@ -440,7 +442,7 @@ def evaluate(
               "versions": _versions()}
     write_json(out / "config.json", config)
 
-    factories = surrogate_factories(space, surrogates, rlm_recipe, first, threads)
+    factories = surrogate_factories(space, surrogates, targets, rlm_recipe, first, threads)
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:
         for s, n, seed in grid:

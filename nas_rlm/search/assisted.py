@@ -216,7 +216,7 @@ def _fitter(space: SearchSpace, name: str, columns: list[str], seed: int) -> B.F
     from ..surrogates.baselines import OneHotGBDT, OneHotMLP
 
     cls = {"gbdt": OneHotGBDT, "mlp": OneHotMLP}[name]
-    return B.refit_from_scratch(lambda s: cls(space, seed=s), columns, seed)
+    return B.refit_from_scratch(lambda s: cls(space, columns, seed=s), seed)
 
 
 def _plots(out: Path, space: SearchSpace, objs, run: B.BudgetedRun, front: np.ndarray,

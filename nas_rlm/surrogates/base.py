@@ -1,8 +1,10 @@
 """The one contract every surrogate follows: the RLM and every baseline.
 
-A surrogate is fitted on archs with a label matrix and predicts *samples*: an array of shape
-``(n_archs, k, n_objectives)``. Point estimates and uncertainty are derived from the samples
-the same way for every model, so rankings and calibration compare like with like.
+A surrogate is built from a ``SearchSpace`` and its objective names, fitted on archs with a
+label matrix (``fit(archs, Y)``), and predicts *samples*: an array of shape
+``(n_archs, k, n_objectives)``; ``predict_point`` is the estimate everything ranks by.
+Uncertainty is derived from the samples the same way for every model, so calibration
+compares like with like.
 """
 
 from __future__ import annotations

@@ -28,26 +28,24 @@ from .base import Surrogate, check_labels
 class _BaselineSurrogate(Surrogate):
     """Shared plumbing: arch parsing, label checks, the not-fitted guard, sample tiling."""
 
-    def __init__(self, space: SearchSpace) -> None:
+    def __init__(self, space: SearchSpace, objectives: Sequence[str] = ()) -> None:
         self.space = space
-        self.objectives: list[str] = []
+        #: names of the predicted columns; empty means ``y0, y1, ...`` from the labels' width
+        self.objectives: list[str] = list(objectives)
         self._fitted = False
 
     def _parse(self, archs: Sequence) -> list[Hashable]:
         return [self.space.parse(a) for a in archs]
 
-    def _check_fit(self, archs: Sequence, Y: np.ndarray,
-                   objectives: Sequence[str] | None) -> tuple[list[Hashable], np.ndarray]:
+    def _check_fit(self, archs: Sequence, Y: np.ndarray) -> tuple[list[Hashable], np.ndarray]:
         parsed = self._parse(archs)
         if len(parsed) == 0:
             raise ConfigError(f"{type(self).__name__}.fit needs at least one arch")
         Y = np.asarray(Y, dtype=np.float64)
-        if objectives is None:
+        if not self.objectives:
             n_obj = 1 if Y.ndim == 1 else (Y.shape[1] if Y.ndim == 2 else 0)
-            objectives = [f"y{j}" for j in range(n_obj)]
-        Y = check_labels(Y, len(parsed), list(objectives))
-        self.objectives = list(objectives)
-        return parsed, Y
+            self.objectives = [f"y{j}" for j in range(n_obj)]
+        return parsed, check_labels(Y, len(parsed), self.objectives)
 
     def _check_predict(self, archs: Sequence, k: int) -> list[Hashable]:
         if not self._fitted:
@@ -67,8 +65,8 @@ class _BaselineSurrogate(Surrogate):
 class _CountProxy(_BaselineSurrogate):
     """A zero-shot ranker: every objective column gets the same count, cached per arch."""
 
-    def __init__(self, space: SearchSpace) -> None:
-        super().__init__(space)
+    def __init__(self, space: SearchSpace, objectives: Sequence[str] = ()) -> None:
+        super().__init__(space, objectives)
         self._cache: dict[Hashable, float] = {}
 
     def _count(self, arch: Hashable) -> float:  # pragma: no cover - abstract
@@ -83,11 +81,9 @@ class _CountProxy(_BaselineSurrogate):
             out[i] = self._cache[a]
         return out
 
-    def fit(self, archs: Sequence, Y: np.ndarray,
-            objectives: Sequence[str] | None = None) -> _CountProxy:
-        """No learning: validates the labels and records the objective names (their number
-        sets the width of ``predict``)."""
-        self._check_fit(archs, Y, objectives)
+    def fit(self, archs: Sequence, Y: np.ndarray) -> _CountProxy:
+        """No learning: validates the labels (their width sets that of ``predict``)."""
+        self._check_fit(archs, Y)
         self._fitted = True
         return self
 
@@ -105,8 +101,9 @@ class FlopsProxy(_CountProxy):
     published, unpruned count (``pruned=False`` = ``space.flops``), DESIGN §1.3.1.
     """
 
-    def __init__(self, space: SearchSpace, pruned: bool = True) -> None:
-        super().__init__(space)
+    def __init__(self, space: SearchSpace, objectives: Sequence[str] = (),
+                 pruned: bool = True) -> None:
+        super().__init__(space, objectives)
         self.pruned = pruned
 
     def _count(self, arch: Hashable) -> float:
@@ -148,11 +145,11 @@ class OneHotMLP(_BaselineSurrogate):
     (0.71 vs. 0.75 at N=781, seed 0), and a strong baseline is the honest one.
     """
 
-    def __init__(self, space: SearchSpace, hidden: Sequence[int] = (128, 128),
-                 epochs: int = 200, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 seed: int = 0, ensemble: int = 1, batch_size: int | None = 32,
-                 joint: bool = False) -> None:
-        super().__init__(space)
+    def __init__(self, space: SearchSpace, objectives: Sequence[str] = (),
+                 hidden: Sequence[int] = (128, 128), epochs: int = 200, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, seed: int = 0, ensemble: int = 1,
+                 batch_size: int | None = 32, joint: bool = False) -> None:
+        super().__init__(space, objectives)
         if ensemble < 1:
             raise ConfigError(f"ensemble must be >= 1, got {ensemble}")
         if epochs < 1:
@@ -198,11 +195,10 @@ class OneHotMLP(_BaselineSurrogate):
                 opt.step()
         return net.eval()
 
-    def fit(self, archs: Sequence, Y: np.ndarray,
-            objectives: Sequence[str] | None = None) -> OneHotMLP:
+    def fit(self, archs: Sequence, Y: np.ndarray) -> OneHotMLP:
         import torch
 
-        parsed, Y = self._check_fit(archs, Y, objectives)
+        parsed, Y = self._check_fit(archs, Y)
         self.y_mean_ = Y.mean(axis=0)
         std = Y.std(axis=0)
         self.y_std_ = np.where(std > 0, std, 1.0)
@@ -240,20 +236,20 @@ class OneHotGBDT(_BaselineSurrogate):
     this one is single-threaded and deterministic given ``seed``.
     """
 
-    def __init__(self, space: SearchSpace, n_estimators: int = 300, learning_rate: float = 0.05,
-                 max_depth: int = 3, seed: int = 0) -> None:
-        super().__init__(space)
+    def __init__(self, space: SearchSpace, objectives: Sequence[str] = (),
+                 n_estimators: int = 300, learning_rate: float = 0.05, max_depth: int = 3,
+                 seed: int = 0) -> None:
+        super().__init__(space, objectives)
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
         self.seed = seed
         self.models_: list[Any] = []
 
-    def fit(self, archs: Sequence, Y: np.ndarray,
-            objectives: Sequence[str] | None = None) -> OneHotGBDT:
+    def fit(self, archs: Sequence, Y: np.ndarray) -> OneHotGBDT:
         from sklearn.ensemble import GradientBoostingRegressor
 
-        parsed, Y = self._check_fit(archs, Y, objectives)
+        parsed, Y = self._check_fit(archs, Y)
         X = one_hot(self.space, parsed)
         self.models_ = [
             GradientBoostingRegressor(n_estimators=self.n_estimators,
