@@ -68,7 +68,7 @@ def test_every_table_row_parses_to_a_distinct_canonical_arch(data_dir):
 
 
 def test_table_rows_are_found_by_their_canonical_arch(data_dir):
-    from nas_rlm.search.run import load_true_table
+    from nas_rlm.search.truth import load_true_table
 
     table = load_latency("ofa_mbv3", data_dir)
     true, how = load_true_table(MBV3, ["2080ti_1"], data_dir)

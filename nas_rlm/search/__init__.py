@@ -15,7 +15,8 @@ from .objectives import (
     parse_objectives,
 )
 from .problem import PredictionCache, SurrogateProblem
-from .run import SearchResult, load_true_table, run_search
+from .run import SearchResult, run_search
+from .truth import TrueTable, load_true_table
 
 __all__ = [
     "ALGORITHMS",
@@ -26,6 +27,7 @@ __all__ = [
     "SearchResult",
     "SearchSpecError",
     "SurrogateProblem",
+    "TrueTable",
     "front_metrics",
     "hypervolume",
     "load_true_table",

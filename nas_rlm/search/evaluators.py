@@ -43,7 +43,7 @@ class TableEvaluator(Evaluator):
 
     def __init__(self, space: SearchSpace, columns: Sequence[str],
                  data_dir: str | os.PathLike | None = None) -> None:
-        from .run import load_true_table
+        from .truth import load_true_table
 
         table, why = load_true_table(space, columns, data_dir)
         if table is None:
@@ -60,7 +60,7 @@ class TableEvaluator(Evaluator):
         spelling the space accepts works; bad rows fail with their line number."""
         import csv
 
-        from .run import TrueTable
+        from .truth import TrueTable
 
         path = Path(path)
         try:  # utf-8-sig: a byte-order mark (spreadsheet exports) is read, not rejected

@@ -40,7 +40,6 @@ import numpy as np
 from pymoo.core.callback import Callback
 from pymoo.optimize import minimize
 
-from ..errors import DataError, UnknownNameError
 from ..io import write_csv, write_json
 from ..run_dir import claim, data_fingerprint, model_fingerprint
 from ..search_spaces.base import SearchSpace
@@ -55,6 +54,7 @@ from .objectives import (
     parse_objectives,
 )
 from .problem import PredictionCache, SurrogateProblem, surrogate_id
+from .truth import TrueTable, load_true_table
 
 CACHE, HISTORY, CONFIG, SUMMARY, PARETO = (
     "cache.json", "history.json", "config.json", "summary.json", "pareto.csv")
@@ -76,50 +76,6 @@ class SearchResult:
     @property
     def feasible(self) -> bool:
         return self.status == "ok"
-
-
-# -- true values --------------------------------------------------------------------------
-@dataclass
-class TrueTable:
-    """Table values of some surrogate outputs for every arch of a space (natural units)."""
-
-    columns: list[str]
-    Y: np.ndarray                  # (n_archs, len(columns))
-    row: dict[Hashable, int]       # canonical arch -> row
-
-    def lookup(self, keys: Sequence[Hashable], columns: Sequence[str]) -> np.ndarray:
-        idx = [self.columns.index(c) for c in columns]
-        out = np.full((len(keys), len(idx)), np.nan)
-        for i, k in enumerate(keys):
-            r = self.row.get(k)
-            if r is not None:
-                out[i] = self.Y[r, idx]
-        return out
-
-
-_ROWS: dict[tuple, dict[Hashable, int]] = {}
-
-
-def load_true_table(space: SearchSpace, columns: Sequence[str],
-                    data_dir: str | os.PathLike | None = None) -> tuple[TrueTable | None, str]:
-    """The benchmark table for ``columns`` (NB201: ``load_targets``), or None and why not.
-
-    An explicit ``data_dir`` that fails is an error; with the default location a missing
-    table only means "no true values".
-    """
-    from ..data.targets import load_targets
-
-    try:
-        archs, Y = load_targets(space.name, list(columns), data_dir)
-    except (DataError, UnknownNameError) as e:
-        if data_dir is not None and isinstance(e, DataError):
-            raise
-        return None, f"no true values: {e}"
-    key = (space.name, tuple(archs))  # parsing 15,625 strings once per table, not per run
-    if key not in _ROWS:
-        _ROWS.clear()
-        _ROWS[key] = {space.parse(a): i for i, a in enumerate(archs)}
-    return TrueTable(list(columns), Y, _ROWS[key]), "table"
 
 
 # -- progress and per-generation history ---------------------------------------------------
@@ -400,4 +356,4 @@ def _versions() -> dict[str, str]:
     return {"nas_rlm": nas_rlm.__version__, "pymoo": pymoo.__version__}
 
 
-__all__ = ["SearchResult", "TrueTable", "load_true_table", "run_search"]
+__all__ = ["SearchResult", "run_search"]
