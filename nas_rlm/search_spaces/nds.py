@@ -154,6 +154,16 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else f"{text[:200]}... ({len(text):,} characters)"
 
 
+def _check_size(seq: Any, what: str) -> None:
+    """Refuse a sequence longer than any cell's (a huge ``range`` has no ``len`` at all)."""
+    try:
+        n = len(seq)
+    except OverflowError:
+        n = MAX_LIST + 1
+    if n > MAX_LIST:
+        raise ArchError(f"{what} has more than {MAX_LIST} entries; no cell is that large")
+
+
 def _literal(node: ast.expr, name: str) -> Any:
     """A Python value from literal syntax only (plus ``range`` with int arguments)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
@@ -163,13 +173,7 @@ def _literal(node: ast.expr, name: str) -> Any:
         if len(args) == 3 and args[2] == 0:
             raise ArchError(f"{name}: range() step must not be zero")
         r = range(*args)
-        try:
-            n = len(r)
-        except OverflowError:
-            n = MAX_LIST + 1
-        if n > MAX_LIST:
-            raise ArchError(f"{name}: {ast.unparse(node)[:200]} has more than {MAX_LIST} "
-                            "entries; no cell is that large")
+        _check_size(r, f"{name}: {ast.unparse(node)[:200]}")
         return list(r)
     try:
         return ast.literal_eval(node)
@@ -209,13 +213,7 @@ def genotype_from_fields(fields: Mapping[str, Any]) -> Genotype:
         out[cell] = tuple(checked)
         concat = fields[f"{cell}_concat"]
         if isinstance(concat, (Sequence, np.ndarray)) and not isinstance(concat, (str, bytes)):
-            try:
-                size = len(concat)
-            except OverflowError:
-                size = MAX_LIST + 1
-            if size > MAX_LIST:
-                raise ArchError(f"{cell}_concat has more than {MAX_LIST} entries; no cell is "
-                                f"that large: {_short(concat)}")
+            _check_size(concat, f"{cell}_concat {_short(concat)}")
         if (isinstance(concat, (str, bytes)) or not isinstance(concat, (Sequence, np.ndarray))
                 or not all(_is_int(c) for c in concat)):
             raise ArchError(f"{cell}_concat must be a list of node indices, got {_short(concat)}")
