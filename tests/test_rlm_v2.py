@@ -289,3 +289,18 @@ def test_the_recipe_sends_only_device_objectives_to_the_executed_graph() -> None
     assert executed_objectives(NB201(), objs, off) == []
     assert executed_objectives(NB201(prune=False), objs, DEFAULT_RECIPE) == []
     assert executed_objectives(NDSDarts(), objs, DEFAULT_RECIPE) == []
+
+
+def test_a_config_that_differs_from_the_training_recipe_is_refused(texts, tmp_path) -> None:
+    rlm = RLM(["pixel3"], "nb201", TINY)
+    rlm.fit(texts, np.linspace(1, 20, len(texts)), steps=2, progress=False)
+    rlm.training_info["recipe"] = {"model": asdict(TINY)}
+    path = rlm.save_pretrained(tmp_path / "m")
+    RLM.from_pretrained(path)
+    meta = json.loads((path / "rlm.json").read_text())
+    meta["config"]["digits"] = 3
+    meta["number_tokenizer"]["digits"] = 3  # edited consistently, and the manifest resealed
+    (path / "rlm.json").write_text(json.dumps(meta))
+    write_manifest(path)
+    with pytest.raises(ModelFormatError, match="digits differ from the recipe"):
+        RLM.from_pretrained(path)

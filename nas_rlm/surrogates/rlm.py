@@ -652,6 +652,11 @@ class RLM(Surrogate):
             training = dict(raw.get("training", {}))
             if training and set(objectives) - set(scalers):  # a trained model has them all
                 raise ValueError(f"no normalisation for {sorted(set(objectives) - set(scalers))}")
+            trained_as = training.get("recipe", {}).get("model") or {}
+            changed = [k for k, v in trained_as.items() if getattr(config, k, v) != v]
+            if changed:  # the config it was trained with is recorded beside the one it loads
+                raise ValueError(f"config field(s) {', '.join(changed)} differ from the "
+                                 "recipe the model was trained with")
         except ModelFormatError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
