@@ -39,9 +39,12 @@ def main() -> None:
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters, randomly
-initialised and trained here) that reads the canonical ONNX text of an NB201 cell network and
+initialised and trained here) that reads the canonical ONNX text of an NB201 network and
 writes one number per objective, each after its objective token: {', '.join(meta['objectives'])}
-(CIFAR-10 test accuracy in %, 200 epochs; then latency in ms on each device). Numbers are
+(CIFAR-10 test accuracy in %, 200 epochs; then latency in ms on each device). Accuracy is read
+from the optimised graph (dead branches removed); {', '.join(meta.get('executed_objectives', []))
+or 'no objective'} from the graph the devices ran (dead branches kept), each arch's two texts
+encoded once each (docs/rlm_v2.md, "What the devices ran"). Numbers are
 exponent first, each objective normalised onto [1, 9] by a quantile map fitted on the
 training labels (saved in `rlm.json`, mapped back to units on output). Format version
 {meta['format_version']}.
@@ -79,7 +82,8 @@ Inference: {tp['archs_per_s']} archs/s for {tp['objectives']} objectives × {tp[
 the expected-value readout: {tp['expected_value_archs_per_s_incl_dedup']} archs/s.
 
 ## Limits
-Trained on one seed; numbers for other pool sizes and seeds are in the README's ranking table.
+Trained on one seed; numbers for other pool sizes and seeds are in docs/rlm.md. It ranks
+latency below the one-hot MLP and GBDT on most columns (docs/rlm.md).
 """
     atomic_write_text(dest / "MODEL_CARD.md", card)
     print(f"shipped {dest} ({size_mb:.1f} MiB)")
