@@ -11,8 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# One torch thread per test process: the models here are tiny, and CI has two cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

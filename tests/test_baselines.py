@@ -21,8 +21,6 @@ from nas_rlm.surrogates.baselines import (
     one_hot,
 )
 
-torch.set_num_threads(1)
-
 SPACE = NB201()
 OBJ = ["cifar10", "eyeriss"]
 

@@ -17,8 +17,6 @@ from nas_rlm.surrogates.constrained import (
 )
 from nas_rlm.surrogates.numbers import IEEETokenizer, P10Tokenizer
 
-torch.set_num_threads(1)
-
 P10 = P10Tokenizer()
 TOKENIZERS = [P10, IEEETokenizer(), P10Tokenizer(digits=2, min_exp=-2, max_exp=3),
               P10Tokenizer(exponent_first=False)]

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nas_rlm.cli import main
 from nas_rlm.data import load_targets
@@ -32,8 +31,6 @@ from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_
 from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
 from nas_rlm.surrogates.recipes import RLMRecipe
 from nas_rlm.surrogates.rlm import RLM
-
-torch.set_num_threads(1)
 
 TARGETS = ["pixel3", "cifar10"]  # latency first on purpose: the RLM must reorder
 BASELINES = ["flops", "flops_pruned", "params", "mlp", "gbdt"]

@@ -18,8 +18,6 @@ from nas_rlm.errors import ArchError
 from nas_rlm.search_spaces.nb201 import EDGES, NB201, OPS, live_edges, parse_arch_string
 from nas_rlm.search_spaces.onnx_check import check_runnable
 
-torch.set_num_threads(1)
-
 SPACE = NB201()
 N_ARCHS = 5**6
 

@@ -32,8 +32,6 @@ from nas_rlm.surrogates.text_tokenizer import (
     train_text_tokenizer,
 )
 
-torch.set_num_threads(1)
-
 OBJECTIVES = ["cifar10", "pixel3"]
 N_ARCHS = 24
 SPACE = NB201()

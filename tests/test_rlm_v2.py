@@ -19,7 +19,6 @@ from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
 from nas_rlm.surrogates.rlm import RLM, RLMConfig, write_manifest
 from nas_rlm.surrogates.training import pairwise_rank_loss, rank_scores
 
-torch.set_num_threads(1)
 SPACE = NB201()
 TINY = RLMRecipe.sized("tiny").model
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nas_rlm.data import load_targets
 from nas_rlm.errors import NasRlmError, UnknownNameError
@@ -38,8 +37,6 @@ from nas_rlm.search.algorithms import supports_constraints
 from nas_rlm.search.problem import surrogate_id
 from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.surrogates.base import Surrogate
-
-torch.set_num_threads(1)
 
 SPACE = NB201()
 NAMES = ["cifar10", "pixel3", "eyeriss"]
