@@ -236,6 +236,7 @@ def test_trained_rlm_maps_columns_back(monkeypatch):
 
 
 # -- resume ---------------------------------------------------------------------------------------
+@pytest.mark.slow  # CI runs it too; `-m "not slow"` for a quick local pass
 def test_resume_skips_finished_cells(baseline_run, tmp_path, data_dir, monkeypatch):
     src, _, _ = baseline_run
     out = tmp_path / "run"

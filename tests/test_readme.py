@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # CI runs it too; `-m "not slow"` for a quick local pass
 def test_readme_python_examples_run(tmp_path, monkeypatch, capsys) -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     assert len(readme.encode()) < 10_000, "the README is a front door; details go to docs/"

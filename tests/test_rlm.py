@@ -607,6 +607,7 @@ def test_killed_run_resumes_to_the_same_model(
 # -- 9. it learns something ----------------------------------------------------------------
 
 
+@pytest.mark.slow  # CI runs it too; `-m "not slow"` for a quick local pass
 def test_learns_pixel3_latency_ranking(data_dir) -> None:
     from nas_rlm.data import load_latency
 

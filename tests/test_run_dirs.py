@@ -80,6 +80,7 @@ def test_a_budget_beyond_the_csv_rows_is_said(users_csv, tmp_path, capsys):
     assert "--budget 100 is more than the 60 archs" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # CI runs it too; `-m "not slow"` for a quick local pass
 def test_evaluate_refuses_edited_data_and_resumes_the_same(tmp_path, data_dir, capsys):
     argv = ["evaluate", "--space", "nb201", "--targets", "cifar10", "--surrogates", "gbdt",
             "--ns", "20", "--seeds", "0", "--test-limit", "50", "--quiet",
