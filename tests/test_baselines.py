@@ -161,3 +161,20 @@ def test_ranking_quality_on_nb201(nb201_split, make, bounds):
     for j, name in enumerate(OBJ):
         tau = kendalltau(pred[:, j], te_Y[:, j]).statistic
         assert tau > bounds[name], f"{name}: Kendall τ {tau:.3f} <= {bounds[name]}"
+
+
+@pytest.mark.parametrize("model", _fast_models(), ids=lambda m: type(m).__name__)
+def test_save_and_load_give_the_same_predictions(model, tmp_path):
+    from nas_rlm.errors import ModelFormatError
+    from nas_rlm.surrogates.base import load_surrogate
+
+    archs, Y = _small()
+    model.fit(archs, Y)
+    loaded = load_surrogate(model.save(tmp_path / "m"))
+    assert type(loaded) is type(model) and loaded.objectives == model.objectives
+    np.testing.assert_array_equal(loaded.predict(archs[:6], k=3), model.predict(archs[:6], k=3))
+    (tmp_path / "m" / "surrogate.json").write_text('{"kind": "Nope"}')
+    with pytest.raises(ModelFormatError, match="damaged"):
+        load_surrogate(tmp_path / "m")
+    with pytest.raises(ModelFormatError, match="no saved surrogate"):
+        load_surrogate(tmp_path)

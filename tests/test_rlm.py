@@ -711,3 +711,11 @@ def test_half_precision_save_loads_into_float32(fitted, archs, tmp_path) -> None
     assert next(loaded.model.parameters()).dtype == torch.float32
     np.testing.assert_allclose(loaded.predict_expected(archs), fitted.predict_expected(archs),
                                rtol=0.05)
+
+
+def test_the_rlm_loads_through_the_common_loader(fitted, saved, archs) -> None:
+    from nas_rlm.surrogates.base import load_surrogate
+
+    loaded = load_surrogate(saved)
+    assert isinstance(loaded, RLM)
+    assert np.array_equal(loaded.predict_point(archs), fitted.predict_point(archs))

@@ -163,6 +163,10 @@ class TrainedRLM(Surrogate):
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return self.rlm.predict_point(archs)[:, self._back]
 
+    def save(self, path: str | os.PathLike) -> Path:
+        """The trained RLM (its objectives in its own decoding order)."""
+        return self.rlm.save_pretrained(path)
+
 
 def surrogate_factories(
     space: str, names: Sequence[str], objectives: Sequence[str] = (), rlm_recipe: Any = None,
@@ -239,9 +243,9 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
     t0 = time.perf_counter()
     model = make(seed).fit([archs[i] for i in tr], Y[tr])
     fit_s = time.perf_counter() - t0
-    if models_dir is not None and getattr(model, "rlm", None) is not None:
+    if models_dir is not None and name == "rlm":
         model.rlm.training_info["train_indices"] = tr.tolist()  # its pool, for leakage checks
-        model.rlm.save_pretrained(models_dir / _cell_stem(name, n, seed))
+        model.save(models_dir / _cell_stem(name, n, seed))
     test_archs, true = [archs[i] for i in te], Y[te]
     t0 = time.perf_counter()
     samples = model.predict(test_archs, k=K)

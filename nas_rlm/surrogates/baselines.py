@@ -15,12 +15,17 @@ samples of shape ``(n_archs, k, n_objectives)``. The deterministic ones repeat o
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, NasRlmError
+from ..errors import ConfigError, ModelFormatError, NasRlmError
+from ..io import write_json
 from ..search_spaces.base import SearchSpace
 from .base import Surrogate, check_labels
 
@@ -37,6 +42,26 @@ class _BaselineSurrogate(Surrogate):
     def _parse(self, archs: Sequence) -> list[Hashable]:
         return [self.space.parse(a) for a in archs]
 
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``surrogate.json``: the class, the space with its settings, the constructor
+        settings, and the archs and labels it was fitted on. Every baseline is deterministic
+        given its seed, so :func:`load_baseline` refits to the same model; nothing is pickled
+        (scikit-learn's trees have no safe format of their own)."""
+        if not self._fitted:
+            raise NasRlmError(f"{type(self).__name__} is not fitted: nothing to save")
+        params = inspect.signature(type(self).__init__).parameters
+        settings = {k: getattr(self, k) for k in list(params)[3:]}
+        record = {"kind": type(self).__name__, "space": self.space.name,
+                  "space_settings": self.space.settings(), "objectives": self.objectives,
+                  "settings": {k: list(v) if isinstance(v, tuple) else v
+                               for k, v in settings.items()},
+                  "archs": [self.space.to_string(a) for a in self._archs],
+                  "labels": self._labels.tolist()}
+        path = Path(path)
+        write_json(path / "surrogate.json", record)
+        return path
+
     def _check_fit(self, archs: Sequence, Y: np.ndarray) -> tuple[list[Hashable], np.ndarray]:
         parsed = self._parse(archs)
         if len(parsed) == 0:
@@ -45,7 +70,9 @@ class _BaselineSurrogate(Surrogate):
         if not self.objectives:
             n_obj = 1 if Y.ndim == 1 else (Y.shape[1] if Y.ndim == 2 else 0)
             self.objectives = [f"y{j}" for j in range(n_obj)]
-        return parsed, check_labels(Y, len(parsed), self.objectives)
+        Y = check_labels(Y, len(parsed), self.objectives)
+        self._archs, self._labels = parsed, Y  # what save() records
+        return parsed, Y
 
     def _check_predict(self, archs: Sequence, k: int) -> list[Hashable]:
         if not self._fitted:
@@ -115,6 +142,25 @@ class ParamsProxy(_CountProxy):
 
     def _count(self, arch: Hashable) -> float:
         return float(self.space.params(arch))
+
+
+def load_baseline(path: str | os.PathLike) -> _BaselineSurrogate:
+    """The baseline :meth:`_BaselineSurrogate.save` wrote, refitted on its recorded data."""
+    from ..search_spaces import get_space
+
+    file = Path(path) / "surrogate.json"
+    try:
+        record = json.loads(file.read_text())
+        cls = {c.__name__: c for c in BASELINES}[record["kind"]]
+        space = get_space(record["space"], record.get("space_settings") or {})
+        model = cls(space, record["objectives"], **record["settings"])
+        labels = np.asarray(record["labels"], dtype=np.float64)
+        archs = record["archs"]
+    except FileNotFoundError:
+        raise ModelFormatError(f"{path} holds no surrogate.json") from None
+    except (ValueError, KeyError, TypeError, NasRlmError) as e:
+        raise ModelFormatError(f"{file} is damaged: {e}") from e
+    return model.fit(archs, labels)
 
 
 def one_hot(space: SearchSpace, archs: Sequence) -> np.ndarray:
@@ -266,3 +312,8 @@ class OneHotGBDT(_BaselineSurrogate):
         X = one_hot(self.space, parsed)
         point = np.stack([m.predict(X) for m in self.models_], axis=1)
         return self._tile(point, k)
+
+
+#: Every baseline class, by which :func:`load_baseline` finds a saved one's class.
+BASELINES: tuple[type[_BaselineSurrogate], ...] = (FlopsProxy, ParamsProxy, OneHotMLP,
+                                                   OneHotGBDT)

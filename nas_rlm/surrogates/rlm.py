@@ -26,6 +26,7 @@ One vocabulary serves both sides (T5 shares its embedding table): number tokens 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -617,6 +618,10 @@ class RLM(Surrogate):
         write_json(path / META, asdict(meta))
         (path / "config.json").unlink(missing_ok=True)  # written by nas-rlm before the manifest
         return write_manifest(path)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """The :class:`Surrogate` contract's name for :meth:`save_pretrained`."""
+        return self.save_pretrained(path)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> RLM:
