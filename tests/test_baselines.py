@@ -166,7 +166,7 @@ def test_ranking_quality_on_nb201(nb201_split, make, bounds):
 @pytest.mark.parametrize("model", _fast_models(), ids=lambda m: type(m).__name__)
 def test_save_and_load_give_the_same_predictions(model, tmp_path):
     from nas_rlm.errors import ModelFormatError
-    from nas_rlm.surrogates.base import load_surrogate
+    from nas_rlm.surrogates.saved import load_surrogate
 
     archs, Y = _small()
     model.fit(archs, Y)

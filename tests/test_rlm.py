@@ -714,7 +714,7 @@ def test_half_precision_save_loads_into_float32(fitted, archs, tmp_path) -> None
 
 
 def test_the_rlm_loads_through_the_common_loader(fitted, saved, archs) -> None:
-    from nas_rlm.surrogates.base import load_surrogate
+    from nas_rlm.surrogates.saved import load_surrogate
 
     loaded = load_surrogate(saved)
     assert isinstance(loaded, RLM)

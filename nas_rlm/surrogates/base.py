@@ -32,8 +32,8 @@ class Surrogate(ABC):
         """Samples of shape ``(n_archs, k, n_objectives)``."""
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted surrogate into the directory ``path``; :func:`load_surrogate`
-        reads it back."""
+        """Write the fitted surrogate into the directory ``path``;
+        ``surrogates.saved.load_surrogate`` reads it back."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")
 
     def predict_point(self, archs: Sequence) -> np.ndarray:
@@ -41,21 +41,6 @@ class Surrogate(ABC):
         median of 8 samples here; a surrogate with a finer readout overrides it (the RLM
         returns its expected value, which keeps the model's resolution)."""
         return point_estimate(self.predict(archs, 8))
-
-
-def load_surrogate(path: str | os.PathLike) -> Surrogate:
-    """Any surrogate :meth:`Surrogate.save` wrote: an RLM checkpoint or a baseline."""
-    from ..errors import ModelFormatError
-
-    if (Path(path) / "rlm.json").is_file():
-        from .rlm import RLM
-
-        return RLM.from_pretrained(path)
-    if (Path(path) / "surrogate.json").is_file():
-        from .baselines import load_baseline
-
-        return load_baseline(path)
-    raise ModelFormatError(f"{path} holds no saved surrogate (no rlm.json or surrogate.json)")
 
 
 def point_estimate(samples: np.ndarray) -> np.ndarray:
