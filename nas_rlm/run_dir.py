@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +41,16 @@ def model_fingerprint(path: str | os.PathLike) -> str:
     return sha256_file(manifest) if manifest.is_file() else "no manifest"
 
 
-def data_fingerprint(space: str, names: Iterable[str] = ()) -> dict[str, str]:
+def data_fingerprint(space: str) -> dict[str, str]:
     """The pinned sha256 of each benchmark table ``space`` reads (tables are checked against
-    their pins when loaded, so the pin is what the run read)."""
+    their pins when loaded, so the pin is what the run read; every column of a space comes
+    from the same files)."""
     from .data.registry import PINNED_FILES
     from .data.tables import LATENCY_FILES, NB201_ACCURACY_FILES
 
     files = [LATENCY_FILES[space]] if space in LATENCY_FILES else []
     if space == "nb201":
         files.append(NB201_ACCURACY_FILES[200])
-    del names  # every column of a space comes from the same files
     pins = {pf.relpath: pf.sha256 for pf in PINNED_FILES}
     return {f: pins[f] for f in files}
 
