@@ -15,7 +15,6 @@ samples of shape ``(n_archs, k, n_objectives)``. The deterministic ones repeat o
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Hashable, Sequence
@@ -26,7 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelFormatError, NasRlmError
 from ..io import write_json
-from ..search_spaces.base import SearchSpace
+from ..search_spaces.base import SearchSpace, setting_names
 from .base import Surrogate, check_labels
 
 
@@ -50,8 +49,8 @@ class _BaselineSurrogate(Surrogate):
         (scikit-learn's trees have no safe format of their own)."""
         if not self._fitted:
             raise NasRlmError(f"{type(self).__name__} is not fitted: nothing to save")
-        params = inspect.signature(type(self).__init__).parameters
-        settings = {k: getattr(self, k) for k in list(params)[3:]}
+        # the constructor's arguments after (space, objectives), kept as attributes
+        settings = {k: getattr(self, k) for k in setting_names(type(self))[2:]}
         record = {"kind": type(self).__name__, "space": self.space.name,
                   "space_settings": self.space.settings(), "objectives": self.objectives,
                   "settings": {k: list(v) if isinstance(v, tuple) else v

@@ -97,6 +97,11 @@ class RLMConfig:
                                    "objective_tokens=True: the decoder must know which it writes")
 
 
+def _is_text(arch) -> bool:
+    """An ONNX text given in place of an arch (texts start with a function or an input)."""
+    return isinstance(arch, str) and arch.startswith(("func ", "in %"))
+
+
 class Views(tuple):
     """The texts of one arch, one per view (optimised graph, then executed graph): a type of
     its own, so it is never taken for an arch (NB201 archs are tuples too)."""
@@ -232,19 +237,21 @@ class RLM(Surrogate):
         return sum(p.numel() for p in self.model.parameters())
 
     # -- inputs ----------------------------------------------------------------------------
-    def texts_for(self, archs: Sequence) -> list[str]:
-        """Texts of ``archs`` via the recorded space; strings that look like text pass as is."""
+    def texts_for(self, archs: Sequence, executed: bool = False) -> list[str]:
+        """Texts of ``archs`` via the recorded space (``executed``: the graphs the devices ran,
+        ``space.executed()``); strings that look like text pass as is."""
         out = []
         space = self.search_space
+        render = space.executed() if space is not None and executed else space
         for a in archs:
-            if isinstance(a, str) and a.startswith(("func ", "in %")):
+            if _is_text(a):
                 out.append(a)
                 continue
             if space is None:
                 raise NasRlmError("this RLM has no space; pass ONNX texts instead of archs")
-            key = space.parse(a)
+            key = (executed, space.parse(a))
             if key not in self._text_cache:
-                self._text_cache[key] = space.to_text(key)
+                self._text_cache[key] = render.to_text(key[1])
             out.append(self._text_cache[key])
         return out
 
@@ -263,18 +270,11 @@ class RLM(Surrogate):
             return list(archs)
         if self.n_views == 1:
             return [Views((t,)) for t in self.texts_for(archs)]
-        if self.search_space is None or any(
-                isinstance(a, str) and a.startswith(("func ", "in %")) for a in archs):
+        if any(_is_text(a) for a in archs):
             raise NasRlmError("this RLM reads two texts per arch (optimised and executed "
                               "graph); pass archs, not texts")
-        executed = self.search_space.executed()
-        out = []
-        for a, text in zip(archs, self.texts_for(archs), strict=True):
-            key = ("executed", self.search_space.parse(a))
-            if key not in self._text_cache:
-                self._text_cache[key] = executed.to_text(key[1])
-            out.append(Views((text, self._text_cache[key])))
-        return out
+        return [Views(v) for v in zip(self.texts_for(archs), self.texts_for(archs, True),
+                                      strict=True)]
 
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         offset = self.text_offset
