@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ArchError, NasRlmError
+from .search.executors import EXECUTORS
 from .surrogates.model_sizes import MODEL_SIZES
 
 
@@ -273,7 +274,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
         rlm, name = load_default(args.space), str(default_model_dir(args.space))
     result = run_search(
-        space, rlm, args.objectives, args.constraint, algorithm=args.algorithm,
+        space, rlm, args.objectives or "accuracy,latency:pixel3", args.constraint,
+        algorithm=args.algorithm,
         pop_size=args.pop_size, generations=args.generations, seed=args.seed,
         out_dir=args.out, data_dir=args.data_dir, progress=not args.quiet, k=args.k,
         surrogate_name=name, force_restart=args.force_restart,
@@ -296,13 +298,30 @@ def _cmd_assisted(args: argparse.Namespace) -> int:
     from .search_spaces import get_space
 
     torch.set_num_threads(args.threads)
+    space = get_space(args.space)
+    trainer = None
+    if args.evaluator == "train":
+        from .search.candidate_training import TrainingEvaluator, TrainingJob
+        from .search.executors import make_executor
+
+        job = TrainingJob(space.name, args.dataset, epochs=args.epochs,
+                          batch_size=args.train_batch_size, seed=args.seed,
+                          size={"channels": args.train_channels, "cells": args.train_cells},
+                          space_settings=space.settings())
+        trainer = TrainingEvaluator(space, job, make_executor(args.executor, args.jobs,
+                                                              args.address),
+                                    store_dir=Path(args.out) / "evaluations")
+    elif args.executor != "processes" or args.address or args.jobs != 1:
+        raise NasRlmError("--executor, --address and --jobs run trainings: they need "
+                          "--evaluator train (table lookups run in this process)")
+    default = "accuracy,latency:local_cpu" if trainer else "accuracy,latency:pixel3"
     s = run_assisted(
-        get_space(args.space), args.objectives, args.constraint, surrogate=args.surrogate,
+        space, args.objectives or default, args.constraint, surrogate=args.surrogate,
         budget=args.budget, n_init=args.init, batch=args.batch, pop_size=args.pop_size,
         generations=args.generations, seed=args.seed, out_dir=args.out,
         accuracy_csv=args.accuracy_csv, measure_latency=args.measure_latency,
         data_dir=args.data_dir, progress=not args.quiet, accuracy_column=args.accuracy_column,
-        force_restart=args.force_restart,
+        force_restart=args.force_restart, accuracy_evaluator=trainer,
     )
     keys = ("status", "n_evals", "n_front", "hv_ratio", "igd_plus", "seconds")
     print(json.dumps({"out": args.out, **{k: s[k] for k in keys if k in s}}, indent=2))
@@ -358,8 +377,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _search_spec_args(p: argparse.ArgumentParser) -> None:
     """What to search for, spelled the same way by `search` and `assisted`."""
     p.add_argument("--space", default="nb201")
-    p.add_argument("--objectives", default="accuracy,latency:pixel3",
-                   help="comma-separated: accuracy (maximised), latency:DEVICE (minimised)")
+    p.add_argument("--objectives",
+                   help="comma-separated: accuracy (maximised), latency:DEVICE (minimised); "
+                   "default accuracy,latency:pixel3 (with --evaluator train: "
+                   "accuracy,latency:local_cpu)")
     p.add_argument("--constraint", action="append",
                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
 
@@ -494,8 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     _search_spec_args(sa)
     sa.add_argument("--surrogate", default="rlm", help="rlm, gbdt or mlp")
     sa.add_argument("--budget", type=POSITIVE, default=1000, help="true evaluations in total")
-    sa.add_argument("--init", type=POSITIVE, default=200, help="random archs evaluated first")
-    sa.add_argument("--batch", type=POSITIVE, default=200, help="true evaluations per round")
+    sa.add_argument("--init", type=POSITIVE, help="random archs evaluated first "
+                    "(default: a fifth of --budget)")
+    sa.add_argument("--batch", type=POSITIVE, help="true evaluations per round "
+                    "(default: a fifth of --budget)")
     sa.add_argument("--pop-size", type=_int_in(1, 100_000), default=50)
     sa.add_argument("--generations", type=POSITIVE, default=30, help="per round, on the surrogate")
     sa.add_argument("--seed", type=SEED, default=0)
@@ -504,7 +527,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the accuracy column of --accuracy-csv (default: the one called "
                     "'accuracy', or its only column)")
     sa.add_argument("--measure-latency", action="store_true",
-                    help="add latency:local_cpu, measured with onnxruntime on this machine")
+                    help="add latency:local_cpu, measured with onnxruntime on this machine "
+                    "(implied when an objective names it)")
+    tr = sa.add_argument_group(
+        "true accuracy by training", "--evaluator train trains every candidate (its torch "
+        "network with BatchNorm) and takes its validation accuracy; each finished training "
+        "is kept under OUT/evaluations, so a rerun never repeats one")
+    tr.add_argument("--evaluator", choices=("table", "train"), default="table",
+                    help="table: benchmark table / --accuracy-csv; train: train candidates")
+    tr.add_argument("--dataset", default="digits", help="'digits' (scikit-learn's, offline) "
+                    "or module:function returning (train, val) torch datasets")
+    tr.add_argument("--epochs", type=POSITIVE, default=2)
+    tr.add_argument("--train-batch-size", type=_int_in(1, 1_000_000), default=32)
+    tr.add_argument("--train-channels", type=_int_in(1, 1024), default=16,
+                    help="network width C (the benchmark's 16; smaller trains faster)")
+    tr.add_argument("--train-cells", type=_int_in(1, 100), default=5,
+                    help="cells per stage N (the benchmark's 5)")
+    tr.add_argument("--executor", choices=EXECUTORS, default="processes",
+                    help="where trainings run: local processes, or Ray")
+    tr.add_argument("--jobs", type=_int_in(1, 4096), default=1,
+                    help="trainings at once (local processes, or a local Ray's CPUs)")
+    tr.add_argument("--address", help="an existing Ray cluster (ray://HOST:10001 or auto); "
+                    "default: start a local Ray")
     sa.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     sa.add_argument("--out", default="runs/assisted", help="run dir; rerun to resume")
     sa.add_argument("--force-restart", action="store_true",

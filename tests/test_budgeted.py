@@ -305,3 +305,42 @@ def test_a_budget_on_an_objective_column_loads_that_column_once(tmp_path):
                                                                              "pixel3"]
     header = (tmp_path / "evaluated.csv").read_text().splitlines()[0]
     assert header == "arch,cifar10,pixel3"
+
+
+def test_aging_evolution_spends_the_budget_on_distinct_mutants(space, table):
+    objs, cons, scorer = B.setup(space, table, SPECS)
+    counting = Counting(table)
+    run = B.aging_evolution(space, counting, objs, cons, budget=120, pop_size=20,
+                            sample_size=5, seed=1, scorer=scorer)
+    _check_ledger(run, table, 120)
+    asked = [a for b in counting.batches for a in b]
+    assert len(asked) == len(set(asked)) == 120
+    # after the random start every child is one decision away from some earlier arch
+    seen = set(run.archs[:20])
+    for child in run.archs[20:]:
+        assert any(sum(x != y for x, y in zip(child, a, strict=True)) == 1 for a in seen)
+        seen.add(child)
+    again = B.aging_evolution(space, Counting(table), objs, cons, 120, 20, 5, seed=1)
+    assert again.archs == run.archs  # seeded: the same run again
+    assert run.history[-1]["n_evals"] == 120
+
+
+def test_loop_sizes_scale_with_the_budget():
+    assert B.loop_sizes(1000) == (200, 200)
+    assert B.loop_sizes(50) == (10, 10)
+    assert B.loop_sizes(8) == (4, 4)  # a batch to share between parallel evaluations
+    assert B.loop_sizes(2) == (2, 2)
+
+
+def test_searches_on_a_partial_table_stay_inside_it(data_dir):
+    """FBNet's table covers 5,000 archs: NSGA-II and aging evolution on true values only
+    ever propose archs it has, and a latency-only objective pair is a valid search."""
+    fb = get_space("fbnet")
+    ev = TableEvaluator(fb, ["pixel3", "1080ti_1"], data_dir)
+    objs, cons, scorer = B.setup(fb, ev, ["latency:pixel3", "latency:1080ti_1"])
+    assert [o.maximize for o in objs] == [False, False]
+    inside = set(ev.archs())
+    for run in (B.evolve_on_true(fb, ev, objs, cons, 60, pop_size=20, seed=0, scorer=scorer),
+                B.aging_evolution(fb, ev, objs, cons, 60, pop_size=20, seed=0, scorer=scorer)):
+        assert run.n_evals == 60 and set(run.archs) <= inside
+        assert 0 < scorer(run.Y)["hv_ratio"] <= 1

@@ -92,9 +92,12 @@ def plot_budget_curves(
     spread: dict[str, Sequence[float]] | None = None,
     stem: str = "hv",
     title: str | None = None,
+    ylabel: str = "HV ratio vs. true front",
+    log_x: bool = False,
 ) -> list[Path]:
-    """HV ratio (true values) against the number of true evaluations, one line per method,
-    with an optional ± band (e.g. the std over seeds)."""
+    """A front metric (HV ratio by default) against the number of true evaluations, one
+    line per method, with an optional ± band (e.g. the std over seeds). ``log_x`` spreads
+    budgets that grow geometrically (50 ... 1,000)."""
     fig, ax = subplots(figsize=(5.5, 4))
     for label, (x, y) in curves.items():
         x, y = np.asarray(x, float), np.asarray(y, float)
@@ -102,7 +105,11 @@ def plot_budget_curves(
         if spread and label in spread:
             s = np.asarray(spread[label], float)
             ax.fill_between(x, y - s, y + s, color=line.get_color(), alpha=0.15)
-    ax.set(xlabel="true evaluations", ylabel="HV ratio vs. true front")
+    ax.set(xlabel="true evaluations", ylabel=ylabel)
+    if log_x:
+        ax.set_xscale("log")
+        ticks = sorted({float(v) for x, _ in curves.values() for v in x})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)

@@ -47,7 +47,13 @@ class RandomResetMutation(Mutation):
 class SpaceRepair(Repair):
     """Replace vectors that decode to no valid arch (e.g. a disconnected NB101 cell) by the
     space's own repair, so crossover and mutation never hand the surrogate an invalid arch.
-    Spaces where every vector in bounds is valid pass through untouched."""
+    Spaces where every vector in bounds is valid pass through untouched.
+
+    Where the problem is limited to some archs (``problem.within``: the encodings of a table
+    that covers part of the space), a vector outside them moves to the nearest one not scored
+    yet, by Hamming distance, ties broken at random: the search stays where true values
+    exist. (The nearest one overall is mostly a parent on a sparse table such as FBNet's
+    5,000 of 9^22 archs, and evolution would stall on duplicates.)"""
 
     def _do(self, problem: Problem, X: np.ndarray, *args: Any, random_state=None,
             **kwargs: Any) -> np.ndarray:
@@ -55,6 +61,16 @@ class SpaceRepair(Repair):
         if space is None:
             return X
         X = np.rint(np.asarray(X, float)).astype(np.int64)
+        within = getattr(problem, "within", None)
+        if within is not None:
+            outside = [i for i, x in enumerate(X) if tuple(x) not in problem.within_set]
+            if outside:
+                fresh = np.array([k not in problem.cache for k in problem.within_keys])
+                pool = within[fresh] if fresh.any() else within
+                for i in outside:
+                    d = (pool != X[i]).sum(1)
+                    X[i] = pool[random_state.choice(np.flatnonzero(d == d.min()))]
+            return X
         for i, x in enumerate(X):
             try:
                 space.decode(x)

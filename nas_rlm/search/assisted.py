@@ -26,7 +26,14 @@ from ..io import write_csv, write_json
 from ..run_dir import claim, data_fingerprint, file_fingerprint
 from ..search_spaces.base import SearchSpace
 from . import budgeted as B
-from .evaluators import Evaluator, JointEvaluator, LatencyEvaluator, TableEvaluator
+from .candidate_training import TrainingEvaluator
+from .evaluators import (
+    Evaluator,
+    JointEvaluator,
+    LatencyEvaluator,
+    TableEvaluator,
+    parts_of,
+)
 from .objectives import SearchSpecError, objective_matrix, spec_columns
 
 #: Surrogates the loop can refit, by name.
@@ -38,16 +45,23 @@ def make_evaluator(space: SearchSpace, columns: Sequence[str] = (),
                    accuracy_csv: str | os.PathLike | None = None,
                    measure_latency: bool = False,
                    data_dir: str | os.PathLike | None = None,
-                   accuracy_column: str | None = None) -> Evaluator:
-    """Where the true values come from: a user's CSV, the benchmark table for ``columns``,
-    and/or onnxruntime latency on this machine (column ``local_cpu``).
+                   accuracy_column: str | None = None,
+                   accuracy_evaluator: Evaluator | None = None) -> Evaluator:
+    """Where the true values come from: a user's CSV or ``accuracy_evaluator`` (e.g. a
+    :class:`TrainingEvaluator`), the benchmark table for ``columns``, and/or onnxruntime
+    latency on this machine (column ``local_cpu``, measured whenever it is named).
 
     From the CSV comes the accuracy, by name: ``accuracy_column``, else the column called
     ``accuracy``, else its only column; plus any of ``columns`` that no table has. A column
     both in the CSV and in the benchmark table is an error, never a silent choice.
     """
     parts: list[Evaluator] = []
-    if accuracy_csv is not None:
+    if accuracy_evaluator is not None:
+        if accuracy_csv is not None:
+            raise SearchSpecError("the accuracy comes either from --accuracy-csv or from "
+                                  "training (--evaluator train), not both")
+        parts.append(accuracy_evaluator)
+    elif accuracy_csv is not None:
         header = TableEvaluator.from_csv(space, accuracy_csv).columns
         acc = _accuracy_column(accuracy_csv, header, accuracy_column)
         extra = [c for c in columns if c in header and c != acc]
@@ -63,7 +77,7 @@ def make_evaluator(space: SearchSpace, columns: Sequence[str] = (),
     table_cols = [c for c in columns if c != LOCAL and not any(c in p.columns for p in parts)]
     if table_cols:
         parts.append(TableEvaluator(space, table_cols, data_dir))
-    if measure_latency:
+    if measure_latency or LOCAL in columns:
         parts.append(LatencyEvaluator(space, LOCAL))
     if not parts:
         raise SearchSpecError("no source of true values: name table columns, pass "
@@ -97,16 +111,15 @@ def _table_columns(space: SearchSpace, data_dir: str | os.PathLike | None) -> se
 
 
 def ev_uses_table(ev: Evaluator) -> bool:
-    parts = ev.parts if isinstance(ev, JointEvaluator) else [ev]
-    return any(isinstance(p, TableEvaluator) and not p.from_user for p in parts)
+    return any(isinstance(p, TableEvaluator) and not p.from_user for p in parts_of(ev))
 
 
 def sources(ev: Evaluator, accuracy_csv: str | os.PathLike | None) -> dict[str, str]:
     """Which source gave each column: the user's CSV, the benchmark table or onnxruntime."""
-    parts = ev.parts if isinstance(ev, JointEvaluator) else [ev]
     out = {}
-    for i, part in enumerate(parts):
+    for i, part in enumerate(parts_of(ev)):
         what = ("onnxruntime on this machine" if isinstance(part, LatencyEvaluator)
+                else f"training on {part.job.dataset}" if isinstance(part, TrainingEvaluator)
                 else str(accuracy_csv) if accuracy_csv is not None and i == 0
                 else "benchmark table")
         out.update(dict.fromkeys(part.columns, what))
@@ -119,8 +132,8 @@ def run_assisted(
     constraints: str | Sequence[str] | None = None,
     surrogate: str = "rlm",
     budget: int = 1000,
-    n_init: int = 200,
-    batch: int = 200,
+    n_init: int | None = None,
+    batch: int | None = None,
     pop_size: int = 50,
     generations: int = 30,
     seed: int = 0,
@@ -131,28 +144,38 @@ def run_assisted(
     progress: bool = True,
     accuracy_column: str | None = None,
     force_restart: bool = False,
+    accuracy_evaluator: Evaluator | None = None,
 ) -> dict[str, Any]:
     """Run :func:`budgeted.surrogate_assisted` and write the run directory; the summary.
 
     With no ``accuracy_csv`` the objectives' columns come from the space's benchmark table
     (NB201: ``cifar10`` is the accuracy). ``latency:local_cpu`` is measured on this machine
-    when ``measure_latency`` is set.
+    when ``measure_latency`` is set. ``n_init`` and ``batch`` default to a fifth of the
+    budget each (:func:`budgeted.loop_sizes`). ``accuracy_evaluator`` replaces the table's
+    accuracy, e.g. a :class:`TrainingEvaluator` that trains every candidate (its settings
+    become part of the run directory's inputs).
     """
     if surrogate not in ASSISTED_SURROGATES:
         raise SearchSpecError(f"unknown surrogate {surrogate!r}; valid: "
                               f"{', '.join(ASSISTED_SURROGATES)}")
+    n_init = B.loop_sizes(budget)[0] if n_init is None else n_init
+    batch = B.loop_sizes(budget)[1] if batch is None else batch
     B.check_sizes(budget, n_init, batch, pop_size, generations)
     specs = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) \
         else list(objectives)
     cons_specs = ([constraints] if isinstance(constraints, str) else list(constraints or []))
     cols = spec_columns(specs + cons_specs)
-    if accuracy_csv is None and any(s.strip() == "accuracy" for s in specs):
+    if accuracy_evaluator is not None:
+        cols = [*accuracy_evaluator.columns, *(c for c in cols
+                                               if c not in accuracy_evaluator.columns)]
+    elif accuracy_csv is None and any(s.strip() == "accuracy" for s in specs):
         if space.name != "nb201":  # the only space with an accuracy table in the data dir
             raise SearchSpecError(
                 f"{space.name} has no accuracy table; pass --accuracy-csv with your own "
                 f"(header 'arch,accuracy'), or search latency objectives only")
         cols = ["cifar10", *cols]
-    ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir, accuracy_column)
+    ev = make_evaluator(space, cols, accuracy_csv, measure_latency, data_dir, accuracy_column,
+                        accuracy_evaluator)
     objs, cons, scorer = B.setup(space, ev, specs, cons_specs or None)
     out = Path(out_dir)
     config = {"space": space.name, "objectives": [o.spec for o in objs],
@@ -161,7 +184,9 @@ def run_assisted(
               "pop_size": pop_size, "generations": generations, "seed": seed,
               "accuracy_csv": None if accuracy_csv is None else str(accuracy_csv),
               "measure_latency": measure_latency, "sources": sources(ev, accuracy_csv),
-              "space_settings": space.settings()}
+              "space_settings": space.settings(),
+              "training": (accuracy_evaluator.job.settings()
+                           if isinstance(accuracy_evaluator, TrainingEvaluator) else None)}
     rows = len(B.evaluable_archs(ev) or ()) or None  # a CSV's archs are all there is to evaluate
     note = (f"--budget {budget} is more than the {rows} archs with true values; every one "
             f"of them will be evaluated" if rows is not None and budget > rows else None)
@@ -175,7 +200,7 @@ def run_assisted(
                               f"{', '.join(c.spec for c in cons)}; relax the budget"}
         write_json(out / "summary.json", summary)
         return summary
-    fit = _fitter(space, surrogate, ev.columns, seed)
+    fit = make_fitter(space, surrogate, ev.columns, seed)
     t0 = time.perf_counter()
     run = B.surrogate_assisted(space, ev, fit, objs, cons, budget, n_init, batch,
                                pop_size=pop_size, generations=generations, seed=seed,
@@ -208,7 +233,10 @@ def run_assisted(
     return summary
 
 
-def _fitter(space: SearchSpace, name: str, columns: list[str], seed: int) -> B.Fitter:
+def make_fitter(space: SearchSpace, name: str, columns: Sequence[str], seed: int = 0
+                ) -> B.Fitter:
+    """The loop's refit for a surrogate of :data:`ASSISTED_SURROGATES`: the RLM is
+    warm-started from round to round, the baselines are refitted from scratch."""
     if name == "rlm":
         from ..surrogates.recipes import RLMRefitter
 
@@ -237,4 +265,4 @@ def _plots(out: Path, space: SearchSpace, objs, run: B.BudgetedRun, front: np.nd
             plot_budget_curves(out, {run.method: ([p[0] for p in pts], [p[1] for p in pts])})
 
 
-__all__ = ["ASSISTED_SURROGATES", "make_evaluator", "run_assisted", "sources"]
+__all__ = ["ASSISTED_SURROGATES", "make_evaluator", "make_fitter", "run_assisted", "sources"]

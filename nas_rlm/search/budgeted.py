@@ -1,9 +1,10 @@
 """Searches that spend a fixed budget of *true* evaluations (DESIGN §1.4, §3).
 
-Three strategies on the same footing, so the search benchmark compares like with like:
+Four strategies on the same footing, so the search benchmark compares like with like:
 
 - :func:`random_search`: distinct archs drawn uniformly;
 - :func:`evolve_on_true`: a pymoo algorithm whose every evaluation is a true one;
+- :func:`aging_evolution`: regularised evolution on true values, one child at a time;
 - :func:`surrogate_assisted`: fit a surrogate on the true values so far, search on it, take
   the true values of the most promising unseen candidates, refit, repeat.
 
@@ -32,7 +33,7 @@ from ..io import write_json
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
 from .algorithms import make_algorithm
-from .evaluators import Evaluator, JointEvaluator, TableEvaluator
+from .evaluators import Evaluator, TableEvaluator, parts_of, stored_archs
 from .indicators import front_metrics, non_dominated
 from .objectives import (
     Constraint,
@@ -171,12 +172,20 @@ def _distinct_random(space: SearchSpace, n: int, rng: np.random.Generator,
 def evaluable_archs(evaluator: Evaluator) -> list[Hashable] | None:
     """The archs that can be truly evaluated: those in every table behind ``evaluator``
     (None when no table limits it, e.g. onnxruntime latency alone)."""
-    parts = evaluator.parts if isinstance(evaluator, JointEvaluator) else [evaluator]
-    tables = [p for p in parts if isinstance(p, TableEvaluator)]
+    tables = [p for p in parts_of(evaluator) if isinstance(p, TableEvaluator)]
     if not tables:
         return None
     rest = [set(t.table.row) for t in tables[1:]]
     return [a for a in tables[0].archs() if all(a in r for r in rest)]
+
+
+def _partial_table(space: SearchSpace, universe: list[Hashable] | None
+                   ) -> list[Hashable] | None:
+    """``universe`` where it is a table covering part of the space (FBNet's 5,000 archs, a
+    user's CSV), else None (no table, or one with every arch, as NB201's)."""
+    size = space.size()
+    return universe if universe is not None and (size is None or len(universe) < size) \
+        else None
 
 
 # -- 1. random search -----------------------------------------------------------------------
@@ -220,14 +229,16 @@ def evolve_on_true(space: SearchSpace, evaluator: Evaluator,
     """Run ``algorithm`` (pymoo ask/tell) until ``budget`` distinct archs were evaluated.
 
     A generation that would overshoot keeps only its first ``left`` new members, so the
-    budget is exact.
+    budget is exact. Where a table covers part of the space (FBNet), every child is moved to
+    the nearest arch the table has (``SurrogateProblem(within=...)``).
     """
     from pymoo.core.evaluator import Evaluator as PymooEvaluator
     from pymoo.core.termination import NoTermination
 
     t0 = time.perf_counter()
     led, hist = _Ledger(evaluator, budget, scorer, progress, algorithm), []
-    problem = SurrogateProblem(space, TrueValues(led), objectives, constraints, k=1)
+    problem = SurrogateProblem(space, TrueValues(led), objectives, constraints, k=1,
+                               within=_partial_table(space, evaluable_archs(evaluator)))
     algo = make_algorithm(algorithm, pop_size, len(objectives))
     algo.setup(problem, seed=seed, termination=NoTermination(), verbose=False)
     ev = PymooEvaluator()
@@ -246,7 +257,65 @@ def evolve_on_true(space: SearchSpace, evaluator: Evaluator,
     return led.result(algorithm, hist, t0)
 
 
-# -- 3. the surrogate-assisted loop ---------------------------------------------------------
+# -- 3. regularised (aging) evolution on true values -----------------------------------------
+def aging_evolution(space: SearchSpace, evaluator: Evaluator,
+                    objectives: Sequence[Objective], constraints: Sequence[Constraint] = (),
+                    budget: int = 1000, pop_size: int = 50, sample_size: int = 10,
+                    seed: int = 0, scorer: FrontScorer | None = None,
+                    progress: bool = False, record_every: int | None = None) -> BudgetedRun:
+    """Regularised evolution (Real et al. 2019, NASLib's ``RegularizedEvolution``), made
+    multi-objective the plainest way.
+
+    ``pop_size`` random archs start a queue. Each step draws ``sample_size`` members, takes a
+    parent uniformly among the sample's best (feasible first, then non-dominated), evaluates
+    one mutation of it, appends the child and drops the oldest member -- age, not fitness,
+    decides who dies. A mutation that lands on an already evaluated arch is redrawn (it would
+    cost nothing and teach nothing); after 100 such draws a random unseen arch is taken.
+    Where a table limits what can be evaluated (FBNet, a user's CSV), children outside it are
+    redrawn the same way.
+    """
+    from collections import deque
+
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    t0, rng = time.perf_counter(), np.random.default_rng(seed)
+    led, hist = _Ledger(evaluator, budget, scorer, progress, "aging"), []
+    universe = evaluable_archs(evaluator)
+    allowed = None if universe is None else set(universe)
+    every = record_every or max(1, budget // 10)
+    queue = deque(_distinct_random(space, min(pop_size, budget), rng, universe, set()))
+    led.add(list(queue))
+    led.record(hist, phase="init")
+    while led.left > 0:
+        sample = [queue[i] for i in rng.choice(len(queue), min(sample_size, len(queue)),
+                                               replace=False)]
+        Y = np.array([led.rows[led.index[a]] for a in sample])
+        viol = np.clip(constraint_matrix(constraints, Y), 0, None).sum(1) \
+            if constraints else np.zeros(len(sample))
+        best = np.flatnonzero(viol == viol.min())
+        F = objective_matrix(objectives, Y[best])
+        front = best[NonDominatedSorting().do(F, only_non_dominated_front=True)]
+        parent = sample[int(rng.choice(front))]
+        child = None
+        for _ in range(100):
+            c = space.parse(space.mutate(parent, rng))
+            if c not in led.index and (allowed is None or c in allowed):
+                child = c
+                break
+        if child is None:
+            fill = _distinct_random(space, 1, rng, universe, set(led.index))
+            if not fill:
+                break  # every evaluable arch was evaluated
+            child = fill[0]
+        led.add([child])
+        queue.append(child)
+        queue.popleft()
+        if len(led.archs) % every == 0 or led.left == 0:
+            led.record(hist)
+    return led.result("aging", hist, t0)
+
+
+# -- 4. the surrogate-assisted loop ---------------------------------------------------------
 def select_candidates(F: np.ndarray, G: np.ndarray, n: int) -> np.ndarray:
     """``n`` row indices by feasibility, then non-dominated rank, then crowding distance."""
     from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
@@ -307,7 +376,8 @@ def surrogate_assisted(
       crowding are evaluated. Deterministic surrogates have zero spread, so ``beta`` does
       nothing for them; ``beta=0`` turns it off for all.
     - With ``state_path`` the evaluated archs and history are saved after every round, and
-      a rerun resumes from them (the surrogate is refitted on all of them).
+      a rerun resumes from them (the surrogate is refitted on all of them). Results an
+      evaluator stored after the last saved round (``EvaluationStore``) are added first.
     """
     t0, rng = time.perf_counter(), np.random.default_rng(seed)
     check_sizes(budget=budget, n_init=n_init, batch=batch, pop_size=pop_size,
@@ -317,12 +387,17 @@ def surrogate_assisted(
     # Only archs with a true value can be picked. Where the table is the whole space (NB201)
     # the search runs on the surrogate; where it is a sample (FBNet, OFA, a user's own CSV),
     # archs found by a search would have no true value, so its archs are scored instead.
-    size = space.size()
-    pool = universe if universe is not None and (size is None or len(universe) < size) else None
+    pool = _partial_table(space, universe)
     state = Path(state_path) if state_path else None
     start_round = 0
     if state is not None and state.is_file():
         start_round = _restore(state, space, led, hist)
+        # evaluations finished after the last saved round (a killed driver) are kept
+        extra = [a for a in stored_archs(evaluator) if a not in led.index]
+        if extra and led.left > 0:
+            led.add(extra)
+            led.record(hist, round=start_round, phase="recovered")
+            _save(state, space, led, hist, start_round)
     if not led.archs:
         led.add(_distinct_random(space, n_init, rng, universe, set()))
         led.record(hist, round=0, phase="init")
@@ -429,6 +504,14 @@ def _restore(state: Path, space: SearchSpace, led: _Ledger, hist: list) -> int:
     return int(raw.get("next_round", 1))
 
 
+def loop_sizes(budget: int) -> tuple[int, int]:
+    """``(n_init, batch)`` for a budget: a fifth each, so every budget gets one random start
+    and four rounds of fit -> search -> evaluate, as the 1,000-evaluation protocol (200 + 4 x
+    200) does; at least 4 (or the budget), so parallel evaluations have a batch to share."""
+    step = max(min(4, int(budget)), int(budget) // 5)
+    return step, step
+
+
 def check_sizes(budget: int, n_init: int, batch: int, pop_size: int = 1,
                 generations: int = 1) -> None:
     """The loop's sizes, checked before any run directory or evaluation exists."""
@@ -456,10 +539,12 @@ __all__ = [
     "Fitter",
     "FrontScorer",
     "TrueValues",
+    "aging_evolution",
     "check_sizes",
     "evaluable_archs",
     "evolve_on_true",
     "found_front",
+    "loop_sizes",
     "random_search",
     "refit_from_scratch",
     "select_candidates",

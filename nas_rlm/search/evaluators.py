@@ -7,10 +7,11 @@ an ``(n, len(columns))`` matrix of true values in natural units (accuracy in %, 
 ms). Evaluators are combined column-wise with :class:`JointEvaluator`, e.g. accuracy from a
 user's table and latency measured on this machine.
 
-Batches run in this process by default. :class:`FunctionEvaluator` can fan a batch out to
-local processes (``n_jobs``); beyond one machine, wrap a Ray or Dask call in a function and
-pass that -- nas-rlm has no scheduler of its own. Latency measurement always runs one arch at
-a time, because concurrent runs on the same cores distort each other's timings.
+Batches run in this process by default. :class:`FunctionEvaluator` hands a batch to an
+executor (``executors``: local processes, or Ray beyond one machine -- nas-rlm has no
+scheduler of its own) and can keep every finished result on disk (:class:`EvaluationStore`).
+Latency measurement always runs one arch at a time, in this process, because concurrent runs
+on the same cores distort each other's timings.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ArchError, ConfigError, DataError
 from ..search_spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    from .executors import Executor
 
 
 class Evaluator(ABC):
@@ -135,33 +139,101 @@ class LatencyEvaluator(Evaluator):
         return np.array([[r["latency_ms"]] for r in rows], float).reshape(len(archs), 1)
 
 
+class EvaluationStore:
+    """Finished evaluations on disk, one JSON file per arch, written atomically the moment a
+    result exists. A rerun reads them instead of evaluating again, so a killed run (or a
+    killed Ray driver) loses only what was still running; an interrupted evaluation left no
+    file and simply runs again. ``tag`` (the evaluation's settings) must match."""
+
+    def __init__(self, directory: str | os.PathLike, columns: Sequence[str],
+                 tag: dict | None = None) -> None:
+        self.dir, self.columns, self.tag = Path(directory), list(columns), dict(tag or {})
+
+    def _path(self, arch: str) -> Path:
+        import hashlib
+
+        return self.dir / f"{hashlib.sha256(arch.encode()).hexdigest()[:24]}.json"
+
+    def get(self, arch: str) -> list[float] | None:
+        import json
+
+        path = self._path(arch)
+        if not path.is_file():
+            return None
+        try:
+            rec = json.loads(path.read_text())
+            values = [float(v) for v in rec["values"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{path} is damaged ({e}); delete it to evaluate that arch "
+                            "again") from e
+        if rec.get("arch") != arch or rec.get("columns") != self.columns:
+            raise DataError(f"{path} holds {rec.get('arch')!r} {rec.get('columns')}, not "
+                            f"{arch!r} {self.columns}; delete it")
+        if rec.get("tag") != self.tag:
+            raise DataError(f"{path} was evaluated with {rec.get('tag')}, not {self.tag}; "
+                            "use a fresh run directory (or --force-restart)")
+        return values
+
+    def put(self, arch: str, values: Sequence[float], **extra: Any) -> None:
+        from ..io import write_json
+
+        write_json(self._path(arch), {"arch": arch, "columns": self.columns, "tag": self.tag,
+                                      "values": [float(v) for v in values], **extra})
+
+    def archs(self) -> list[str]:
+        """Every arch with a stored result, oldest first."""
+        import json
+
+        files = sorted(self.dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) \
+            if self.dir.is_dir() else []
+        return [json.loads(p.read_text()).get("arch", "") for p in files]
+
+
 class FunctionEvaluator(Evaluator):
     """A user's function ``arch string -> sequence of values`` (e.g. train and test a net).
 
-    With ``n_jobs > 1`` a batch runs in that many local processes; ``fn`` must then be
-    picklable (a module-level function).
+    ``executor`` runs a batch (``executors.LocalExecutor(n_jobs)`` by default; a
+    ``RayExecutor`` scales out); ``fn`` must then be picklable (a module-level function, or an
+    instance of a module-level class). With a ``store`` every finished result is saved at once
+    and never computed again.
     """
 
     def __init__(self, space: SearchSpace, columns: Sequence[str],
-                 fn: Callable[[str], Sequence[float]], n_jobs: int = 1) -> None:
-        self.space, self.columns, self.fn, self.n_jobs = space, list(columns), fn, int(n_jobs)
+                 fn: Callable[[str], Sequence[float]], n_jobs: int = 1,
+                 executor: Executor | None = None, store: EvaluationStore | None = None
+                 ) -> None:
+        from .executors import LocalExecutor
+
+        self.space, self.columns, self.fn = space, list(columns), fn
+        self.executor = executor or LocalExecutor(int(n_jobs))
+        self.store = store
 
     def __call__(self, archs: Sequence[Hashable]) -> np.ndarray:
         strings = [self.space.to_string(a) for a in archs]
-        if self.n_jobs > 1 and len(strings) > 1:
-            with ProcessPoolExecutor(self.n_jobs) as pool:
-                rows = list(pool.map(self.fn, strings))
-        else:
-            rows = [self.fn(s) for s in strings]
-        out = np.array(rows, float).reshape(len(archs), -1)
-        if out.shape[1] != len(self.columns):
-            raise DataError(f"the evaluator function returned {out.shape[1]} values per "
-                            f"arch, expected {len(self.columns)} ({', '.join(self.columns)})")
-        bad = np.flatnonzero(~np.isfinite(out).all(1))
-        if len(bad):
-            raise DataError(f"the evaluator function returned a non-finite value for "
-                            f"{strings[bad[0]]}: {out[bad[0]].tolist()}")
+        out = np.full((len(strings), len(self.columns)), np.nan)
+        todo = []
+        for i, s in enumerate(strings):
+            hit = self.store.get(s) if self.store is not None else None
+            if hit is None:
+                todo.append(i)
+            else:
+                out[i] = self._check(s, hit)
+        for j, row in self.executor.map(self.fn, [strings[i] for i in todo]):
+            i = todo[j]
+            out[i] = self._check(strings[i], row)
+            if self.store is not None:
+                self.store.put(strings[i], out[i])
         return out
+
+    def _check(self, arch: str, row: Any) -> np.ndarray:
+        values = np.asarray(row, float).reshape(-1)
+        if len(values) != len(self.columns):
+            raise DataError(f"the evaluator function returned {len(values)} values per "
+                            f"arch, expected {len(self.columns)} ({', '.join(self.columns)})")
+        if not np.isfinite(values).all():
+            raise DataError(f"the evaluator function returned a non-finite value for "
+                            f"{arch}: {values.tolist()}")
+        return values
 
 
 class JointEvaluator(Evaluator):
@@ -179,5 +251,21 @@ class JointEvaluator(Evaluator):
         return np.concatenate([p(archs) for p in self.parts], axis=1)
 
 
-__all__ = ["Evaluator", "FunctionEvaluator", "JointEvaluator", "LatencyEvaluator",
-           "TableEvaluator"]
+def parts_of(evaluator: Evaluator) -> list[Evaluator]:
+    """The evaluators behind ``evaluator``: a joint one's parts, else itself."""
+    return list(evaluator.parts) if isinstance(evaluator, JointEvaluator) else [evaluator]
+
+
+def stored_archs(evaluator: Evaluator) -> list[Hashable]:
+    """Archs whose results some part of ``evaluator`` keeps on disk (a resumed run adds them
+    before choosing anything new, so nothing already paid for is lost)."""
+    out: dict[Hashable, None] = {}
+    for part in parts_of(evaluator):
+        store = getattr(part, "store", None)
+        if store is not None:
+            out.update(dict.fromkeys(evaluator.space.parse(a) for a in store.archs()))
+    return list(out)
+
+
+__all__ = ["EvaluationStore", "Evaluator", "FunctionEvaluator", "JointEvaluator",
+           "LatencyEvaluator", "TableEvaluator", "parts_of", "stored_archs"]

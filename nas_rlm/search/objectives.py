@@ -90,7 +90,9 @@ def _valid_names(names: Sequence[str]) -> str:
 
 def resolve(spec: str, names: Sequence[str]) -> Objective:
     """One quantity: ``accuracy`` (the surrogate's first output, maximised), ``latency:DEV``
-    (minimised), or a bare surrogate output name (the first maximised, the rest minimised)."""
+    (minimised; any output, the first included, so a latency-only search such as FBNet's
+    pixel3 vs. 1080ti_1 works), or a bare output name (the first maximised, the rest
+    minimised)."""
     names = list(names)
     if not names:
         raise SearchSpecError("the surrogate predicts no objectives")
@@ -102,7 +104,7 @@ def resolve(spec: str, names: Sequence[str]) -> Objective:
     if sep:
         if kind == ACCURACY and dev in names[:1]:
             return Objective(s, names[0], 0, True)
-        if kind == LATENCY and dev in names[1:]:
+        if kind == LATENCY and dev in names:
             return Objective(s, dev, names.index(dev), False)
         if kind not in (ACCURACY, LATENCY):
             raise SearchSpecError(

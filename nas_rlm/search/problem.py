@@ -120,6 +120,10 @@ class SurrogateProblem(Problem):
     Counters say what the search cost: ``n_calls`` batched surrogate calls, ``n_scored`` archs
     sent to the surrogate, ``n_hits`` evaluations answered from the cache. ``seen`` lists, in
     order, every arch this problem has been asked about (cache hits included).
+
+    ``within`` limits the search to some archs (a table that covers part of the space, such as
+    FBNet's 5,000): the algorithms' repair moves any other vector to the nearest of them not
+    scored yet.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class SurrogateProblem(Problem):
         k: int = 8,
         cache: PredictionCache | None = None,
         cache_path: str | os.PathLike | None = None,
+        within: Sequence[Hashable] | None = None,
     ) -> None:
         xl, xu = space.bounds
         super().__init__(n_var=len(xl), n_obj=len(objectives), n_ieq_constr=len(constraints),
@@ -144,6 +149,11 @@ class SurrogateProblem(Problem):
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.seen: dict[Hashable, None] = {}
         self.n_calls = self.n_scored = self.n_hits = 0
+        self.within = (None if within is None else
+                       np.array([space.encode(a) for a in within], np.int64).reshape(
+                           len(within), len(xl)))
+        self.within_set = None if within is None else {tuple(w) for w in self.within}
+        self.within_keys = None if within is None else [space.parse(a) for a in within]
 
     # -- pymoo entry point ------------------------------------------------------------------
     def _evaluate(self, X: np.ndarray, out: dict, *args: Any, **kwargs: Any) -> None:

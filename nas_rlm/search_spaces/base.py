@@ -114,6 +114,15 @@ class SearchSpace(ABC):
         """Canonical weight-free ONNX text, rendered from the graph only."""
         return render_text(self.to_onnx(arch, weights="none"))
 
+    def to_torch(self, arch: Any, num_classes: int = 10, **size: int) -> Any:
+        """A trainable ``torch.nn.Module`` of ``arch`` with BatchNorm, as it was trained (the
+        ONNX export folds BatchNorm, so it is no training graph). ``size`` shrinks the
+        skeleton where a space allows it. Spaces without one say so; NB201 has it."""
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{self.name} has no trainable torch network yet (to_torch); "
+                          "train with your own code through a FunctionEvaluator, or use nb201")
+
     def executed(self) -> SearchSpace:
         """The space whose graphs are the programs the benchmark devices ran. Usually this
         very space; NB201's keep the dead branches its optimised graphs drop (DESIGN §1.3.1).

@@ -140,6 +140,19 @@ class NB201(ChoiceSpace):
         return build_network(self.parse(arch), weights, seed, optimized,
                              prune=optimized and self.prune)
 
+    def to_torch(self, arch: Any, num_classes: int = N_CLASSES, channels: int = C,
+                 cells: int = N_CELLS) -> Any:
+        """xautodl's ``TinyNetwork`` for ``arch`` (``nb201_torch``); ``channels`` and ``cells``
+        shrink it for a cheap proxy (the benchmark trained C=16, N=5)."""
+        from .nb201_torch import TinyNetwork
+
+        for name, v in (("num_classes", num_classes), ("channels", channels), ("cells", cells)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ArchError(f"NB201 to_torch: {name} must be a positive int, got {v!r}")
+        edges = [(OPS[op], dst, src) for op, (dst, src) in zip(self.parse(arch), EDGES,
+                                                               strict=True)]
+        return TinyNetwork(edges, channels, cells, num_classes)
+
     def executed(self) -> NB201:
         return NB201(prune=False)
 
