@@ -14,11 +14,12 @@ import torch
 
 from nas_rlm.data import datasets
 from nas_rlm.errors import ConfigError, DataError
-from nas_rlm.search.candidate_training import TrainingEvaluator, TrainingJob
+from nas_rlm.search.candidate_training import TrainingJob
 from nas_rlm.search.evaluators import EvaluationStore, FunctionEvaluator
 from nas_rlm.search_spaces import get_space
 
-ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+ARCH = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+        "nor_conv_1x1~2|")
 TINY = {"channels": 4, "cells": 1}
 
 
