@@ -141,11 +141,14 @@ def table(summary: dict) -> str:
         lines += [f"\n**{case}**: HV ratio, mean ± std over seeds\n",
                   "| method | " + " | ".join(str(b) for b in budgets) + " |",
                   "|---|" + "---|" * len(budgets)]
+        most = max(len(c["seeds"]) for m in by_method.values() for c in m.values())
         for method in METHODS:
             if method in by_method:
                 cells = [by_method[method].get(str(b)) for b in budgets]
                 lines.append(f"| {method} | " + " | ".join(
-                    f"{c['hv_ratio_mean']:.4f} ± {c['hv_ratio_std']:.4f}" if c else "—"
+                    "—" if not c else f"{c['hv_ratio_mean']:.4f} ± {c['hv_ratio_std']:.4f}"
+                    + ("" if len(c["seeds"]) == most else
+                       f" (seeds {','.join(map(str, c['seeds']))})")
                     for c in cells) + " |")
         lines += [f"- {b}: " + "; ".join(separations(summary, case, b).values())
                   for b in budgets]
