@@ -68,8 +68,7 @@ class SpaceRepair(Repair):
                 fresh = np.array([k not in problem.cache for k in problem.within_keys])
                 pool = within[fresh] if fresh.any() else within
                 for i in outside:
-                    d = (pool != X[i]).sum(1)
-                    X[i] = pool[random_state.choice(np.flatnonzero(d == d.min()))]
+                    X[i] = pool[nearest(pool, X[i], random_state)]
             return X
         for i, x in enumerate(X):
             try:
@@ -77,6 +76,13 @@ class SpaceRepair(Repair):
             except ArchError:
                 X[i] = space.repair(x, random_state)
         return X
+
+
+def nearest(pool: np.ndarray, x: np.ndarray, rng: np.random.Generator) -> int:
+    """Row of ``pool`` (integer encodings) nearest to ``x`` by Hamming distance, ties at
+    random: how a search on a partial table (FBNet's 5,000 archs) stays inside it."""
+    d = (np.asarray(pool) != np.asarray(x)).sum(1)
+    return int(rng.choice(np.flatnonzero(d == d.min())))
 
 
 def reference_directions(n_obj: int, pop_size: int) -> np.ndarray:

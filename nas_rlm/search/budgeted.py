@@ -32,7 +32,7 @@ from ..errors import ConfigError, NasRlmError
 from ..io import write_json
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
-from .algorithms import make_algorithm
+from .algorithms import make_algorithm, nearest
 from .evaluators import Evaluator, TableEvaluator, parts_of, stored_archs
 from .indicators import front_metrics, non_dominated
 from .objectives import (
@@ -229,8 +229,8 @@ def evolve_on_true(space: SearchSpace, evaluator: Evaluator,
     """Run ``algorithm`` (pymoo ask/tell) until ``budget`` distinct archs were evaluated.
 
     A generation that would overshoot keeps only its first ``left`` new members, so the
-    budget is exact. Where a table covers part of the space (FBNet), every child is moved to
-    the nearest arch the table has (``SurrogateProblem(within=...)``).
+    budget is exact. Where a table covers part of the space (FBNet), a child outside it is
+    moved to the nearest table arch not evaluated yet (``SurrogateProblem(within=...)``).
     """
     from pymoo.core.evaluator import Evaluator as PymooEvaluator
     from pymoo.core.termination import NoTermination
@@ -271,8 +271,8 @@ def aging_evolution(space: SearchSpace, evaluator: Evaluator,
     one mutation of it, appends the child and drops the oldest member -- age, not fitness,
     decides who dies. A mutation that lands on an already evaluated arch is redrawn (it would
     cost nothing and teach nothing); after 100 such draws a random unseen arch is taken.
-    Where a table limits what can be evaluated (FBNet, a user's CSV), children outside it are
-    redrawn the same way.
+    Where a table covers part of the space (FBNet, a user's CSV), a mutant outside it moves to
+    the nearest table arch not evaluated yet, as NSGA-II's children do.
     """
     from collections import deque
 
@@ -281,7 +281,8 @@ def aging_evolution(space: SearchSpace, evaluator: Evaluator,
     t0, rng = time.perf_counter(), np.random.default_rng(seed)
     led, hist = _Ledger(evaluator, budget, scorer, progress, "aging"), []
     universe = evaluable_archs(evaluator)
-    allowed = None if universe is None else set(universe)
+    partial = _partial_table(space, universe)
+    encoded = None if partial is None else np.array([space.encode(a) for a in partial])
     every = record_every or max(1, budget // 10)
     queue = deque(_distinct_random(space, min(pop_size, budget), rng, universe, set()))
     led.add(list(queue))
@@ -299,7 +300,12 @@ def aging_evolution(space: SearchSpace, evaluator: Evaluator,
         child = None
         for _ in range(100):
             c = space.parse(space.mutate(parent, rng))
-            if c not in led.index and (allowed is None or c in allowed):
+            if partial is not None and c not in led.index:
+                fresh = np.flatnonzero([a not in led.index for a in partial])
+                if not len(fresh):
+                    break
+                c = partial[fresh[nearest(encoded[fresh], space.encode(c), rng)]]
+            if c not in led.index:
                 child = c
                 break
         if child is None:
