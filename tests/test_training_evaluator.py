@@ -122,6 +122,8 @@ def test_the_store_keeps_finished_results_and_refuses_other_settings(nb201, tmp_
     path.write_text("{broken")
     with pytest.raises(DataError, match="is damaged"):
         ev(archs)
+    with pytest.raises(DataError, match="is damaged"):
+        store.archs()  # what a resumed run reads first
 
 
 DATASET_MODULE = """

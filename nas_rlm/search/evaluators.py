@@ -186,7 +186,14 @@ class EvaluationStore:
 
         files = sorted(self.dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) \
             if self.dir.is_dir() else []
-        return [json.loads(p.read_text()).get("arch", "") for p in files]
+        out = []
+        for path in files:
+            try:
+                out.append(str(json.loads(path.read_text())["arch"]))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise DataError(f"{path} is damaged ({e}); delete it to evaluate that arch "
+                                "again") from e
+        return out
 
 
 class FunctionEvaluator(Evaluator):
