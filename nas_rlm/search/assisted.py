@@ -158,8 +158,9 @@ def run_assisted(
     if surrogate not in ASSISTED_SURROGATES:
         raise SearchSpecError(f"unknown surrogate {surrogate!r}; valid: "
                               f"{', '.join(ASSISTED_SURROGATES)}")
-    n_init = B.loop_sizes(budget)[0] if n_init is None else n_init
-    batch = B.loop_sizes(budget)[1] if batch is None else batch
+    default_init, default_batch = B.loop_sizes(budget)
+    n_init = default_init if n_init is None else n_init
+    batch = default_batch if batch is None else batch
     B.check_sizes(budget, n_init, batch, pop_size, generations)
     specs = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) \
         else list(objectives)

@@ -154,46 +154,43 @@ class EvaluationStore:
 
         return self.dir / f"{hashlib.sha256(arch.encode()).hexdigest()[:24]}.json"
 
-    def get(self, arch: str) -> list[float] | None:
+    def _read(self, path: Path) -> dict:
+        """One stored record; a damaged file names itself, wherever it is read."""
         import json
 
-        path = self._path(arch)
-        if not path.is_file():
-            return None
         try:
             rec = json.loads(path.read_text())
-            values = [float(v) for v in rec["values"]]
+            rec["values"] = [float(v) for v in rec["values"]]
+            rec["arch"] = str(rec["arch"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise DataError(f"{path} is damaged ({e}); delete it to evaluate that arch "
                             "again") from e
-        if rec.get("arch") != arch or rec.get("columns") != self.columns:
-            raise DataError(f"{path} holds {rec.get('arch')!r} {rec.get('columns')}, not "
+        return rec
+
+    def get(self, arch: str) -> list[float] | None:
+        path = self._path(arch)
+        if not path.is_file():
+            return None
+        rec = self._read(path)
+        if rec["arch"] != arch or rec.get("columns") != self.columns:
+            raise DataError(f"{path} holds {rec['arch']!r} {rec.get('columns')}, not "
                             f"{arch!r} {self.columns}; delete it")
         if rec.get("tag") != self.tag:
             raise DataError(f"{path} was evaluated with {rec.get('tag')}, not {self.tag}; "
                             "use a fresh run directory (or --force-restart)")
-        return values
+        return rec["values"]
 
-    def put(self, arch: str, values: Sequence[float], **extra: Any) -> None:
+    def put(self, arch: str, values: Sequence[float]) -> None:
         from ..io import write_json
 
         write_json(self._path(arch), {"arch": arch, "columns": self.columns, "tag": self.tag,
-                                      "values": [float(v) for v in values], **extra})
+                                      "values": [float(v) for v in values]})
 
     def archs(self) -> list[str]:
         """Every arch with a stored result, oldest first."""
-        import json
-
         files = sorted(self.dir.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) \
             if self.dir.is_dir() else []
-        out = []
-        for path in files:
-            try:
-                out.append(str(json.loads(path.read_text())["arch"]))
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise DataError(f"{path} is damaged ({e}); delete it to evaluate that arch "
-                                "again") from e
-        return out
+        return [self._read(path)["arch"] for path in files]
 
 
 class FunctionEvaluator(Evaluator):
