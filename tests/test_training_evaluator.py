@@ -143,7 +143,8 @@ def _assisted(tmp_path, *extra):
 
 
 @pytest.mark.slow
-def test_assisted_train_runs_a_real_nas_and_resumes_without_retraining(nb201, tmp_path):
+def test_assisted_train_runs_a_real_nas_and_resumes_without_retraining(nb201, tmp_path,
+                                                                          monkeypatch):
     (tmp_path / "userdata.py").write_text(DATASET_MODULE)
     done = _assisted(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -158,8 +159,7 @@ def test_assisted_train_runs_a_real_nas_and_resumes_without_retraining(nb201, tm
     assert front[0] == "arch,accuracy,local_cpu"
     arch, acc, lat = front[1].split(",")
     # the front's accuracy really came from training: the same arch trained alone agrees
-    import os
-    os.chdir(tmp_path)  # the user's dataset module is imported from the run's directory
+    monkeypatch.chdir(tmp_path)  # the user's dataset module is imported from the run's dir
     job = TrainingJob("nb201", "userdata:small", epochs=1, batch_size=32, seed=0, size=TINY,
                       space_settings=nb201.settings())
     assert job(arch) == [float(acc)]
