@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ArchError, NasRlmError
+from .evaluation.ranking import EvaluationConfig
+from .search.assisted import AssistedConfig
 from .search.executors import EXECUTORS
+from .search.run import SearchConfig
 from .surrogates.model_sizes import MODEL_SIZES
 
 
@@ -273,13 +276,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from .surrogates.pretrained import default_model_dir, load_default
 
         rlm, name = load_default(args.space), str(default_model_dir(args.space))
-    result = run_search(
-        space, rlm, args.objectives or "accuracy,latency:pixel3", args.constraint,
-        algorithm=args.algorithm,
-        pop_size=args.pop_size, generations=args.generations, seed=args.seed,
-        out_dir=args.out, data_dir=args.data_dir, progress=not args.quiet, k=args.k,
-        surrogate_name=name, force_restart=args.force_restart,
-    )
+    config = SearchConfig(args.objectives or SearchConfig.objectives, args.constraint,
+                          algorithm=args.algorithm, pop_size=args.pop_size,
+                          generations=args.generations, seed=args.seed, k=args.k)
+    result = run_search(space, rlm, config, out_dir=args.out, data_dir=args.data_dir,
+                        surrogate_name=name, progress=not args.quiet,
+                        force_restart=args.force_restart)
     s = result.summary
     keys = ("status", "n_front", "hv_ratio", "igd_plus", "archs_scored", "surrogate_calls",
             "seconds")
@@ -299,6 +301,12 @@ def _cmd_assisted(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     space = get_space(args.space)
+    default = ("accuracy,latency:local_cpu" if args.evaluator == "train"
+               else AssistedConfig.objectives)
+    config = AssistedConfig(args.objectives or default, args.constraint,
+                            surrogate=args.surrogate, budget=args.budget, n_init=args.init,
+                            batch=args.batch, pop_size=args.pop_size,
+                            generations=args.generations, seed=args.seed)
     trainer = None
     if args.evaluator == "train":
         from .search.candidate_training import TrainingEvaluator, TrainingJob
@@ -314,15 +322,11 @@ def _cmd_assisted(args: argparse.Namespace) -> int:
     elif args.executor != "processes" or args.address or args.jobs != 1:
         raise NasRlmError("--executor, --address and --jobs run trainings: they need "
                           "--evaluator train (table lookups run in this process)")
-    default = "accuracy,latency:local_cpu" if trainer else "accuracy,latency:pixel3"
-    s = run_assisted(
-        space, args.objectives or default, args.constraint, surrogate=args.surrogate,
-        budget=args.budget, n_init=args.init, batch=args.batch, pop_size=args.pop_size,
-        generations=args.generations, seed=args.seed, out_dir=args.out,
-        accuracy_csv=args.accuracy_csv, measure_latency=args.measure_latency,
-        data_dir=args.data_dir, progress=not args.quiet, accuracy_column=args.accuracy_column,
-        force_restart=args.force_restart, accuracy_evaluator=trainer,
-    )
+    s = run_assisted(space, config, accuracy_csv=args.accuracy_csv,
+                     accuracy_column=args.accuracy_column,
+                     measure_latency=args.measure_latency, accuracy_evaluator=trainer,
+                     out_dir=args.out, data_dir=args.data_dir, progress=not args.quiet,
+                     force_restart=args.force_restart)
     keys = ("status", "n_evals", "n_front", "hv_ratio", "igd_plus", "seconds")
     print(json.dumps({"out": args.out, **{k: s[k] for k in keys if k in s}}, indent=2))
     if "note" in s:
@@ -358,14 +362,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     recipe = _recipe(args.rlm_size, args.rlm_set, **{
         "train.steps": args.rlm_steps, "pretrain_archs": args.rlm_pretrain_archs,
         "pretrain_steps": args.rlm_pretrain_steps})
-    res = evaluate(
+    config = EvaluationConfig(
         args.space, [t.strip() for t in args.targets.split(",") if t.strip()],
         [s.strip() for s in args.surrogates.split(",") if s.strip()],
-        _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"), out,
-        data_dir=args.data_dir, progress=not args.quiet,
-        rlm_recipe=recipe, test_limit=args.test_limit, save_models=args.save_models,
-        threads=args.threads, force_restart=args.force_restart,
-    )
+        _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"),
+        test_limit=args.test_limit, rlm_recipe=recipe)
+    res = evaluate(config, out_dir=out, data_dir=args.data_dir, progress=not args.quiet,
+                   save_models=args.save_models, threads=args.threads,
+                   force_restart=args.force_restart)
     if args.quiet:  # evaluate printed nothing
         print((out / "table.md").read_text().rstrip())
     print(f"{res['cells_run']} cells run, {res['cells_resumed']} resumed; results in "
@@ -490,13 +494,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     se = sub.add_parser("search", help="multi-objective NAS on the surrogate with pymoo")
     _search_spec_args(se)
-    se.add_argument("--algorithm", default="nsga2", help="nsga2, nsga3, agemoea or moead")
-    se.add_argument("--pop-size", type=_int_in(1, 100_000), default=50)
-    se.add_argument("--generations", type=POSITIVE, default=30)
-    se.add_argument("--seed", type=SEED, default=0)
+    se.add_argument("--algorithm", default=SearchConfig.algorithm,
+                    help="nsga2, nsga3, agemoea or moead")
+    se.add_argument("--pop-size", type=_int_in(1, 100_000), default=SearchConfig.pop_size)
+    se.add_argument("--generations", type=POSITIVE, default=SearchConfig.generations)
+    se.add_argument("--seed", type=SEED, default=SearchConfig.seed)
     se.add_argument("--model", help="directory written by `nas-rlm train` "
                     "(default: the shipped surrogate of --space)")
-    se.add_argument("-k", type=SAMPLES, default=8, help="samples per arch for the reported spread")
+    se.add_argument("-k", type=SAMPLES, default=SearchConfig.k,
+                    help="samples per arch for the reported spread")
     se.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     se.add_argument("--out", default="runs/search", help="run dir; rerun to resume")
     se.add_argument("--force-restart", action="store_true",
@@ -513,15 +519,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(--accuracy-csv: header 'arch,<column>...'), and/or onnxruntime latency measured "
         "here (--measure-latency, objective 'latency:local_cpu').")
     _search_spec_args(sa)
-    sa.add_argument("--surrogate", default="rlm", help="rlm, gbdt or mlp")
-    sa.add_argument("--budget", type=POSITIVE, default=1000, help="true evaluations in total")
+    sa.add_argument("--surrogate", default=AssistedConfig.surrogate, help="rlm, gbdt or mlp")
+    sa.add_argument("--budget", type=POSITIVE, default=AssistedConfig.budget,
+                    help="true evaluations in total")
     sa.add_argument("--init", type=POSITIVE, help="random archs evaluated first "
                     "(default: a fifth of --budget)")
     sa.add_argument("--batch", type=POSITIVE, help="true evaluations per round "
                     "(default: a fifth of --budget)")
-    sa.add_argument("--pop-size", type=_int_in(1, 100_000), default=50)
-    sa.add_argument("--generations", type=POSITIVE, default=30, help="per round, on the surrogate")
-    sa.add_argument("--seed", type=SEED, default=0)
+    sa.add_argument("--pop-size", type=_int_in(1, 100_000), default=AssistedConfig.pop_size)
+    sa.add_argument("--generations", type=POSITIVE, default=AssistedConfig.generations,
+                    help="per round, on the surrogate")
+    sa.add_argument("--seed", type=SEED, default=AssistedConfig.seed)
     sa.add_argument("--accuracy-csv", help="your own table: arch,<column>[,...]")
     sa.add_argument("--accuracy-column",
                     help="the accuracy column of --accuracy-csv (default: the one called "
@@ -558,14 +566,16 @@ def build_parser() -> argparse.ArgumentParser:
     sa.set_defaults(func=_cmd_assisted)
 
     ev = sub.add_parser("evaluate", help="rank surrogates on the held-out archs (DESIGN §3)")
-    ev.add_argument("--space", default="nb201", help="a space with a table: nb201, fbnet, "
-                    "ofa_mbv3")
-    ev.add_argument("--targets", default="cifar10,pixel3,eyeriss,gold_6226,1080ti_1",
+    ev.add_argument("--space", default=EvaluationConfig.space,
+                    help="a space with a table: nb201, fbnet, ofa_mbv3")
+    ev.add_argument("--targets", default=",".join(EvaluationConfig.targets),
                     help="comma-separated table columns (accuracies and device latencies)")
-    ev.add_argument("--surrogates", default="flops,params,mlp,gbdt,rlm",
+    ev.add_argument("--surrogates", default=",".join(EvaluationConfig.surrogates),
                     help="comma-separated: flops, flops_pruned, params, mlp, gbdt, rlm")
-    ev.add_argument("--ns", default="78,390,781", help="training pool sizes N")
-    ev.add_argument("--seeds", default="0-4", help="pool seeds: a range (0-4) or a list (0,2)")
+    ev.add_argument("--ns", default=",".join(map(str, EvaluationConfig.ns)),
+                    help="training pool sizes N")
+    ev.add_argument("--seeds", default=",".join(map(str, EvaluationConfig.seeds)),
+                    help="pool seeds: a range (0-4) or a list (0,2)")
     ev.add_argument("--out", default="runs/eval", help="run dir; rerun to resume")
     ev.add_argument("--force-restart", action="store_true",
                     help="empty the run dir first, even if it holds a run of other inputs")

@@ -17,7 +17,7 @@ from nas_rlm.search.evaluators import (
     TableEvaluator,
 )
 from nas_rlm.search.indicators import non_dominated
-from nas_rlm.search.objectives import objective_matrix
+from nas_rlm.search.objectives import SearchSpecError, objective_matrix
 from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.recipes import RLMRecipe, RLMRefitter
 
@@ -86,6 +86,28 @@ def test_front_scorer_on_the_true_front_is_perfect(space, table):
     assert m["igd_plus"] == pytest.approx(0.0, abs=1e-12)
     worse = scorer(Y[np.argsort(F[:, 0])[-50:]])  # the 50 least accurate archs
     assert worse["hv_ratio"] < 0.9
+    # an arch the table does not hold (NaN values) counts as not found, not as an error
+    missing = np.full((1, Y.shape[1]), np.nan)
+    assert scorer(np.vstack([Y[front], missing])) == m
+    assert not scorer.usable(missing).any() and scorer.n_rows == len(Y)
+    np.testing.assert_allclose(objective_matrix(objs, scorer.true_front_values()),
+                               scorer.true_front)  # natural units, back and forth
+
+
+def test_assisted_config_defaults_and_checks():
+    from nas_rlm.search.assisted import AssistedConfig
+
+    c = AssistedConfig(budget=100)
+    assert (c.n_init, c.batch) == B.loop_sizes(100) == (20, 20)
+    assert c.objectives == ("accuracy", "latency:pixel3") and c.constraints == ()
+    assert AssistedConfig(objectives="accuracy, latency:eyeriss",
+                          constraints="latency:eyeriss<=5").constraints == ("latency:eyeriss<=5",)
+    with pytest.raises(SearchSpecError, match="--init 20 is more than --budget 10"):
+        AssistedConfig(budget=10, n_init=20)
+    with pytest.raises(SearchSpecError, match="--budget must be a positive integer"):
+        AssistedConfig(budget=0)
+    with pytest.raises(SearchSpecError, match="--pop-size"):
+        AssistedConfig(pop_size=0)
 
 
 def test_surrogate_assisted_respects_budget_and_beats_its_start(space, table):
@@ -277,29 +299,31 @@ def test_assisted_infeasible_budget_writes_a_run_dir_that_says_so(tmp_path, caps
 
 def test_assisted_unknown_device_and_surrogate_are_clear_errors(tmp_path):
     from nas_rlm.cli import main
-    from nas_rlm.search.assisted import run_assisted
+    from nas_rlm.search.assisted import AssistedConfig, run_assisted
 
     with pytest.raises(Exception, match="unknown objective 'pixel9'"):
-        run_assisted(get_space("nb201"), "accuracy,latency:pixel9", surrogate="gbdt",
+        run_assisted(get_space("nb201"), AssistedConfig("accuracy,latency:pixel9",
+                                                        surrogate="gbdt"),
                      out_dir=tmp_path / "a")
     with pytest.raises(Exception, match="unknown surrogate 'xgb'"):
-        run_assisted(get_space("nb201"), surrogate="xgb", out_dir=tmp_path / "b")
+        AssistedConfig(surrogate="xgb")
     assert main(["assisted", "--surrogate", "gbdt", "--objectives", "accuracy,latency:pixel9",
                  "--out", str(tmp_path / "c"), "--quiet"]) != 0
     with pytest.raises(Exception, match="fbnet has no accuracy table; pass --accuracy-csv"):
-        run_assisted(get_space("fbnet"), "accuracy,latency:pixel3", surrogate="gbdt",
+        run_assisted(get_space("fbnet"), AssistedConfig(surrogate="gbdt"),
                      out_dir=tmp_path / "d")
 
 
 def test_a_budget_on_an_objective_column_loads_that_column_once(tmp_path):
     import json
 
-    from nas_rlm.search.assisted import run_assisted
+    from nas_rlm.search.assisted import AssistedConfig, run_assisted
     from nas_rlm.search.objectives import spec_columns
 
     assert spec_columns(["accuracy", "latency:pixel3", "latency:pixel3<=8"]) == ["pixel3"]
-    s = run_assisted(get_space("nb201"), constraints="latency:pixel3<=8", surrogate="gbdt",
-                     budget=30, n_init=20, batch=10, out_dir=tmp_path, progress=False)
+    config = AssistedConfig(constraints="latency:pixel3<=8", surrogate="gbdt", budget=30,
+                            n_init=20, batch=10)
+    s = run_assisted(get_space("nb201"), config, out_dir=tmp_path, progress=False)
     assert s["status"] == "ok"
     assert json.loads((tmp_path / "config.json").read_text())["columns"] == ["cifar10",
                                                                              "pixel3"]

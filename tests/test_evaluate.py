@@ -21,6 +21,7 @@ from nas_rlm.data import load_targets
 from nas_rlm.errors import NasRlmError, UnknownNameError
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.evaluation.ranking import (
+    EvaluationConfig,
     TrainedRLM,
     evaluate,
     interval_coverage,
@@ -79,8 +80,9 @@ def baseline_run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("eval") / "run"
     with pytest.MonkeyPatch.context() as mp:
         rec = Recorder(mp)
-        res = evaluate("nb201", TARGETS, BASELINES, NS, SEEDS, out, data_dir=data_dir,
-                       progress=False, test_limit=TEST_LIMIT)
+        res = evaluate(EvaluationConfig("nb201", TARGETS, BASELINES, NS, SEEDS,
+                                        test_limit=TEST_LIMIT),
+                       out_dir=out, data_dir=data_dir, progress=False)
     return out, res, rec
 
 
@@ -89,9 +91,9 @@ def rlm_run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("eval_rlm") / "run"
     with pytest.MonkeyPatch.context() as mp:
         rec = Recorder(mp)
-        res = evaluate("nb201", TARGETS, ["rlm"], [20], [0], out, data_dir=data_dir,
-                       progress=False, rlm_recipe=TINY, test_limit=TEST_LIMIT,
-                       save_models=True)
+        res = evaluate(EvaluationConfig("nb201", TARGETS, ["rlm"], [20], [0],
+                                        test_limit=TEST_LIMIT, rlm_recipe=TINY),
+                       out_dir=out, data_dir=data_dir, progress=False, save_models=True)
     return out, res, rec
 
 
@@ -243,16 +245,16 @@ def test_resume_skips_finished_cells(baseline_run, tmp_path, data_dir, monkeypat
     shutil.copytree(src, out)
     before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
     rec = Recorder(monkeypatch)
-    res = evaluate("nb201", TARGETS, ["params", "gbdt"], NS, [*SEEDS, 2], out,
-                   data_dir=data_dir, progress=False, test_limit=TEST_LIMIT)
+    more = EvaluationConfig("nb201", TARGETS, ["params", "gbdt"], NS, [*SEEDS, 2],
+                            test_limit=TEST_LIMIT)
+    res = evaluate(more, out_dir=out, data_dir=data_dir, progress=False)
     assert res["cells_resumed"] == 2 * len(NS) * len(SEEDS)
     assert res["cells_run"] == 2 * len(NS) * 1
     assert len(rec.calls["fit"]) == res["cells_run"]
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")
             if p.name in before} == before
     # nothing left to do: a rerun only aggregates
-    res = evaluate("nb201", TARGETS, ["params", "gbdt"], NS, [*SEEDS, 2], out,
-                   data_dir=data_dir, progress=False, test_limit=TEST_LIMIT)
+    res = evaluate(more, out_dir=out, data_dir=data_dir, progress=False)
     assert res["cells_run"] == 0 and len(rec.calls["fit"]) == 2 * len(NS)
     assert res["summary"]["gbdt"]["cifar10"]["N=20"]["kendall_tau"]["n"] == 3
 
@@ -262,8 +264,9 @@ def test_resume_refuses_cells_of_other_settings(baseline_run, tmp_path, data_dir
     out = tmp_path / "run"
     shutil.copytree(src, out)
     with pytest.raises(NasRlmError, match="other settings"):
-        evaluate("nb201", ["cifar10"], ["gbdt"], [20], [0], out, data_dir=data_dir,
-                 progress=False, test_limit=TEST_LIMIT)
+        evaluate(EvaluationConfig("nb201", ["cifar10"], ["gbdt"], [20], [0],
+                                  test_limit=TEST_LIMIT),
+                 out_dir=out, data_dir=data_dir, progress=False)
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -278,14 +281,16 @@ def test_resume_refuses_cells_of_other_settings(baseline_run, tmp_path, data_dir
         ({"space": "ofa_mbv3", "targets": ["pixel3"]}, UnknownNameError,
          ["pixel3", "ofa_mbv3", "2080ti_1"]),
         ({"ns": [0]}, NasRlmError, ["N=0"]),
+        ({"test_limit": 0}, NasRlmError, ["test_limit", ">= 1"]),
+        ({"seeds": []}, NasRlmError, ["at least one"]),
     ],
 )
 def test_bad_requests_fail_before_any_work(kwargs, error, needles, tmp_path, data_dir):
     args = {"space": "nb201", "targets": ["cifar10"], "surrogates": ["gbdt"], "ns": [20],
-            "seeds": [0], "out_dir": tmp_path / "run", "data_dir": data_dir,
-            "progress": False, **kwargs}
+            "seeds": [0], **kwargs}
     with pytest.raises(error) as e:
-        evaluate(**args)
+        evaluate(EvaluationConfig(**args), out_dir=tmp_path / "run", data_dir=data_dir,
+                 progress=False)
     for needle in needles:
         assert needle in str(e.value)
     assert not (tmp_path / "run").exists()
@@ -296,8 +301,8 @@ def test_a_table_space_without_adapter_is_refused(monkeypatch, tmp_path, data_di
 
     monkeypatch.delitem(search_spaces.SPACES, "fbnet")
     with pytest.raises(NasRlmError) as e:
-        evaluate("fbnet", ["pixel3"], ["mlp", "rlm"], [20], [0], tmp_path / "run",
-                 data_dir=data_dir, progress=False)
+        evaluate(EvaluationConfig("fbnet", ["pixel3"], ["mlp", "rlm"], [20], [0]),
+                 out_dir=tmp_path / "run", data_dir=data_dir, progress=False)
     for needle in ["fbnet", "adapter", "mlp, rlm", "nb201"]:
         assert needle in str(e.value)
     assert not (tmp_path / "run").exists()
@@ -305,8 +310,9 @@ def test_a_table_space_without_adapter_is_refused(monkeypatch, tmp_path, data_di
 
 # -- the latency-only spaces (DESIGN §3: 5,000 table archs, 2,000 held out) ----------------------
 def test_fbnet_latency_ranking_runs(tmp_path, data_dir):
-    res = evaluate("fbnet", ["pixel3", "eyeriss"], ["gbdt", "flops"], [40], [0], tmp_path / "r",
-                   data_dir=data_dir, progress=False, test_limit=100)
+    res = evaluate(EvaluationConfig("fbnet", ["pixel3", "eyeriss"], ["gbdt", "flops"], [40],
+                                    [0], test_limit=100),
+                   out_dir=tmp_path / "r", data_dir=data_dir, progress=False)
     assert res["cells_run"] == 2
     config = res["config"]
     assert config["larger_is_better"] == {"pixel3": False, "eyeriss": False}  # no accuracy
@@ -337,8 +343,9 @@ def test_ofa_surrogates_see_canonical_archs(tmp_path, data_dir, monkeypatch):
         canonical_archs("ofa_mbv3", [raw[0], raw[1], canon[0]])
 
     rec = Recorder(monkeypatch)
-    res = evaluate("ofa_mbv3", ["2080ti_1"], ["gbdt"], [30], [1], tmp_path / "r",
-                   data_dir=data_dir, progress=False, test_limit=50)
+    res = evaluate(EvaluationConfig("ofa_mbv3", ["2080ti_1"], ["gbdt"], [30], [1],
+                                    test_limit=50),
+                   out_dir=tmp_path / "r", data_dir=data_dir, progress=False)
     assert res["cells_run"] == 1
     seen = [a for kind in ("fit", "predict") for *_, archs, _ in rec.calls[kind] for a in archs]
     assert set(seen) <= set(canon) and len(rec.calls["fit"][0][2]) == 30

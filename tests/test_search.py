@@ -22,6 +22,7 @@ from nas_rlm.search import (
     ALGORITHMS,
     PredictionCache,
     RandomResetMutation,
+    SearchConfig,
     SearchSpecError,
     SurrogateProblem,
     front_metrics,
@@ -95,6 +96,19 @@ def fake(latency) -> FakeSurrogate:
 
 
 # -- 1. objectives and constraints ----------------------------------------------------------
+def test_search_config_defaults_and_checks():
+    c = SearchConfig()
+    assert c.objectives == ("accuracy", "latency:pixel3") and c.constraints == ()
+    assert SearchConfig(" accuracy , latency:eyeriss,").objectives == ("accuracy",
+                                                                       "latency:eyeriss")
+    assert SearchConfig(constraints="latency:pixel3<=5").constraints == ("latency:pixel3<=5",)
+    for bad in ({"pop_size": 0}, {"generations": 0}, {"k": -1}, {"pop_size": 2.5}):
+        with pytest.raises(SearchSpecError, match=next(iter(bad))):
+            SearchConfig(**bad)
+    objs, cons = SearchConfig(constraints="latency:eyeriss<=6").resolve(NAMES)
+    assert [o.index for o in objs] == [0, 1] and cons[0].target.index == 2
+
+
 def test_objectives_resolve_to_surrogate_columns():
     objs = parse_objectives(["accuracy", "latency:pixel3"], NAMES)
     assert [(o.column, o.index, o.maximize) for o in objs] == [
@@ -228,9 +242,9 @@ def test_reference_directions_fit_the_population():
 def test_each_algorithm_runs_and_returns_a_non_dominated_set(name, latency, data_dir,
                                                              tmp_path):
     s = fake(latency)
-    r = run_search(SPACE, s, "accuracy,latency:pixel3", algorithm=name, pop_size=8,
-                   generations=2, out_dir=tmp_path, data_dir=data_dir, progress=False,
-                   plots=False)
+    r = run_search(SPACE, s, SearchConfig("accuracy,latency:pixel3", algorithm=name,
+                                          pop_size=8, generations=2),
+                   out_dir=tmp_path, data_dir=data_dir, progress=False, plots=False)
     assert r.status == "ok" and len(r.front) >= 1
     assert len(s.calls) <= 3  # one batch per generation, plus one for the front's spread
     F = np.c_[-r.predicted[:, 0], r.predicted[:, 1]]
@@ -241,9 +255,10 @@ def test_each_algorithm_runs_and_returns_a_non_dominated_set(name, latency, data
 
 # -- 4. the run directory, metrics, infeasible budgets, resume --------------------------------
 def test_run_directory_files(latency, data_dir, tmp_path):
-    r = run_search(SPACE, fake(latency), ["accuracy", "latency:pixel3", "latency:eyeriss"],
-                   algorithm="nsga3", pop_size=10, generations=3, seed=1, out_dir=tmp_path,
-                   data_dir=data_dir, progress=False)
+    config = SearchConfig(["accuracy", "latency:pixel3", "latency:eyeriss"],
+                          algorithm="nsga3", pop_size=10, generations=3, seed=1)
+    r = run_search(SPACE, fake(latency), config, out_dir=tmp_path, data_dir=data_dir,
+                   progress=False)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["objectives"] == ["accuracy", "latency:pixel3", "latency:eyeriss"]
     assert config["algorithm"] == "nsga3" and config["seed"] == 1
@@ -279,8 +294,9 @@ def test_hv_ratio_is_one_on_the_true_front(table):
 
 
 def test_infeasible_budget_writes_a_run_dir_that_says_so(latency, data_dir, tmp_path):
-    r = run_search(SPACE, fake(latency), "accuracy,latency:pixel3",
-                   constraints=["latency:pixel3<=0.001"], pop_size=8, generations=2,
+    r = run_search(SPACE, fake(latency),
+                   SearchConfig(constraints=["latency:pixel3<=0.001"], pop_size=8,
+                                generations=2),
                    out_dir=tmp_path, data_dir=data_dir, progress=False)
     assert r.status == "infeasible" and not r.feasible and r.front == []
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -288,13 +304,13 @@ def test_infeasible_budget_writes_a_run_dir_that_says_so(latency, data_dir, tmp_
     assert "latency:pixel3<=0.001" in summary["message"] and "relax" in summary["message"]
     assert (tmp_path / "config.json").is_file() and (tmp_path / "pareto.csv").is_file()
     with pytest.raises(SearchSpecError, match="constraints"):
-        run_search(SPACE, fake(latency), "accuracy,latency:pixel3", "latency:pixel3<=5",
-                   algorithm="moead", out_dir=tmp_path / "m", progress=False)
+        SearchConfig("accuracy,latency:pixel3", "latency:pixel3<=5", algorithm="moead")
+    assert not (tmp_path / "m").exists()
 
 
 def test_constraint_is_respected_on_predictions(latency, data_dir, tmp_path):
-    r = run_search(SPACE, fake(latency), "accuracy,latency:pixel3",
-                   constraints="latency:eyeriss<=6", pop_size=10, generations=2,
+    r = run_search(SPACE, fake(latency),
+                   SearchConfig(constraints="latency:eyeriss<=6", pop_size=10, generations=2),
                    out_dir=tmp_path, data_dir=data_dir, progress=False, plots=False)
     eyeriss = np.array([latency[SPACE.parse(a)][1] for a in r.front])
     assert r.status == "ok" and (eyeriss <= 6).all()
@@ -303,21 +319,21 @@ def test_constraint_is_respected_on_predictions(latency, data_dir, tmp_path):
 
 
 def test_resume_reuses_the_cache(latency, data_dir, tmp_path):
-    kw = dict(objectives="accuracy,latency:pixel3", pop_size=8, out_dir=tmp_path,
-              data_dir=data_dir, progress=False, plots=False)
+    kw = dict(out_dir=tmp_path, data_dir=data_dir, progress=False, plots=False)
+    two, four = SearchConfig(pop_size=8, generations=2), SearchConfig(pop_size=8, generations=4)
     first = fake(latency)
-    r1 = run_search(SPACE, first, generations=2, **kw)
+    r1 = run_search(SPACE, first, two, **kw)
     scored = {SPACE.parse(a) for call in first.calls for a in call}
     again = fake(latency)
-    r2 = run_search(SPACE, again, generations=2, **kw)
+    r2 = run_search(SPACE, again, two, **kw)
     assert again.calls == [] and r2.front == r1.front
     assert r2.summary["resumed_from_generation"] == 2
     more = fake(latency)
-    r3 = run_search(SPACE, more, generations=4, **kw)
+    r3 = run_search(SPACE, more, four, **kw)
     new = [SPACE.parse(a) for call in more.calls for a in call]
     assert new and not scored & set(new)
     fresh = fake(latency)
-    r4 = run_search(SPACE, fresh, generations=4, **{**kw, "out_dir": tmp_path / "fresh"})
+    r4 = run_search(SPACE, fresh, four, **{**kw, "out_dir": tmp_path / "fresh"})
     assert r4.front == r3.front  # the replay followed the same trajectory
     assert len(new) < sum(len(c) for c in fresh.calls)
 
@@ -339,7 +355,7 @@ def test_runs_on_a_real_rlm(data_dir, tmp_path):
                        decoder_layers=1, text_vocab_size=300)
     rlm = RLM(["cifar10", "pixel3"], space="nb201", config=config)
     rlm.build([SPACE.to_text(a) for a in SPACE.sample(8, 0)], seed=0)
-    r = run_search(SPACE, rlm, "accuracy,latency:pixel3", pop_size=4, generations=2, k=2,
+    r = run_search(SPACE, rlm, SearchConfig(pop_size=4, generations=2, k=2),
                    out_dir=tmp_path, data_dir=data_dir, progress=False, plots=False)
     assert r.status == "ok" and len(r.front) >= 1
     assert np.isfinite(r.predicted).all() and np.isfinite(r.spread).all()
@@ -348,7 +364,7 @@ def test_runs_on_a_real_rlm(data_dir, tmp_path):
 
 def test_without_a_table_the_run_still_completes(latency, tmp_path, monkeypatch):
     monkeypatch.setenv("NAS_RLM_DATA", str(tmp_path / "missing"))
-    r = run_search(SPACE, fake(latency), "accuracy,latency:pixel3", pop_size=6, generations=2,
+    r = run_search(SPACE, fake(latency), SearchConfig(pop_size=6, generations=2),
                    out_dir=tmp_path / "run", progress=False, plots=False)
     assert r.status == "ok" and r.true is None
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -356,7 +372,7 @@ def test_without_a_table_the_run_still_completes(latency, tmp_path, monkeypatch)
     head = next(csv.reader((tmp_path / "run" / "pareto.csv").open()))
     assert head == ["arch", "cifar10_pred", "cifar10_spread", "pixel3_pred", "pixel3_spread"]
     with pytest.raises(NasRlmError, match="data directory"):
-        run_search(SPACE, fake(latency), "accuracy,latency:pixel3", pop_size=6, generations=1,
+        run_search(SPACE, fake(latency), SearchConfig(pop_size=6, generations=1),
                    out_dir=tmp_path / "run2", data_dir=tmp_path / "missing", progress=False)
 
 

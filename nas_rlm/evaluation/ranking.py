@@ -30,6 +30,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,37 +192,54 @@ def surrogate_factories(
     return {n: makers[n] for n in names}
 
 
-# -- validation -----------------------------------------------------------------------------
-def _check_request(space: str, targets: Sequence[str], surrogates: Sequence[str],
-                   ns: Sequence[int], seeds: Sequence[int],
-                   data_dir: str | os.PathLike[str] | None) -> None:
-    """Fail before any work: every name is checked and the message lists the valid ones."""
-    from ..search_spaces import SPACES
+# -- settings -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Every setting of one ranking run (DESIGN §3), with its default (``nas-rlm evaluate``
+    flags map to these one to one). Names are checked on construction and the message lists
+    the valid ones; the targets are checked against the data when the run starts."""
 
-    if space not in TABLE_SIZES:
-        raise UnknownNameError(f"no ranking protocol for space {space!r}; spaces with a table: "
-                               f"{', '.join(TABLE_SIZES)}")
-    if not targets or not surrogates or not ns or not seeds:
-        raise NasRlmError("evaluate needs at least one target, surrogate, N and seed")
-    bad = [s for s in surrogates if s not in SURROGATES]
-    if bad:
-        raise UnknownNameError(f"unknown surrogate(s) {', '.join(map(repr, bad))}; valid: "
-                               f"{', '.join(SURROGATES)}")
-    need = [s for s in surrogates if s in NEEDS_ADAPTER]
-    if space not in SPACES and need:
-        raise NasRlmError(
-            f"surrogate(s) {', '.join(need)} need the search-space adapter for {space!r} "
-            f"(nas_rlm.search_spaces, SPACES[{space!r}]), which does not exist yet; adapters: "
-            f"{', '.join(sorted(SPACES))}. The {space} tables load, but no surrogate can read "
-            f"its archs until that adapter is written."
-        )
-    pool = TABLE_SIZES[space] - TEST_SIZES[space]
-    for n in ns:
-        if not 0 < int(n) <= pool:
-            raise NasRlmError(f"N={n} is outside 1..{pool}, the {space} training pool")
-    if any(int(s) < 0 for s in seeds):
-        raise NasRlmError(f"seeds must be >= 0, got {list(seeds)}")
-    load_targets(space, targets, data_dir)  # unknown targets: the error lists the valid ones
+    space: str = "nb201"                          # a space with a table: see TABLE_SIZES
+    targets: Sequence[str] = ("cifar10", "pixel3", "eyeriss", "gold_6226", "1080ti_1")
+    surrogates: Sequence[str] = ("flops", "params", "mlp", "gbdt", "rlm")  # SURROGATES keys
+    ns: Sequence[int] = (78, 390, 781)            # training pool sizes N
+    seeds: Sequence[int] = (0, 1, 2, 3, 4)        # pool seeds
+    test_limit: int | None = None                 # only the first held-out archs (smoke runs)
+    rlm_recipe: Any = None                        # an RLMRecipe; None: DEFAULT_RECIPE
+
+    def __post_init__(self) -> None:
+        from ..search_spaces import SPACES
+
+        object.__setattr__(self, "targets", tuple(dict.fromkeys(self.targets)))
+        object.__setattr__(self, "surrogates", tuple(dict.fromkeys(self.surrogates)))
+        object.__setattr__(self, "ns", tuple(sorted({int(n) for n in self.ns})))
+        object.__setattr__(self, "seeds", tuple(sorted({int(s) for s in self.seeds})))
+        space = self.space
+        if space not in TABLE_SIZES:
+            raise UnknownNameError(f"no ranking protocol for space {space!r}; spaces with a "
+                                   f"table: {', '.join(TABLE_SIZES)}")
+        if not self.targets or not self.surrogates or not self.ns or not self.seeds:
+            raise NasRlmError("evaluate needs at least one target, surrogate, N and seed")
+        bad = [s for s in self.surrogates if s not in SURROGATES]
+        if bad:
+            raise UnknownNameError(f"unknown surrogate(s) {', '.join(map(repr, bad))}; valid: "
+                                   f"{', '.join(SURROGATES)}")
+        need = [s for s in self.surrogates if s in NEEDS_ADAPTER]
+        if space not in SPACES and need:
+            raise NasRlmError(
+                f"surrogate(s) {', '.join(need)} need the search-space adapter for {space!r} "
+                f"(nas_rlm.search_spaces, SPACES[{space!r}]), which does not exist yet; "
+                f"adapters: {', '.join(sorted(SPACES))}. The {space} tables load, but no "
+                f"surrogate can read its archs until that adapter is written.")
+        pool = TABLE_SIZES[space] - TEST_SIZES[space]
+        for n in self.ns:
+            if not 0 < n <= pool:
+                raise NasRlmError(f"N={n} is outside 1..{pool}, the {space} training pool")
+        if any(s < 0 for s in self.seeds):
+            raise NasRlmError(f"seeds must be >= 0, got {list(self.seeds)}")
+        if self.test_limit is not None and (isinstance(self.test_limit, bool)
+                                            or int(self.test_limit) < 1):
+            raise NasRlmError(f"test_limit must be >= 1 held-out arch, got {self.test_limit}")
 
 
 # -- one cell -------------------------------------------------------------------------------
@@ -379,38 +397,29 @@ def _plots(out: Path, cells: Sequence[dict], summary: dict, targets: Sequence[st
 
 # -- the entry point ------------------------------------------------------------------------
 def evaluate(
-    space: str,
-    targets: Sequence[str],
-    surrogates: Sequence[str],
-    ns: Sequence[int],
-    seeds: Sequence[int],
-    out_dir: str | os.PathLike[str],
+    config: EvaluationConfig | None = None,
+    *,
+    out_dir: str | os.PathLike[str] = "runs/eval",
     data_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
-    rlm_recipe: Any = None,
-    test_limit: int | None = None,
     save_models: bool = False,
     threads: int = 1,
     force_restart: bool = False,
 ) -> dict:
     """Run the DESIGN §3 ranking protocol and write the run directory (see the module doc).
 
-    ``targets`` are column names of ``target_names(space)`` (accuracy first is not required:
-    the RLM reorders internally); ``surrogates`` are keys of :data:`SURROGATES`; ``rlm_recipe``
-    is an ``RLMRecipe`` (default: ``DEFAULT_RECIPE``). ``test_limit`` scores only the first that
-    many held-out archs (smoke runs; not the protocol). ``save_models`` keeps each trained
-    RLM in ``out_dir/models/<cell>`` (safetensors; how the shipped default model is made).
-    ``progress`` shows a bar and prints
-    the τ table. Returns the content of ``results.json`` plus ``cells_run``/``cells_resumed``.
+    ``config.targets`` are column names of ``target_names(space)`` (accuracy first is not
+    required: the RLM reorders internally). ``save_models`` keeps each trained RLM in
+    ``out_dir/models/<cell>`` (safetensors; how the shipped default model is made).
+    ``progress`` shows a bar and prints the τ table. Returns the content of ``results.json``
+    plus ``cells_run``/``cells_resumed``.
     """
     from tqdm import tqdm
 
-    targets = list(dict.fromkeys(targets))
-    surrogates = list(dict.fromkeys(surrogates))
-    ns = sorted({int(n) for n in ns})
-    seeds = sorted({int(s) for s in seeds})
-    _check_request(space, targets, surrogates, ns, seeds, data_dir)
-    archs, Y = load_targets(space, targets, data_dir)
+    c = config or EvaluationConfig()
+    space, targets, surrogates = c.space, list(c.targets), list(c.surrogates)
+    ns, seeds, test_limit = list(c.ns), list(c.seeds), c.test_limit
+    archs, Y = load_targets(space, targets, data_dir)  # unknown targets: lists the valid ones
     archs = canonical_archs(space, archs)
     first = accuracy_names(space, data_dir)
     larger = [t in first for t in targets]
@@ -419,7 +428,7 @@ def evaluate(
     if "rlm" in surrogates:
         from ..surrogates.recipes import DEFAULT_RECIPE
 
-        recipe = (rlm_recipe or DEFAULT_RECIPE).to_dict()
+        recipe = (c.rlm_recipe or DEFAULT_RECIPE).to_dict()
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
               "space_settings": get_space(space).settings()}
@@ -446,7 +455,7 @@ def evaluate(
               "versions": _versions()}
     write_json(out / "config.json", config)
 
-    factories = surrogate_factories(space, surrogates, targets, rlm_recipe, first, threads)
+    factories = surrogate_factories(space, surrogates, targets, c.rlm_recipe, first, threads)
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:
         for s, n, seed in grid:

@@ -1,7 +1,8 @@
 """Multi-objective NAS on a surrogate with pymoo (DESIGN §1.4).
 
-``run_search`` is the entry point; the pieces (objective parsing, the cached pymoo
-``Problem``, algorithms with categorical operators, indicators) are usable on their own.
+``run_search`` with a ``SearchConfig`` is the entry point; the pieces (objective parsing,
+the cached pymoo ``Problem``, algorithms with categorical operators, indicators, the
+:class:`FrontScorer`) are usable on their own.
 """
 
 from .algorithms import ALGORITHMS, RandomResetMutation, make_algorithm, reference_directions
@@ -15,15 +16,17 @@ from .objectives import (
     parse_objectives,
 )
 from .problem import PredictionCache, SurrogateProblem
-from .run import SearchResult, run_search
-from .truth import TrueTable, load_true_table
+from .run import SearchConfig, SearchResult, run_search
+from .truth import FrontScorer, TrueTable, load_true_table
 
 __all__ = [
     "ALGORITHMS",
     "Constraint",
+    "FrontScorer",
     "Objective",
     "PredictionCache",
     "RandomResetMutation",
+    "SearchConfig",
     "SearchResult",
     "SearchSpecError",
     "SurrogateProblem",

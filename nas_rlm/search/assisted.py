@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,14 @@ from .evaluators import (
     TableEvaluator,
     parts_of,
 )
-from .objectives import SearchSpecError, objective_matrix, spec_columns
+from .objectives import (
+    SearchSpecError,
+    constraint_specs,
+    objective_matrix,
+    objective_specs,
+    spec_columns,
+)
+from .truth import FrontScorer
 
 #: Surrogates the loop can refit, by name.
 ASSISTED_SURROGATES: tuple[str, ...] = ("rlm", "gbdt", "mlp")
@@ -126,50 +134,63 @@ def sources(ev: Evaluator, accuracy_csv: str | os.PathLike | None) -> dict[str, 
     return out
 
 
+@dataclass(frozen=True)
+class AssistedConfig:
+    """Every setting of one surrogate-assisted search, with its default (``nas-rlm
+    assisted`` flags map to these one to one). ``n_init`` and ``batch`` default to a fifth
+    of the budget each (:func:`budgeted.loop_sizes`); sizes are checked on construction."""
+
+    objectives: str | Sequence[str] = ("accuracy", "latency:pixel3")  # DESIGN §1.4 names
+    constraints: str | Sequence[str] | None = ()  # budgets, e.g. "latency:pixel3<=5"
+    surrogate: str = "rlm"                        # one of ASSISTED_SURROGATES
+    budget: int = 1000                            # true evaluations, the first ones included
+    n_init: int | None = None                     # random archs evaluated first
+    batch: int | None = None                      # true evaluations per round
+    pop_size: int = 50                            # search on the surrogate, each round
+    generations: int = 30
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.surrogate not in ASSISTED_SURROGATES:
+            raise SearchSpecError(f"unknown surrogate {self.surrogate!r}; valid: "
+                                  f"{', '.join(ASSISTED_SURROGATES)}")
+        object.__setattr__(self, "objectives", objective_specs(self.objectives))
+        object.__setattr__(self, "constraints", constraint_specs(self.constraints))
+        if isinstance(self.budget, int) and self.budget >= 1:
+            init, batch = B.loop_sizes(self.budget)
+            object.__setattr__(self, "n_init", init if self.n_init is None else self.n_init)
+            object.__setattr__(self, "batch", batch if self.batch is None else self.batch)
+        B.check_sizes(self.budget, self.n_init, self.batch, self.pop_size, self.generations)
+
+
 def run_assisted(
     space: SearchSpace,
-    objectives: str | Sequence[str] = ("accuracy", "latency:pixel3"),
-    constraints: str | Sequence[str] | None = None,
-    surrogate: str = "rlm",
-    budget: int = 1000,
-    n_init: int | None = None,
-    batch: int | None = None,
-    pop_size: int = 50,
-    generations: int = 30,
-    seed: int = 0,
-    out_dir: str | os.PathLike = "runs/assisted",
+    config: AssistedConfig | None = None,
+    *,
     accuracy_csv: str | os.PathLike | None = None,
+    accuracy_column: str | None = None,
     measure_latency: bool = False,
+    accuracy_evaluator: Evaluator | None = None,
+    out_dir: str | os.PathLike = "runs/assisted",
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
-    accuracy_column: str | None = None,
     force_restart: bool = False,
-    accuracy_evaluator: Evaluator | None = None,
 ) -> dict[str, Any]:
     """Run :func:`budgeted.surrogate_assisted` and write the run directory; the summary.
 
-    With no ``accuracy_csv`` the objectives' columns come from the space's benchmark table
-    (NB201: ``cifar10`` is the accuracy). ``latency:local_cpu`` is measured on this machine
-    when ``measure_latency`` is set. ``n_init`` and ``batch`` default to a fifth of the
-    budget each (:func:`budgeted.loop_sizes`). ``accuracy_evaluator`` replaces the table's
-    accuracy, e.g. a :class:`TrainingEvaluator` that trains every candidate (its settings
-    become part of the run directory's inputs).
+    Where the true values come from: with no ``accuracy_csv`` the objectives' columns come
+    from the space's benchmark table (NB201: ``cifar10`` is the accuracy);
+    ``latency:local_cpu`` is measured on this machine when ``measure_latency`` is set;
+    ``accuracy_evaluator`` replaces the table's accuracy, e.g. a :class:`TrainingEvaluator`
+    that trains every candidate (its settings become part of the run directory's inputs).
     """
-    if surrogate not in ASSISTED_SURROGATES:
-        raise SearchSpecError(f"unknown surrogate {surrogate!r}; valid: "
-                              f"{', '.join(ASSISTED_SURROGATES)}")
-    default_init, default_batch = B.loop_sizes(budget)
-    n_init = default_init if n_init is None else n_init
-    batch = default_batch if batch is None else batch
-    B.check_sizes(budget, n_init, batch, pop_size, generations)
-    specs = [s.strip() for s in objectives.split(",")] if isinstance(objectives, str) \
-        else list(objectives)
-    cons_specs = ([constraints] if isinstance(constraints, str) else list(constraints or []))
+    c = config or AssistedConfig()
+    specs, cons_specs = list(c.objectives), list(c.constraints)
     cols = spec_columns(specs + cons_specs)
     if accuracy_evaluator is not None:
-        cols = [*accuracy_evaluator.columns, *(c for c in cols
-                                               if c not in accuracy_evaluator.columns)]
-    elif accuracy_csv is None and any(s.strip() == "accuracy" for s in specs):
+        cols = [*accuracy_evaluator.columns, *(col for col in cols
+                                               if col not in accuracy_evaluator.columns)]
+    elif accuracy_csv is None and any(s == "accuracy" for s in specs):
         if space.name != "nb201":  # the only space with an accuracy table in the data dir
             raise SearchSpecError(
                 f"{space.name} has no accuracy table; pass --accuracy-csv with your own "
@@ -179,34 +200,47 @@ def run_assisted(
                         accuracy_evaluator)
     objs, cons, scorer = B.setup(space, ev, specs, cons_specs or None)
     out = Path(out_dir)
-    config = {"space": space.name, "objectives": [o.spec for o in objs],
-              "constraints": [c.spec for c in cons], "columns": ev.columns,
-              "surrogate": surrogate, "budget": budget, "n_init": n_init, "batch": batch,
-              "pop_size": pop_size, "generations": generations, "seed": seed,
+    record = {"space": space.name, "objectives": [o.spec for o in objs],
+              "constraints": [x.spec for x in cons], "columns": ev.columns,
+              "surrogate": c.surrogate, "budget": c.budget, "n_init": c.n_init,
+              "batch": c.batch, "pop_size": c.pop_size, "generations": c.generations,
+              "seed": c.seed,
               "accuracy_csv": None if accuracy_csv is None else str(accuracy_csv),
               "measure_latency": measure_latency, "sources": sources(ev, accuracy_csv),
               "space_settings": space.settings(),
               "training": (accuracy_evaluator.job.settings()
                            if isinstance(accuracy_evaluator, TrainingEvaluator) else None)}
     rows = len(B.evaluable_archs(ev) or ()) or None  # a CSV's archs are all there is to evaluate
-    note = (f"--budget {budget} is more than the {rows} archs with true values; every one "
-            f"of them will be evaluated" if rows is not None and budget > rows else None)
-    claim(out, {**config, "data": data_fingerprint(space.name) if ev_uses_table(ev) else {},
+    note = (f"--budget {c.budget} is more than the {rows} archs with true values; every "
+            f"one of them will be evaluated" if rows is not None and c.budget > rows else None)
+    claim(out, {**record, "data": data_fingerprint(space.name) if ev_uses_table(ev) else {},
                 "accuracy_csv": None if accuracy_csv is None else file_fingerprint(accuracy_csv)},
           force_restart)
-    write_json(out / "config.json", config)
+    write_json(out / "config.json", record)
     if scorer is not None and scorer.n_feasible == 0:  # known before spending any budget
         summary = {"status": "infeasible", "n_evals": 0, "n_front": 0,
                    "message": f"no arch in the {space.name} table satisfies "
-                              f"{', '.join(c.spec for c in cons)}; relax the budget"}
+                              f"{', '.join(x.spec for x in cons)}; relax the budget"}
         write_json(out / "summary.json", summary)
         return summary
-    fit = make_fitter(space, surrogate, ev.columns, seed)
+    fit = make_fitter(space, c.surrogate, ev.columns, c.seed)
     t0 = time.perf_counter()
-    run = B.surrogate_assisted(space, ev, fit, objs, cons, budget, n_init, batch,
-                               pop_size=pop_size, generations=generations, seed=seed,
-                               scorer=scorer, progress=progress,
-                               state_path=out / "state.json", method=f"assisted_{surrogate}")
+    run = B.surrogate_assisted(space, ev, fit, objs, cons, c.budget, c.n_init, c.batch,
+                               pop_size=c.pop_size, generations=c.generations, seed=c.seed,
+                               scorer=scorer, progress=progress, state_path=out / "state.json",
+                               method=f"assisted_{c.surrogate}")
+    summary = _write_results(out, space, ev, objs, cons, run, scorer, record["sources"])
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    if note:
+        summary["note"] = note
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _write_results(out: Path, space: SearchSpace, ev: Evaluator, objs, cons,
+                   run: B.BudgetedRun, scorer: FrontScorer | None,
+                   source_of: dict[str, str]) -> dict[str, Any]:
+    """evaluated.csv, front.csv and the plots; the summary (its ``seconds`` left out)."""
     front = B.found_front(run, objs, cons)
     head = ["arch", *ev.columns]
     write_csv(out / "evaluated.csv", head,
@@ -218,19 +252,14 @@ def run_assisted(
               ([space.to_string(run.archs[i]), *map(float, run.Y[i])] for i in order))
     summary: dict[str, Any] = {
         "status": "ok" if len(front) else "infeasible", "n_evals": run.n_evals,
-        "n_front": len(front), "seconds": round(time.perf_counter() - t0, 1),
-        "sources": config["sources"], "history": run.history,
-    }
-    if note:
-        summary["note"] = note
+        "n_front": len(front), "sources": source_of, "history": run.history}
     if not len(front):
         summary["message"] = ("no truly evaluated arch satisfies the constraints "
-                              f"{[c.spec for c in cons]}; relax the budget")
+                              f"{[x.spec for x in cons]}; relax the budget")
     if scorer is not None:
         m = scorer(run.Y)
         summary.update(hv_ratio=m["hv_ratio"], igd_plus=m["igd_plus"])
     _plots(out, space, objs, run, order, scorer)
-    write_json(out / "summary.json", summary)
     return summary
 
 
@@ -249,15 +278,12 @@ def make_fitter(space: SearchSpace, name: str, columns: Sequence[str], seed: int
 
 
 def _plots(out: Path, space: SearchSpace, objs, run: B.BudgetedRun, front: np.ndarray,
-           scorer: B.FrontScorer | None) -> None:
+           scorer: FrontScorer | None) -> None:
     from ..plots.pareto import plot_budget_curves, plot_pareto
 
     cols = [o.index for o in objs]
     labels = [o.label for o in objs]
-    true_front = None
-    if scorer is not None:  # back to natural units: the scorer works in minimisation form
-        sign = np.array([-1.0 if o.maximize else 1.0 for o in objs])
-        true_front = scorer.true_front * sign
+    true_front = None if scorer is None else scorer.true_front_values()
     plot_pareto(out, labels, np.zeros((0, len(objs))), None, run.Y[front][:, cols],
                 true_front, title=f"{space.name}: {run.method}, {run.n_evals} true evaluations")
     if scorer is not None:
@@ -266,4 +292,5 @@ def _plots(out: Path, space: SearchSpace, objs, run: B.BudgetedRun, front: np.nd
             plot_budget_curves(out, {run.method: ([p[0] for p in pts], [p[1] for p in pts])})
 
 
-__all__ = ["ASSISTED_SURROGATES", "make_evaluator", "make_fitter", "run_assisted", "sources"]
+__all__ = ["ASSISTED_SURROGATES", "AssistedConfig", "make_evaluator", "make_fitter",
+           "run_assisted", "sources"]

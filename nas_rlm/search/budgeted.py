@@ -34,7 +34,7 @@ from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
 from .algorithms import make_algorithm, nearest
 from .evaluators import Evaluator, TableEvaluator, parts_of, stored_archs
-from .indicators import front_metrics, non_dominated
+from .indicators import non_dominated
 from .objectives import (
     Constraint,
     Objective,
@@ -45,6 +45,7 @@ from .objectives import (
     parse_objectives,
 )
 from .problem import SurrogateProblem
+from .truth import FrontScorer
 
 #: ``fit(archs, Y, round) -> Surrogate``: a fresh or refitted surrogate on all labels so far.
 Fitter = Callable[[list[Hashable], np.ndarray, int], Surrogate]
@@ -63,33 +64,6 @@ class BudgetedRun:
     @property
     def n_evals(self) -> int:
         return len(self.archs)
-
-
-class FrontScorer:
-    """HV ratio and IGD+ of the true front found among some archs (DESIGN §3).
-
-    Objectives are normalised by their min/max over the whole table, the HV reference point
-    is 1.1 per objective, and the true front is that of the truly feasible table rows.
-    """
-
-    def __init__(self, evaluator: TableEvaluator, objectives: Sequence[Objective],
-                 constraints: Sequence[Constraint] = ()) -> None:
-        self.objectives, self.constraints = list(objectives), list(constraints)
-        Y = evaluator.table.lookup(evaluator.archs(), evaluator.columns)
-        F = objective_matrix(self.objectives, Y)
-        ok = self.feasible(Y)
-        self.n_feasible = int(ok.sum())  # 0: the budget is infeasible on true values
-        self.lo, self.hi = F.min(0), F.max(0)
-        self.true_front = F[ok][non_dominated(F[ok])] if ok.any() else F[:0]
-
-    def feasible(self, Y: np.ndarray) -> np.ndarray:
-        return np.all(constraint_matrix(self.constraints, Y) <= 0, axis=1)
-
-    def __call__(self, Y: np.ndarray) -> dict[str, float | None]:
-        Y = np.asarray(Y, float)
-        ok = self.feasible(Y)
-        return front_metrics(objective_matrix(self.objectives, Y)[ok], self.true_front,
-                             self.lo, self.hi)
 
 
 def found_front(run: BudgetedRun, objectives: Sequence[Objective],
@@ -536,14 +510,14 @@ def setup(space: SearchSpace, evaluator: Evaluator, objectives: str | Sequence[s
     """Parse specs against the evaluator's columns; a scorer where the evaluator is a table."""
     objs = parse_objectives(objectives, evaluator.columns)
     cons = parse_constraints(constraints, evaluator.columns)
-    scorer = FrontScorer(evaluator, objs, cons) if isinstance(evaluator, TableEvaluator) else None
+    scorer = (FrontScorer(evaluator.table, objs, cons) if isinstance(evaluator, TableEvaluator)
+              else None)
     return objs, cons, scorer
 
 
 __all__ = [
     "BudgetedRun",
     "Fitter",
-    "FrontScorer",
     "TrueValues",
     "aging_evolution",
     "check_sizes",

@@ -124,11 +124,24 @@ def resolve(spec: str, names: Sequence[str]) -> Objective:
     )
 
 
+def objective_specs(specs: str | Sequence[str]) -> tuple[str, ...]:
+    """A comma-separated string or a sequence of objective specs, as a tuple (blanks
+    dropped, each stripped); non-strings are kept for :func:`resolve` to name."""
+    items = specs.split(",") if isinstance(specs, str) else list(specs)
+    return tuple(i.strip() if isinstance(i, str) else i for i in items
+                 if not (isinstance(i, str) and not i.strip()))
+
+
+def constraint_specs(specs: str | Sequence[str] | None) -> tuple[str, ...]:
+    """One constraint string, a sequence of them, or None (unconstrained), as a tuple."""
+    if specs is None:
+        return ()
+    return (specs,) if isinstance(specs, str) else tuple(specs)
+
+
 def parse_objectives(specs: str | Sequence[str], names: Sequence[str]) -> list[Objective]:
     """At least two distinct objectives (a comma-separated string or a list)."""
-    items = specs.split(",") if isinstance(specs, str) else list(specs)
-    items = [i for i in items if not (isinstance(i, str) and not i.strip())]
-    objs = [resolve(i, names) for i in items]
+    objs = [resolve(i, names) for i in objective_specs(specs)]
     if len(objs) < 2:
         raise SearchSpecError(
             f"multi-objective search needs at least 2 objectives, got {len(objs)} "
@@ -176,10 +189,7 @@ def parse_constraint(spec: str, names: Sequence[str]) -> Constraint:
 
 def parse_constraints(specs: str | Sequence[str] | None, names: Sequence[str]) -> list[Constraint]:
     """Any number of constraints; ``None`` or ``[]`` means unconstrained."""
-    if specs is None:
-        return []
-    items = [specs] if isinstance(specs, str) else list(specs)
-    return [parse_constraint(s, names) for s in items]
+    return [parse_constraint(s, names) for s in constraint_specs(specs)]
 
 
 def spec_columns(specs: Sequence[str]) -> list[str]:

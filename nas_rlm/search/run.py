@@ -32,7 +32,7 @@ import math
 import os
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +45,18 @@ from ..run_dir import claim, data_fingerprint, model_fingerprint
 from ..search_spaces.base import SearchSpace
 from ..surrogates.base import Surrogate
 from .algorithms import make_algorithm, supports_constraints
-from .indicators import front_metrics, hypervolume, non_dominated
+from .indicators import hypervolume, non_dominated
 from .objectives import (
     Constraint,
     Objective,
     SearchSpecError,
+    constraint_specs,
+    objective_specs,
     parse_constraints,
     parse_objectives,
 )
 from .problem import PredictionCache, SurrogateProblem, surrogate_id
-from .truth import TrueTable, load_true_table
+from .truth import FrontScorer, TrueTable, load_true_table
 
 CACHE, HISTORY, CONFIG, SUMMARY, PARETO = (
     "cache.json", "history.json", "config.json", "summary.json", "pareto.csv")
@@ -117,95 +119,92 @@ def archive_front(problem: SurrogateProblem) -> list[Hashable]:
     return [keys[i] for i in idx[non_dominated(F[idx])]]
 
 
-# -- the search -----------------------------------------------------------------------------
+# -- settings -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every setting of one surrogate search, with its default (``nas-rlm search`` flags
+    map to these one to one). Objectives and constraints take a comma-separated string or a
+    sequence; they are checked against the surrogate's outputs when the search starts."""
+
+    objectives: str | Sequence[str] = ("accuracy", "latency:pixel3")  # DESIGN §1.4 names
+    constraints: str | Sequence[str] | None = ()  # budgets, e.g. "latency:pixel3<=5"
+    algorithm: str = "nsga2"                      # one of search.algorithms.ALGORITHMS
+    pop_size: int = 50
+    generations: int = 30                         # more on a rerun extends a finished run
+    seed: int = 0
+    k: int = 8                                    # samples per front arch, for its spread
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objectives", objective_specs(self.objectives))
+        object.__setattr__(self, "constraints", constraint_specs(self.constraints))
+        for name in ("pop_size", "generations", "k"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise SearchSpecError(f"{name} must be an integer >= 1, got "
+                                      f"{getattr(self, name)!r}")
+        if self.constraints and not supports_constraints(self.algorithm):
+            raise SearchSpecError(f"algorithm {self.algorithm!r} does not handle constraints;"
+                                  " use nsga2, nsga3 or agemoea")
+
+    def resolve(self, names: Sequence[str]) -> tuple[list[Objective], list[Constraint]]:
+        """Objectives and constraints as indices into a surrogate's outputs ``names``."""
+        return parse_objectives(self.objectives, names), parse_constraints(self.constraints,
+                                                                           names)
+
+
+# -- the search: open the run dir, search, score, write, plot -------------------------------
 def run_search(
     space: SearchSpace,
     surrogate: Surrogate,
-    objectives: str | Sequence[str] = ("accuracy", "latency:pixel3"),
-    constraints: str | Sequence[str] | None = None,
-    algorithm: str = "nsga2",
-    pop_size: int = 50,
-    generations: int = 30,
-    seed: int = 0,
+    config: SearchConfig | None = None,
+    *,
     out_dir: str | os.PathLike = "runs/search",
     data_dir: str | os.PathLike | None = None,
-    progress: bool = True,
-    k: int = 8,
     surrogate_name: str | None = None,
+    progress: bool = True,
     plots: bool = True,
     force_restart: bool = False,
 ) -> SearchResult:
     """Search ``space`` on ``surrogate`` with a pymoo algorithm and write a run directory.
 
-    The search ranks by ``surrogate.predict_point``; ``k`` samples per arch give the spread
-    reported for the found front. ``surrogate_name`` (e.g. the model
-    directory) is recorded, and a saved cache is reused only for the same surrogate. A rerun
-    into the same ``out_dir`` resumes (see the module docstring). Infeasible budgets still
-    write the run directory, with ``status: "infeasible"`` in ``summary.json``.
+    The search ranks by ``surrogate.predict_point``; ``config.k`` samples per arch give the
+    spread reported for the found front. ``surrogate_name`` (e.g. the model directory) is
+    recorded, and a saved cache is reused only for the same surrogate. A rerun into the same
+    ``out_dir`` resumes (see the module docstring). Infeasible budgets still write the run
+    directory, with ``status: "infeasible"`` in ``summary.json``.
     """
     t0 = time.perf_counter()
-    if generations < 1:
-        raise SearchSpecError(f"generations must be >= 1, got {generations}")
+    config = config or SearchConfig()
     names = list(surrogate.objectives)
-    objs = parse_objectives(objectives, names)
-    cons = parse_constraints(constraints, names)
-    if cons and not supports_constraints(algorithm):
-        raise SearchSpecError(
-            f"algorithm {algorithm!r} does not handle constraints; use nsga2, nsga3 or agemoea"
-        )
-    algo = make_algorithm(algorithm, pop_size, len(objs))
+    objs, cons = config.resolve(names)
+    algo = make_algorithm(config.algorithm, config.pop_size, len(objs))
     if data_dir is not None:  # a wrong --data-dir fails now, not after the search
         from ..data.paths import resolve_data_dir
 
         resolve_data_dir(data_dir)
     out = Path(out_dir)
-    sid = surrogate_id(surrogate, surrogate_name)
-    model = surrogate_name if surrogate_name and Path(surrogate_name).is_dir() else None
-    claim(out, {  # generations are not an input: a rerun with more extends the run
-        "space": space.name, "space_settings": space.settings(),
-        "objectives": [o.spec for o in objs], "constraints": [c.spec for c in cons],
-        "algorithm": algorithm, "pop_size": pop_size, "seed": seed, "k": k,
-        "surrogate": sid, "model": model_fingerprint(model) if model else None,
-        "data": data_fingerprint(space.name)}, force_restart)
-    cache_path = out / CACHE
-    cache = (PredictionCache.load(cache_path, space, sid, names) if cache_path.is_file()
-             else PredictionCache(names, sid))
-    resumed_from = _generations_done(out / HISTORY)
-    config = {
-        "space": space.name, "objectives": [o.spec for o in objs],
-        "constraints": [c.spec for c in cons], "algorithm": algorithm,
-        "pop_size": pop_size, "generations": generations, "seed": seed, "k": k,
-        "surrogate": sid, "surrogate_objectives": names,
-        "data_dir": None if data_dir is None else str(data_dir),
-        "versions": _versions(),
-    }
-    write_json(out / CONFIG, config)
-
-    problem = SurrogateProblem(space, surrogate, objs, cons, k=k, cache=cache,
-                               cache_path=cache_path)
-    cached_before = len(cache)
-    rec = _Recorder(problem, space, out / HISTORY, generations, progress, resumed_from)
+    problem, resumed_from = _open_run(space, surrogate, config, objs, cons, out, data_dir,
+                                      surrogate_name, force_restart)
+    cached_before = len(problem.cache)
+    rec = _Recorder(problem, space, out / HISTORY, config.generations, progress, resumed_from)
     try:
-        minimize(problem, algo, ("n_gen", generations), seed=seed, callback=rec,
-                 verbose=False, copy_algorithm=False)
+        minimize(problem, algo, ("n_gen", config.generations), seed=config.seed,
+                 callback=rec, verbose=False, copy_algorithm=False)
     finally:
         rec.bar.close()
         problem.save()
 
-    # the found front, its spread, and true values where a table exists ---------------------
     quantities = _quantities(objs, cons)
     table, truth_note = load_true_table(space, [names[i] for i in quantities], data_dir)
-    keys, F, feasible = problem.archive()
-    counters = {"archs_evaluated": len(problem.seen), "surrogate_calls": problem.n_calls,
-                "archs_scored": problem.n_scored, "cache_hits": problem.n_hits,
-                "cached_before": cached_before, "resumed_from_generation": resumed_from,
-                "generations": generations}
-    summary: dict[str, Any] = {"status": "ok", "message": "", **counters,
-                               "true_values": truth_note}
-
+    scorer = None if table is None else _table_scorer(table, objs, cons, quantities)
+    summary: dict[str, Any] = {
+        "status": "ok", "message": "", "archs_evaluated": len(problem.seen),
+        "surrogate_calls": problem.n_calls, "archs_scored": problem.n_scored,
+        "cache_hits": problem.n_hits, "cached_before": cached_before,
+        "resumed_from_generation": resumed_from, "generations": config.generations,
+        "true_values": truth_note}
     front = archive_front(problem)
     if not front:
-        msg = _infeasible_message(cons, problem, table, names)
+        msg = _infeasible_message(cons, problem, scorer)
         summary.update(status="infeasible", message=msg, n_front=0)
         rec.write({"hv_normalization": None})
         write_csv(out / PARETO, _pareto_header(names, quantities, table), [])
@@ -217,76 +216,115 @@ def run_search(
 
     problem.ensure_spread(front)
     summary["surrogate_calls"] = problem.n_calls
-    vals, spr = problem.cache.values(front), problem.cache.spreads(front)
-    obj_cols = [o.index for o in objs]
-    true_q = None if table is None else table.lookup(front, [names[i] for i in quantities])
-
-    # metrics on true values (DESIGN §3): space-wide min/max normalisation, ref 1.1 ---------
-    lo = hi = true_front_nat = found_true = None
-    if table is not None:
-        all_vals = _surrogate_shaped(table, names, quantities)
-        F_all = problem.F(all_vals)
-        lo, hi = F_all.min(0), F_all.max(0)
-        ok = np.all(problem.G(all_vals) <= 0, axis=1)
-        tf_idx = np.flatnonzero(ok)[non_dominated(F_all[ok])]
-        found_all = _surrogate_shaped_rows(true_q, names, quantities)
-        found_ok = (np.all(problem.G(found_all) <= 0, axis=1)
-                    & ~np.isnan(found_all[:, obj_cols]).any(1))
-        metrics = front_metrics(problem.F(found_all)[found_ok], F_all[tf_idx], lo, hi)
+    true_q = None if table is None else table.lookup(front, table.columns)
+    if scorer is not None:
+        metrics = scorer(true_q)
         summary["metrics_true"] = {
-            **metrics, "n_true_front": len(tf_idx),
-            "n_found_truly_feasible": int(found_ok.sum()),
-            "normalization": "min/max over the whole space; HV reference 1.1 per objective",
-        }
-        true_front_nat = all_vals[tf_idx][:, obj_cols]
-        found_true = found_all[:, obj_cols]
-        summary["hv_ratio"] = metrics["hv_ratio"]
-        summary["igd_plus"] = metrics["igd_plus"]
-    else:
-        lo, hi = F[feasible].min(0), F[feasible].max(0)  # archive scale: a convergence curve
+            **metrics, "n_true_front": len(scorer.true_front),
+            "n_found_truly_feasible": int(scorer.usable(true_q).sum()),
+            "normalization": "min/max over the whole space; HV reference 1.1 per objective"}
+        summary.update(hv_ratio=metrics["hv_ratio"], igd_plus=metrics["igd_plus"])
+    _score_history(rec, problem, space, table, scorer)
 
-    # per-generation HV of the predicted front (and true HV ratio) on that fixed scale --------
-    row_of = {space.to_string(k): k for k in keys}
-    hv_true_front = summary.get("metrics_true", {}).get("hv_true_front")
-    for r in rec.records:
-        fk = [row_of[a] for a in r["front"]]
-        r["hv_predicted"] = hypervolume(problem.F(problem.cache.values(fk)), lo, hi)
-        if table is not None:
-            tv = _surrogate_shaped_rows(table.lookup(fk, [names[i] for i in quantities]),
-                                        names, quantities)
-            good = np.all(problem.G(tv) <= 0, axis=1) & ~np.isnan(tv[:, obj_cols]).any(1)
-            hv = hypervolume(problem.F(tv)[good], lo, hi)
-            r["hv_ratio_true"] = hv / hv_true_front if hv_true_front else None
-    rec.write({"hv_normalization": {"lo": lo.tolist(), "hi": hi.tolist(), "ref": 1.1,
-                                    "source": "table" if table is not None else "archive"}})
-
-    # pareto.csv, summary, plots ------------------------------------------------------------
+    vals, spr = problem.cache.values(front), problem.cache.spreads(front)
     order = np.argsort(problem.F(vals)[:, 0])
-    rows = []
-    for i in order:
-        row: list[Any] = [space.to_string(front[i])]
-        for q_pos, q in enumerate(quantities):
-            row += [_num(vals[i, q]), _num(spr[i, q])]
-            if table is not None:
-                row.append(_num(true_q[i, q_pos]))
-        rows.append(row)
-    write_csv(out / PARETO, _pareto_header(names, quantities, table), rows)
+    _write_pareto(out / PARETO, space, [front[i] for i in order], names, quantities,
+                  vals[order], spr[order], table, None if true_q is None else true_q[order])
     summary["n_front"] = len(front)
+    obj_cols = [o.index for o in objs]
+    found_true = None if true_q is None else true_q[order][:, :len(objs)]
     if plots:
-        from ..plots.pareto import plot_hv, plot_pareto
-
-        labels = [o.label for o in objs]
-        plot_pareto(out, labels, vals[:, obj_cols], spr[:, obj_cols], found_true,
-                    true_front_nat, title=f"{space.name}: {algorithm}, seed {seed}")
-        plot_hv(out, [r["generation"] for r in rec.records],
-                [r["hv_predicted"] for r in rec.records],
-                [r.get("hv_ratio_true") for r in rec.records] if table is not None else None)
-        summary["plots"] = ["pareto.png", "pareto.svg", "hv.png", "hv.svg"]
+        summary["plots"] = _plot(out, space, config, objs, rec, vals[order][:, obj_cols],
+                                 spr[order][:, obj_cols], found_true, scorer)
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     write_json(out / SUMMARY, summary)
     return SearchResult(out, "ok", "", summary, [space.to_string(front[i]) for i in order],
-                        vals[order][:, obj_cols], spr[order][:, obj_cols],
-                        None if found_true is None else found_true[order])
+                        vals[order][:, obj_cols], spr[order][:, obj_cols], found_true)
+
+
+def _open_run(space: SearchSpace, surrogate: Surrogate, config: SearchConfig,
+              objs: Sequence[Objective], cons: Sequence[Constraint], out: Path,
+              data_dir: str | os.PathLike | None, surrogate_name: str | None,
+              force_restart: bool) -> tuple[SurrogateProblem, int]:
+    """Claim ``out`` for these inputs, reload its cache, write config.json; the problem."""
+    names = list(surrogate.objectives)
+    sid = surrogate_id(surrogate, surrogate_name)
+    model = surrogate_name if surrogate_name and Path(surrogate_name).is_dir() else None
+    inputs = {"objectives": [o.spec for o in objs], "constraints": [c.spec for c in cons],
+              "algorithm": config.algorithm, "pop_size": config.pop_size,
+              "seed": config.seed, "k": config.k, "surrogate": sid}
+    claim(out, {  # generations are not an input: a rerun with more extends the run
+        "space": space.name, "space_settings": space.settings(), **inputs,
+        "model": model_fingerprint(model) if model else None,
+        "data": data_fingerprint(space.name)}, force_restart)
+    cache_path = out / CACHE
+    cache = (PredictionCache.load(cache_path, space, sid, names) if cache_path.is_file()
+             else PredictionCache(names, sid))
+    write_json(out / CONFIG, {
+        "space": space.name, **inputs, "generations": config.generations,
+        "surrogate_objectives": names, "data_dir": None if data_dir is None else str(data_dir),
+        "versions": _versions()})
+    problem = SurrogateProblem(space, surrogate, objs, cons, k=config.k, cache=cache,
+                               cache_path=cache_path)
+    return problem, _generations_done(out / HISTORY)
+
+
+def _table_scorer(table: TrueTable, objs: Sequence[Objective], cons: Sequence[Constraint],
+                  quantities: list[int]) -> FrontScorer:
+    """A :class:`FrontScorer` on ``table``, whose columns are the surrogate outputs
+    ``quantities`` (objectives first): the surrogate's indices mapped to the table's."""
+    at = {q: i for i, q in enumerate(quantities)}
+    t_objs = [replace(o, index=at[o.index]) for o in objs]
+    t_cons = [replace(c, target=replace(c.target, index=at[c.target.index])) for c in cons]
+    return FrontScorer(table, t_objs, t_cons)
+
+
+def _score_history(rec: _Recorder, problem: SurrogateProblem, space: SearchSpace,
+                   table: TrueTable | None, scorer: FrontScorer | None) -> None:
+    """Per generation, the HV of the predicted front and, with a table, its true HV ratio,
+    all on one fixed scale: the table's (DESIGN §3), else the archive's predicted range."""
+    if scorer is not None:
+        lo, hi = scorer.lo, scorer.hi
+    else:
+        _, F, feasible = problem.archive()
+        lo, hi = F[feasible].min(0), F[feasible].max(0)
+    for r in rec.records:
+        keys = [space.parse(a) for a in r["front"]]
+        r["hv_predicted"] = hypervolume(problem.F(problem.cache.values(keys)), lo, hi)
+        if scorer is not None:
+            r["hv_ratio_true"] = scorer(table.lookup(keys, table.columns))["hv_ratio"]
+    rec.write({"hv_normalization": {"lo": lo.tolist(), "hi": hi.tolist(), "ref": 1.1,
+                                    "source": "table" if scorer is not None else "archive"}})
+
+
+def _write_pareto(path: Path, space: SearchSpace, front: Sequence[Hashable],
+                  names: list[str], quantities: list[int], vals: np.ndarray,
+                  spr: np.ndarray, table: TrueTable | None, true_q: np.ndarray | None
+                  ) -> None:
+    """pareto.csv: arch, then per quantity its prediction, spread and true value."""
+    rows = []
+    for i, arch in enumerate(front):
+        row: list[Any] = [space.to_string(arch)]
+        for pos, q in enumerate(quantities):
+            row += [_num(vals[i, q]), _num(spr[i, q])]
+            if true_q is not None:
+                row.append(_num(true_q[i, pos]))
+        rows.append(row)
+    write_csv(path, _pareto_header(names, quantities, table), rows)
+
+
+def _plot(out: Path, space: SearchSpace, config: SearchConfig, objs: Sequence[Objective],
+          rec: _Recorder, predicted: np.ndarray, spread: np.ndarray,
+          found_true: np.ndarray | None, scorer: FrontScorer | None) -> list[str]:
+    from ..plots.pareto import plot_hv, plot_pareto
+
+    plot_pareto(out, [o.label for o in objs], predicted, spread, found_true,
+                None if scorer is None else scorer.true_front_values(),
+                title=f"{space.name}: {config.algorithm}, seed {config.seed}")
+    plot_hv(out, [r["generation"] for r in rec.records],
+            [r["hv_predicted"] for r in rec.records],
+            [r["hv_ratio_true"] for r in rec.records] if scorer is not None else None)
+    return ["pareto.png", "pareto.svg", "hv.png", "hv.svg"]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -294,18 +332,6 @@ def _quantities(objs: Sequence[Objective], cons: Sequence[Constraint]) -> list[i
     """Surrogate output indices that matter: objectives, then constraint-only targets."""
     q = [o.index for o in objs]
     return q + [c.target.index for c in cons if c.target.index not in q]
-
-
-def _surrogate_shaped(table: TrueTable, names: list[str], quantities: list[int]) -> np.ndarray:
-    """All table rows as ``(n, m_surrogate)`` (unused outputs NaN), for ``problem.F/G``."""
-    return _surrogate_shaped_rows(table.Y, names, quantities)
-
-
-def _surrogate_shaped_rows(vals: np.ndarray, names: list[str],
-                           quantities: list[int]) -> np.ndarray:
-    out = np.full((len(vals), len(names)), np.nan)
-    out[:, quantities] = vals
-    return out
 
 
 def _pareto_header(names: list[str], quantities: list[int], table: TrueTable | None) -> list[str]:
@@ -322,7 +348,7 @@ def _num(v: float) -> float | str:
 
 
 def _infeasible_message(cons: Sequence[Constraint], problem: SurrogateProblem,
-                        table: TrueTable | None, names: list[str]) -> str:
+                        scorer: FrontScorer | None) -> str:
     """Say which budget cannot be met and how close the search got."""
     keys = list(problem.seen)
     vals = problem.cache.values(keys)
@@ -333,11 +359,9 @@ def _infeasible_message(cons: Sequence[Constraint], problem: SurrogateProblem,
         parts.append(f"{c.spec} (best predicted {c.target.column}: {best:.4g})")
     msg = (f"no arch satisfies the constraints: {'; '.join(parts)}, among {len(keys)} archs "
            f"evaluated on the surrogate; relax the budget")
-    if table is not None:
-        cols = [names.index(c) for c in table.columns]
-        tv = _surrogate_shaped_rows(table.Y, names, cols)
-        n_ok = int(np.all(problem.G(tv) <= 0, axis=1).sum())
-        msg += f" ({n_ok} of {len(tv)} archs in the table meet it on true values)"
+    if scorer is not None:
+        msg += (f" ({scorer.n_feasible} of {scorer.n_rows} archs in the table meet it on "
+                "true values)")
     return msg
 
 
@@ -356,4 +380,4 @@ def _versions() -> dict[str, str]:
     return {"nas_rlm": nas_rlm.__version__, "pymoo": pymoo.__version__}
 
 
-__all__ = ["SearchResult", "run_search"]
+__all__ = ["SearchConfig", "SearchResult", "run_search"]
