@@ -19,7 +19,7 @@ from nas_rlm.search.evaluators import (
 from nas_rlm.search.indicators import non_dominated
 from nas_rlm.search.objectives import SearchSpecError, objective_matrix
 from nas_rlm.search_spaces import get_space
-from nas_rlm.surrogates.recipes import RLMRecipe, RLMRefitter
+from nas_rlm.surrogates.recipes import RLMRefitter
 
 COLS, SPECS = ["cifar10", "pixel3"], ["accuracy", "latency:pixel3"]
 
@@ -160,10 +160,8 @@ def test_select_candidates_prefers_feasible_then_rank_then_spread():
     assert B.select_candidates(F, np.zeros((5, 0)), 1).tolist() == [4]
 
 
-def test_rlm_refitter_warm_starts(space, table):
-    recipe = RLMRecipe.sized("tiny").with_overrides(["train.steps=4", "train.eval_every=2",
-                                                     "train.batch_size=16"])
-    fit = RLMRefitter("nb201", COLS, recipe, tokenizer_archs=50)
+def test_rlm_refitter_warm_starts(tiny_recipe, space, table):
+    fit = RLMRefitter("nb201", COLS, tiny_recipe, tokenizer_archs=50)
     archs = space.sample(40, 0)
     first = fit(archs, table(archs), 0)
     weights = {k: v.clone() for k, v in first.model.state_dict().items()}

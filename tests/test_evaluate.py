@@ -30,14 +30,11 @@ from nas_rlm.evaluation.ranking import (
 )
 from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
 from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
-from nas_rlm.surrogates.recipes import RLMRecipe
 from nas_rlm.surrogates.rlm import RLM
 
 TARGETS = ["pixel3", "cifar10"]  # latency first on purpose: the RLM must reorder
 BASELINES = ["flops", "flops_pruned", "params", "mlp", "gbdt"]
 NS, SEEDS, TEST_LIMIT = [20, 40], [0, 1], 200
-TINY = RLMRecipe.sized("tiny").with_overrides(["train.steps=4", "train.eval_every=2",
-                                               "train.batch_size=16"])
 
 
 class Recorder:
@@ -87,12 +84,12 @@ def baseline_run(tmp_path_factory, data_dir):
 
 
 @pytest.fixture(scope="module")
-def rlm_run(tmp_path_factory, data_dir):
+def rlm_run(tiny_recipe, tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("eval_rlm") / "run"
     with pytest.MonkeyPatch.context() as mp:
         rec = Recorder(mp)
         res = evaluate(EvaluationConfig("nb201", TARGETS, ["rlm"], [20], [0],
-                                        test_limit=TEST_LIMIT, rlm_recipe=TINY),
+                                        test_limit=TEST_LIMIT, rlm_recipe=tiny_recipe),
                        out_dir=out, data_dir=data_dir, progress=False, save_models=True)
     return out, res, rec
 

@@ -25,7 +25,7 @@ from nas_rlm.search_spaces.onnx_text import simple_tokens
 from nas_rlm.surrogates import training
 from nas_rlm.surrogates.base import check_labels, point_estimate, uncertainty
 from nas_rlm.surrogates.constrained import NumberGrammar
-from nas_rlm.surrogates.rlm import RLM, RLMConfig, write_manifest
+from nas_rlm.surrogates.rlm import RLM, write_manifest
 from nas_rlm.surrogates.text_tokenizer import (
     load_text_tokenizer,
     save_text_tokenizer,
@@ -35,12 +35,6 @@ from nas_rlm.surrogates.text_tokenizer import (
 OBJECTIVES = ["cifar10", "pixel3"]
 N_ARCHS = 24
 SPACE = NB201()
-
-
-def tiny_config(**kw) -> RLMConfig:
-    base = dict(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
-                decoder_layers=1, text_vocab_size=300)
-    return RLMConfig(**{**base, **kw})
 
 
 def synthetic_labels(n: int, seed: int = 0) -> np.ndarray:
@@ -64,7 +58,7 @@ def ckpt_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fitted(archs, labels, ckpt_dir) -> RLM:
+def fitted(tiny_config, archs, labels, ckpt_dir) -> RLM:
     rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config())
     return rlm.fit(archs, labels, steps=8, eval_every=4, val_fraction=0.25, progress=False,
                    checkpoint_dir=str(ckpt_dir))
@@ -194,7 +188,7 @@ def test_predict_expected_does_not_depend_on_batching(fitted, archs) -> None:
     np.testing.assert_allclose(one_by_one, whole, rtol=1e-4)
 
 
-def test_untrained_or_unknown_use_is_an_error(fitted, archs) -> None:
+def test_untrained_or_unknown_use_is_an_error(tiny_config, fitted, archs) -> None:
     with pytest.raises(NasRlmError, match="no model"):
         RLM(OBJECTIVES, space="nb201").predict(archs[:2])
     with pytest.raises(NasRlmError):
@@ -206,7 +200,7 @@ def test_untrained_or_unknown_use_is_an_error(fitted, archs) -> None:
     assert fitted.objective_index("pixel3") == 1
 
 
-def test_text_longer_than_max_tokens_is_an_error(archs) -> None:
+def test_text_longer_than_max_tokens_is_an_error(tiny_config, archs) -> None:
     texts = [SPACE.to_text(a) for a in archs[:4]]
     rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config(max_text_tokens=10)).build(texts)
     with pytest.raises(NasRlmError, match="max_text_tokens"):
@@ -217,7 +211,7 @@ def test_text_longer_than_max_tokens_is_an_error(archs) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_random_weights_always_give_parseable_samples(archs, seed) -> None:
+def test_random_weights_always_give_parseable_samples(tiny_config, archs, seed) -> None:
     texts = [SPACE.to_text(a) for a in archs]
     rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config()).build(texts, seed=seed)
     for temperature in (1.0, 5.0):
@@ -340,7 +334,7 @@ class _StubSeq2Seq:
 
 
 @pytest.fixture
-def stub_rlm(bpe) -> RLM:
+def stub_rlm(tiny_config, bpe) -> RLM:
     rlm = RLM(["pixel3"], space="nb201", config=tiny_config(), text_tokenizer=bpe)
     rlm.model = _StubSeq2Seq(rlm.numbers, rlm.text_offset + bpe.get_vocab_size())
     return rlm
@@ -361,14 +355,18 @@ def test_predict_expected_stays_within_the_decoders_support(stub_rlm, archs) -> 
 # -- 5. seeded reproducibility --------------------------------------------------------------
 
 
-def _fit(archs, labels, seed: int, **kw) -> RLM:
-    rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config())
-    return rlm.fit(archs, labels, **{"steps": 6, "eval_every": 3, "progress": False,
-                                     "seed": seed, **kw})
+@pytest.fixture
+def fit_tiny(tiny_config):
+    """``fit_tiny(archs, labels, seed, **train_settings)``: a tiny RLM trained 6 steps."""
+    def fit(archs, labels, seed: int, **kw) -> RLM:
+        rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config())
+        return rlm.fit(archs, labels, **{"steps": 6, "eval_every": 3, "progress": False,
+                                         "seed": seed, **kw})
+    return fit
 
 
-def test_same_seed_same_model_different_seed_different_model(archs, labels) -> None:
-    a, b, c = _fit(archs, labels, 3), _fit(archs, labels, 3), _fit(archs, labels, 4)
+def test_same_seed_same_model_different_seed_different_model(fit_tiny, archs, labels) -> None:
+    a, b, c = fit_tiny(archs, labels, 3), fit_tiny(archs, labels, 3), fit_tiny(archs, labels, 4)
     sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
     assert sa.keys() == sb.keys()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -383,7 +381,7 @@ def test_same_seed_same_model_different_seed_different_model(archs, labels) -> N
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_non_finite_label_names_arch_and_objective(archs, labels, bad) -> None:
+def test_non_finite_label_names_arch_and_objective(tiny_config, archs, labels, bad) -> None:
     Y = labels.copy()
     Y[5, 1] = bad
     rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config())
@@ -392,7 +390,7 @@ def test_non_finite_label_names_arch_and_objective(archs, labels, bad) -> None:
 
 
 @pytest.mark.parametrize("shape", [(N_ARCHS, 3), (N_ARCHS - 1, 2), (N_ARCHS,), (2, N_ARCHS)])
-def test_wrong_label_shape_raises(archs, shape) -> None:
+def test_wrong_label_shape_raises(tiny_config, archs, shape) -> None:
     rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config())
     with pytest.raises(DataError, match="shape"):
         rlm.fit(archs, np.ones(shape), steps=1, progress=False)
@@ -490,7 +488,8 @@ def test_meta_that_does_not_match_the_weights_raises(damaged, edit) -> None:
         RLM.from_pretrained(damaged)
 
 
-def test_meta_declaring_fewer_layers_than_the_weights_raises(archs, labels, tmp_path) -> None:
+def test_meta_declaring_fewer_layers_than_the_weights_raises(tiny_config, archs, labels,
+                                                             tmp_path) -> None:
     rlm = RLM(OBJECTIVES, space="nb201", config=tiny_config(encoder_layers=2))
     rlm.build([SPACE.to_text(a) for a in archs])
     path = rlm.save_pretrained(tmp_path / "two_layers")
@@ -544,12 +543,12 @@ def test_checkpoint_files_exist(fitted, ckpt_dir) -> None:
     assert {"val_tau", "tau/cifar10", "spread/pixel3", "loss", "ce", "rank"} <= set(row)
 
 
-def test_rerun_of_a_finished_run_trains_no_further(archs, labels, tmp_path) -> None:
+def test_rerun_of_a_finished_run_trains_no_further(fit_tiny, archs, labels, tmp_path) -> None:
     ckpt = str(tmp_path / "ckpt")
-    first = _fit(archs, labels, 0, checkpoint_dir=ckpt)
+    first = fit_tiny(archs, labels, 0, checkpoint_dir=ckpt)
     h1 = first.training_info["history"]
     assert [h["step"] for h in h1] == [3, 6]
-    again = _fit(archs, labels, 0, checkpoint_dir=ckpt)
+    again = fit_tiny(archs, labels, 0, checkpoint_dir=ckpt)
     assert again.training_info["history"] == h1 and again.training_info["steps_run"] == 6
     sa, sb = first.model.state_dict(), again.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -558,9 +557,10 @@ def test_rerun_of_a_finished_run_trains_no_further(archs, labels, tmp_path) -> N
 @pytest.mark.parametrize("change", [
     {"lr": 5e-4}, {"rank_weight": 0.0}, {"batch_size": 4}, {"seed": 1}, {"steps": 9},
 ])
-def test_resume_with_other_settings_is_refused(archs, labels, tmp_path, change) -> None:
+def test_resume_with_other_settings_is_refused(fit_tiny, tiny_config, archs, labels, tmp_path,
+                                               change) -> None:
     ckpt = str(tmp_path / "ckpt")
-    _fit(archs, labels, 0, checkpoint_dir=ckpt)
+    fit_tiny(archs, labels, 0, checkpoint_dir=ckpt)
     key = next(iter(change))
     kw = {"steps": 6, "eval_every": 3, "progress": False, "seed": 0, **change}
     with pytest.raises(NasRlmError, match=f"other settings .*train.{key}"):
@@ -572,7 +572,7 @@ def test_resume_with_other_settings_is_refused(archs, labels, tmp_path, change) 
     50,  # every step is still in the linear warmup
     1,  # past the warmup: the scheduler state holds cosine-phase floats
 ])
-def test_killed_run_resumes_to_the_same_model(
+def test_killed_run_resumes_to_the_same_model(tiny_config,
     archs, labels, tmp_path, monkeypatch, warmup_steps
 ) -> None:
     """Without dropout, a run killed after its second readout and resumed equals an unbroken
@@ -608,7 +608,7 @@ def test_killed_run_resumes_to_the_same_model(
 
 
 @pytest.mark.slow  # CI runs it too; `-m "not slow"` for a quick local pass
-def test_learns_pixel3_latency_ranking(data_dir) -> None:
+def test_learns_pixel3_latency_ranking(tiny_config, data_dir) -> None:
     from nas_rlm.data import load_latency
 
     lat = load_latency("nb201", data_dir).device("pixel3")
@@ -636,7 +636,7 @@ def test_model_trained_on_another_text_format_is_refused(damaged) -> None:
         RLM.from_pretrained(damaged)
 
 
-def test_a_space_with_settings_survives_save_and_load(tmp_path) -> None:
+def test_a_space_with_settings_survives_save_and_load(tiny_config, tmp_path) -> None:
     from nas_rlm.search_spaces import NDSDarts
 
     space = NDSDarts(width=8, depth=5)

@@ -16,11 +16,10 @@ from nas_rlm.errors import ModelFormatError, NasRlmError, UnknownNameError
 from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.surrogates.normalization import HIGH, LOW, MonotoneMap
 from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
-from nas_rlm.surrogates.rlm import RLM, RLMConfig, write_manifest
+from nas_rlm.surrogates.rlm import RLM, write_manifest
 from nas_rlm.surrogates.training import pairwise_rank_loss, rank_scores
 
 SPACE = NB201()
-TINY = RLMRecipe.sized("tiny").model
 
 
 # -- normalisation ---------------------------------------------------------------------------
@@ -96,8 +95,8 @@ def texts() -> list[str]:
     {"chained": True, "objective_tokens": False},
     {"exponent_first": False},
 ])
-def test_every_mode_samples_parseable_values_with_random_weights(texts, mode) -> None:
-    rlm = RLM(["cifar10", "pixel3", "eyeriss"], "nb201", RLMConfig(**{**vars(TINY), **mode}))
+def test_every_mode_samples_parseable_values_with_random_weights(tiny_config, texts, mode) -> None:
+    rlm = RLM(["cifar10", "pixel3", "eyeriss"], "nb201", tiny_config(**mode))
     rlm.build(texts, seed=1)
     for temperature in (1.0, 10.0):
         s = rlm.predict(texts[:5], k=4, temperature=temperature)
@@ -106,8 +105,8 @@ def test_every_mode_samples_parseable_values_with_random_weights(texts, mode) ->
     assert ev.shape == (5, 3) and np.isfinite(ev).all()
 
 
-def test_decoder_targets_name_each_objective(texts) -> None:
-    rlm = RLM(["cifar10", "pixel3"], "nb201", TINY)
+def test_decoder_targets_name_each_objective(tiny_config, texts) -> None:
+    rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config())
     rlm.build(texts)
     Z = np.array([[5.0, 2.0], [np.nan, 3.0]])
     tasks = rlm.sequences(Z)
@@ -119,7 +118,7 @@ def test_decoder_targets_name_each_objective(texts) -> None:
     assert (dec["labels"][:, 0] == -100).all()
     assert dec["labels"][0, 1:7].tolist() == rlm.numbers.encode_ids([5.0])
     assert dec["value_col"].tolist() == [0, 1, 1] and dec["value_pos"].tolist() == [1, 1, 1]
-    chained = RLM(["cifar10", "pixel3"], "nb201", RLMConfig(**{**vars(TINY), "chained": True}))
+    chained = RLM(["cifar10", "pixel3"], "nb201", tiny_config(chained=True))
     chained.build(texts)
     tasks = chained.sequences(Z)  # the second arch has only its pixel3 label
     assert [(i, [j for j, _ in items]) for i, items in tasks] == [(0, [0, 1]), (1, [1])]
@@ -128,10 +127,10 @@ def test_decoder_targets_name_each_objective(texts) -> None:
     assert d2["value_pos"].tolist() == [1, 8, 1]
 
 
-def test_archs_with_some_labels_train_on_those_they_have(texts) -> None:
+def test_archs_with_some_labels_train_on_those_they_have(tiny_config, texts) -> None:
     Y = np.c_[np.linspace(80, 90, 12), np.linspace(2, 9, 12)]
     Y[::3, 0] = np.nan
-    rlm = RLM(["cifar10", "pixel3"], "nb201", TINY)
+    rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config())
     with pytest.raises(Exception, match="arch 0, objective 'cifar10'"):
         rlm.fit(texts, Y, steps=2, progress=False)  # NaN is an error unless asked for
     rlm.fit(texts, Y, steps=2, eval_every=1, progress=False, missing_ok=True)
@@ -139,8 +138,8 @@ def test_archs_with_some_labels_train_on_those_they_have(texts) -> None:
     assert rlm.scalers["cifar10"].x[0] == pytest.approx(np.nanmin(Y[:, 0]))
 
 
-def test_set_objectives_needs_a_token(texts) -> None:
-    rlm = RLM(["cifar10"], "nb201", TINY, objective_vocab=["mflops", "cifar10"])
+def test_set_objectives_needs_a_token(tiny_config, texts) -> None:
+    rlm = RLM(["cifar10"], "nb201", tiny_config(), objective_vocab=["mflops", "cifar10"])
     rlm.build(texts)
     rlm.set_objectives(["mflops"])
     with pytest.raises(UnknownNameError, match="no token"):
@@ -158,8 +157,8 @@ def test_pairwise_rank_loss_rewards_order() -> None:
     assert pairwise_rank_loss(y, y, torch.tensor([0, 1, 2, 3, 4])) == 0  # no pairs
 
 
-def test_rank_scores_follow_the_expected_leading_tokens(texts) -> None:
-    rlm = RLM(["pixel3"], "nb201", TINY)
+def test_rank_scores_follow_the_expected_leading_tokens(tiny_config, texts) -> None:
+    rlm = RLM(["pixel3"], "nb201", tiny_config())
     rlm.build(texts)
     dec = rlm.decoder_tensors(rlm.sequences(np.array([[2.5], [7.25]])))
     V = rlm.model.config.vocab_size
@@ -200,8 +199,8 @@ def test_every_command_trains_with_the_one_recipe() -> None:
     assert (r.train.steps, r.model.chained) == (7, True)
 
 
-def test_a_first_format_checkpoint_names_both_versions(texts, tmp_path) -> None:
-    rlm = RLM(["pixel3"], "nb201", TINY)
+def test_a_first_format_checkpoint_names_both_versions(tiny_config, texts, tmp_path) -> None:
+    rlm = RLM(["pixel3"], "nb201", tiny_config())
     rlm.build(texts)
     path = rlm.save_pretrained(tmp_path / "m")
     meta = json.loads((path / "rlm.json").read_text())
@@ -219,8 +218,8 @@ def test_a_first_format_checkpoint_names_both_versions(texts, tmp_path) -> None:
     pytest.param(lambda m: m["normalization"]["pixel3"].update(x=[3.0, 1.0]), id="bad_map"),
     pytest.param(lambda m: m["normalization"].pop("pixel3"), id="map_missing"),
 ])
-def test_edited_v2_metadata_is_refused(texts, tmp_path, edit) -> None:
-    rlm = RLM(["pixel3"], "nb201", TINY)
+def test_edited_v2_metadata_is_refused(tiny_config, texts, tmp_path, edit) -> None:
+    rlm = RLM(["pixel3"], "nb201", tiny_config())
     rlm.fit(texts, np.linspace(1, 20, len(texts)), steps=2, progress=False)
     path = rlm.save_pretrained(tmp_path / "m")
     RLM.from_pretrained(path)  # loads as saved
@@ -233,12 +232,13 @@ def test_edited_v2_metadata_is_refused(texts, tmp_path, edit) -> None:
 
 
 @pytest.mark.parametrize("mode", [{}, {"chained": True}])
-def test_shared_cross_attention_equals_per_row_copies(texts, mode, monkeypatch) -> None:
+def test_shared_cross_attention_equals_per_row_copies(tiny_config, texts, mode,
+                                                      monkeypatch) -> None:
     """Decoding with one cross-attention cache entry per text (grouped attention) gives the
     numbers the per-row copies give, padding and batching included."""
     import nas_rlm.surrogates.rlm as rlm_mod
 
-    rlm = RLM(["cifar10", "pixel3"], "nb201", RLMConfig(**{**vars(TINY), **mode}))
+    rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config(**mode))
     rlm.build(texts, seed=3)
     grouped = rlm.predict_expected(texts), rlm.predict(texts, k=3, seed=1)
     one = rlm.predict_expected(texts, batch_size=1)
@@ -253,10 +253,10 @@ def test_shared_cross_attention_equals_per_row_copies(texts, mode, monkeypatch) 
 DEAD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
 
 
-def test_device_objectives_read_the_executed_graph(tmp_path) -> None:
+def test_device_objectives_read_the_executed_graph(tiny_config, tmp_path) -> None:
     space = NB201()
     archs = [DEAD, *space.sample(11, 4)]
-    rlm = RLM(["cifar10", "pixel3"], space, TINY, executed_objectives=["pixel3"])
+    rlm = RLM(["cifar10", "pixel3"], space, tiny_config(), executed_objectives=["pixel3"])
     views = rlm.views_for(archs)
     assert rlm.n_views == 2 and [rlm.view_of(j) for j in range(2)] == [0, 1]
     assert views[0][0] == space.to_text(DEAD)
@@ -272,7 +272,7 @@ def test_device_objectives_read_the_executed_graph(tmp_path) -> None:
     with pytest.raises(NasRlmError, match="two texts per arch"):
         rlm.predict_point([space.to_text(DEAD)])
     with pytest.raises(NasRlmError, match="chained"):
-        RLM(["cifar10", "pixel3"], space, RLMConfig(**{**asdict(TINY), "chained": True}),
+        RLM(["cifar10", "pixel3"], space, tiny_config(chained=True),
             executed_objectives=["pixel3"])
 
 
@@ -290,10 +290,11 @@ def test_the_recipe_sends_only_device_objectives_to_the_executed_graph() -> None
     assert executed_objectives(NDSDarts(), objs, DEFAULT_RECIPE) == []
 
 
-def test_a_config_that_differs_from_the_training_recipe_is_refused(texts, tmp_path) -> None:
-    rlm = RLM(["pixel3"], "nb201", TINY)
+def test_a_config_that_differs_from_the_training_recipe_is_refused(tiny_config, texts,
+                                                                   tmp_path) -> None:
+    rlm = RLM(["pixel3"], "nb201", tiny_config())
     rlm.fit(texts, np.linspace(1, 20, len(texts)), steps=2, progress=False)
-    rlm.training_info["recipe"] = {"model": asdict(TINY)}
+    rlm.training_info["recipe"] = {"model": asdict(tiny_config())}
     path = rlm.save_pretrained(tmp_path / "m")
     RLM.from_pretrained(path)
     meta = json.loads((path / "rlm.json").read_text())

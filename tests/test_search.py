@@ -347,13 +347,11 @@ def test_plots_write_png_and_svg(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
 
 
-def test_runs_on_a_real_rlm(data_dir, tmp_path):
+def test_runs_on_a_real_rlm(tiny_config, data_dir, tmp_path):
     """The RLM path end to end (untrained, tiny): expected values to search, samples to report."""
-    from nas_rlm.surrogates.rlm import RLM, RLMConfig
+    from nas_rlm.surrogates.rlm import RLM
 
-    config = RLMConfig(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
-                       decoder_layers=1, text_vocab_size=300)
-    rlm = RLM(["cifar10", "pixel3"], space="nb201", config=config)
+    rlm = RLM(["cifar10", "pixel3"], space="nb201", config=tiny_config())
     rlm.build([SPACE.to_text(a) for a in SPACE.sample(8, 0)], seed=0)
     r = run_search(SPACE, rlm, SearchConfig(pop_size=4, generations=2, k=2),
                    out_dir=tmp_path, data_dir=data_dir, progress=False, plots=False)
@@ -376,13 +374,11 @@ def test_without_a_table_the_run_still_completes(latency, tmp_path, monkeypatch)
                    out_dir=tmp_path / "run2", data_dir=tmp_path / "missing", progress=False)
 
 
-def test_cli_search(data_dir, tmp_path, capsys):
+def test_cli_search(tiny_config, data_dir, tmp_path, capsys):
     from nas_rlm.cli import main
-    from nas_rlm.surrogates.rlm import RLM, RLMConfig
+    from nas_rlm.surrogates.rlm import RLM
 
-    config = RLMConfig(d_model=32, d_ff=64, num_heads=2, d_kv=16, encoder_layers=1,
-                       decoder_layers=1, text_vocab_size=300)
-    rlm = RLM(["cifar10", "pixel3"], space="nb201", config=config)
+    rlm = RLM(["cifar10", "pixel3"], space="nb201", config=tiny_config())
     rlm.build([SPACE.to_text(a) for a in SPACE.sample(8, 0)], seed=0)
     rlm.save_pretrained(tmp_path / "model")
     argv = ["search", "--model", str(tmp_path / "model"), "--pop-size", "4",
