@@ -10,7 +10,7 @@ Methods, all on the same budget of true (table) evaluations, surrogate labels in
   budget at random, then four rounds of fit -> NSGA-II on the surrogate (pop 50, 30
   generations) -> the best unseen candidates (optimistic by 1 x sample spread) get true
   values. ``gbdt`` and ``mlp`` are refitted from scratch each round; ``rlm`` is warm-started
-  (``RLMRefitter``).
+  (``RecipeRLM.refit``).
 
 The evolutionary methods scale their population with the budget (a fifth of it, 10 to 50),
 so a 50-evaluation NSGA-II gets five generations rather than one random population.

@@ -19,7 +19,7 @@ from nas_rlm.search.evaluators import (
 from nas_rlm.search.indicators import non_dominated
 from nas_rlm.search.objectives import SearchSpecError, objective_matrix
 from nas_rlm.search_spaces import get_space
-from nas_rlm.surrogates.recipes import RLMRefitter
+from nas_rlm.surrogates.recipes import RecipeRLM
 
 COLS, SPECS = ["cifar10", "pixel3"], ["accuracy", "latency:pixel3"]
 
@@ -160,15 +160,17 @@ def test_select_candidates_prefers_feasible_then_rank_then_spread():
     assert B.select_candidates(F, np.zeros((5, 0)), 1).tolist() == [4]
 
 
-def test_rlm_refitter_warm_starts(tiny_recipe, space, table):
-    fit = RLMRefitter("nb201", COLS, tiny_recipe, tokenizer_archs=50)
+def test_recipe_rlm_refit_warm_starts(tiny_recipe, space, table):
+    surrogate = RecipeRLM(space, COLS, tiny_recipe, tokenizer_archs=50)
     archs = space.sample(40, 0)
-    first = fit(archs, table(archs), 0)
-    weights = {k: v.clone() for k, v in first.model.state_dict().items()}
-    second = fit(archs, table(archs), 1)
-    assert second is first  # the same model, trained further
-    assert any(not (v == second.model.state_dict()[k]).all() for k, v in weights.items())
-    assert first.predict_expected(archs[:3]).shape == (3, 2)
+    first = surrogate.refit(archs, table(archs), 0)
+    model = first.rlm
+    weights = {k: v.clone() for k, v in model.model.state_dict().items()}
+    second = surrogate.refit(archs, table(archs), 1)
+    assert second is first and second.rlm is model  # the same model, trained further
+    assert any(not (v == model.model.state_dict()[k]).all() for k, v in weights.items())
+    assert first.predict_point(archs[:3]).shape == (3, 2)
+    assert first.predict(archs[:3], k=2).shape == (3, 2, 2)
 
 
 def test_evaluator_errors_name_the_problem(space, data_dir):

@@ -22,7 +22,6 @@ from nas_rlm.errors import NasRlmError, UnknownNameError
 from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.evaluation.ranking import (
     EvaluationConfig,
-    TrainedRLM,
     evaluate,
     interval_coverage,
     protocol_split,
@@ -30,6 +29,7 @@ from nas_rlm.evaluation.ranking import (
 )
 from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
 from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
+from nas_rlm.surrogates.recipes import RecipeRLM
 from nas_rlm.surrogates.rlm import RLM
 
 TARGETS = ["pixel3", "cifar10"]  # latency first on purpose: the RLM must reorder
@@ -227,7 +227,8 @@ def test_trained_rlm_maps_columns_back(monkeypatch):
 
     monkeypatch.setattr("nas_rlm.surrogates.recipes.train_rlm", fake_train)
     Y = np.array([[1.0, 2.0, 90.0]])
-    m = TrainedRLM("nb201", ["pixel3", "eyeriss", "cifar10"], first=["cifar10"]).fit(["a"], Y)
+    m = RecipeRLM("nb201", ["pixel3", "eyeriss", "cifar10"], accuracy=["cifar10"])
+    m.fit(["a"], Y)
     assert seen["objectives"] == ["cifar10", "pixel3", "eyeriss"]
     assert seen["Y"].tolist() == [[90.0, 1.0, 2.0]]
     assert m.predict(["a"], k=2)[0, 0].tolist() == [1.0, 2.0, 0.0]

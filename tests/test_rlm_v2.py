@@ -184,16 +184,14 @@ def test_branch_mean_is_not_dominated_by_an_unlikely_far_branch() -> None:
 def test_every_command_trains_with_the_one_recipe() -> None:
     """`train`, `evaluate` and `assisted` take DEFAULT_RECIPE unless a flag says otherwise."""
     from nas_rlm.cli import _recipe, build_parser
-    from nas_rlm.evaluation.ranking import TrainedRLM
-    from nas_rlm.surrogates.recipes import RLMRefitter
+    from nas_rlm.surrogates.recipes import RecipeRLM
 
     p = build_parser()
     tr = p.parse_args(["train"])
     assert _recipe(tr.size, tr.set, **{"train.steps": tr.steps}) == DEFAULT_RECIPE
     ev = p.parse_args(["evaluate"])
     assert _recipe(ev.rlm_size, ev.rlm_set, **{"train.steps": ev.rlm_steps}) == DEFAULT_RECIPE
-    assert TrainedRLM("nb201").recipe is DEFAULT_RECIPE
-    assert RLMRefitter("nb201", ["cifar10"]).recipe is DEFAULT_RECIPE
+    assert RecipeRLM("nb201").recipe is DEFAULT_RECIPE
     changed = p.parse_args(["train", "--steps", "7", "--set", "model.chained=true"])
     r = _recipe(changed.size, changed.set, **{"train.steps": changed.steps})
     assert (r.train.steps, r.model.chained) == (7, True)

@@ -40,7 +40,7 @@ from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
 from ..errors import NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from ..run_dir import RunDirError, claim, data_fingerprint, differences
-from ..search_spaces import SearchSpace, get_space
+from ..search_spaces import get_space
 from ..surrogates.base import Surrogate, point_estimate
 from .metrics import ranking_scores
 from .protocol import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
@@ -52,7 +52,7 @@ SURROGATES: dict[str, str] = {
     "params": "parameter count, zero-shot",
     "mlp": "torch MLP on the one-hot encoding (OneHotMLP defaults)",
     "gbdt": "gradient-boosted trees on the one-hot encoding (OneHotGBDT defaults)",
-    "rlm": "RLM trained per cell with train_rlm, all targets jointly, accuracy first",
+    "rlm": "RLM trained per cell with its recipe (RecipeRLM), all targets jointly",
 }
 #: Zero-shot rankers: their labels are only validated, never learned.
 ZERO_SHOT: frozenset[str] = frozenset({"flops", "flops_pruned", "params"})
@@ -127,48 +127,6 @@ def score_readout(point: np.ndarray, true: np.ndarray, targets: Sequence[str],
     return out
 
 
-class TrainedRLM(Surrogate):
-    """The RLM behind the common ``fit``/``predict`` contract, so every surrogate of a cell is
-    fitted and scored by the same code. ``fit`` runs ``train_rlm`` with ``recipe`` (default:
-    the one recipe, ``DEFAULT_RECIPE``), accuracies first (a chained model conditions later
-    values on them, DESIGN §1.3); predictions come back in the caller's column order.
-    """
-
-    def __init__(self, space: SearchSpace | str, objectives: Sequence[str] = (),
-                 recipe: Any = None, seed: int = 0, first: Sequence[str] = (),
-                 threads: int = 1) -> None:
-        from ..surrogates.recipes import DEFAULT_RECIPE
-
-        self.space, self.recipe, self.seed = space, recipe or DEFAULT_RECIPE, seed
-        self.first, self.threads = list(first), threads
-        self.objectives: list[str] = list(objectives)
-        self.rlm: Any = None
-
-    def fit(self, archs: Sequence, Y: np.ndarray) -> TrainedRLM:
-        from ..surrogates.recipes import train_rlm
-
-        Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
-        self.objectives = self.objectives or [f"y{j}" for j in range(Y.shape[1])]
-        order = sorted(range(len(self.objectives)),
-                       key=lambda j: self.objectives[j] not in self.first)  # stable
-        self._back = np.argsort(order)
-        self.rlm = train_rlm(self.space, archs, Y[:, order],
-                             [self.objectives[j] for j in order], self.recipe,
-                             seed=self.seed, progress=False, threads=self.threads,
-                             accuracy=self.first)
-        return self
-
-    def predict(self, archs: Sequence, k: int = K) -> np.ndarray:
-        return self.rlm.predict(archs, k=k, seed=self.seed)[:, :, self._back]
-
-    def predict_point(self, archs: Sequence) -> np.ndarray:
-        return self.rlm.predict_point(archs)[:, self._back]
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """The trained RLM (its objectives in its own decoding order)."""
-        return self.rlm.save_pretrained(path)
-
-
 def surrogate_factories(
     space: str, names: Sequence[str], objectives: Sequence[str] = (), rlm_recipe: Any = None,
     first: Sequence[str] = (), threads: int = 1,
@@ -176,6 +134,7 @@ def surrogate_factories(
     """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
     so their per-arch count cache is too (their labels are only validated, never learned)."""
     from ..surrogates.baselines import FlopsProxy, OneHotGBDT, OneHotMLP, ParamsProxy
+    from ..surrogates.recipes import RecipeRLM
 
     sp = get_space(space)
     shared: dict[str, Surrogate] = {}
@@ -187,7 +146,7 @@ def surrogate_factories(
         "params": lambda seed: shared.setdefault("params", ParamsProxy(sp, objectives)),
         "mlp": lambda seed: OneHotMLP(sp, objectives, seed=seed),
         "gbdt": lambda seed: OneHotGBDT(sp, objectives, seed=seed),
-        "rlm": lambda seed: TrainedRLM(sp, objectives, rlm_recipe, seed, first, threads),
+        "rlm": lambda seed: RecipeRLM(sp, objectives, rlm_recipe, seed, first, threads),
     }
     return {n: makers[n] for n in names}
 

@@ -223,7 +223,8 @@ def run_assisted(
                               f"{', '.join(x.spec for x in cons)}; relax the budget"}
         write_json(out / "summary.json", summary)
         return summary
-    fit = make_fitter(space, c.surrogate, ev.columns, c.seed)
+    fit = make_fitter(space, c.surrogate, ev.columns, c.seed,
+                      accuracy=[o.column for o in objs if o.maximize])
     t0 = time.perf_counter()
     run = B.surrogate_assisted(space, ev, fit, objs, cons, c.budget, c.n_init, c.batch,
                                pop_size=c.pop_size, generations=c.generations, seed=c.seed,
@@ -263,14 +264,17 @@ def _write_results(out: Path, space: SearchSpace, ev: Evaluator, objs, cons,
     return summary
 
 
-def make_fitter(space: SearchSpace, name: str, columns: Sequence[str], seed: int = 0
-                ) -> B.Fitter:
+def make_fitter(space: SearchSpace, name: str, columns: Sequence[str], seed: int = 0,
+                accuracy: Sequence[str] | None = None) -> B.Fitter:
     """The loop's refit for a surrogate of :data:`ASSISTED_SURROGATES`: the RLM is
-    warm-started from round to round, the baselines are refitted from scratch."""
+    warm-started from round to round (:meth:`RecipeRLM.refit`; ``accuracy`` names the columns
+    that read the optimised graph, default: the known accuracy names), the baselines are
+    refitted from scratch."""
     if name == "rlm":
-        from ..surrogates.recipes import RLMRefitter
+        from ..surrogates.recipes import RecipeRLM
 
-        return RLMRefitter(space, columns, seed=seed)
+        return RecipeRLM(space, columns, seed=seed, accuracy=accuracy,
+                         tokenizer_archs=1000).refit
     from ..surrogates.baselines import OneHotGBDT, OneHotMLP
 
     cls = {"gbdt": OneHotGBDT, "mlp": OneHotMLP}[name]

@@ -535,7 +535,7 @@ __all__ = [
 
 def refit_from_scratch(make: Callable[[int], Surrogate], seed: int = 0) -> Fitter:
     """A :data:`Fitter` that trains a fresh ``make(seed)`` on all labels every round (cheap
-    baselines); see ``surrogates.recipes.RLMRefitter`` for the warm-started RLM."""
+    baselines); see ``surrogates.recipes.RecipeRLM.refit`` for the warm-started RLM."""
     def fit(archs: list[Hashable], Y: np.ndarray, round_: int) -> Surrogate:
         return make(seed).fit(archs, Y)
     return fit

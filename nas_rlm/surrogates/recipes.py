@@ -12,6 +12,7 @@ rule). The caller passes the pool; nothing here reads a table.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -19,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ..data.tables import ACCURACY_NAMES
 from ..errors import NasRlmError
 from ..search_spaces import SearchSpace, as_space
 from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
+from .base import Surrogate
 from .model_sizes import MODEL_SIZES
 from .rlm import RLM, RLMConfig
 from .training import TrainConfig
@@ -130,20 +133,25 @@ def train_rlm(
     progress: bool = True,
     threads: int = 1,
     accuracy: Sequence[str] | None = None,
+    tokenizer_archs: int = 0,
 ) -> RLM:
     """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``
     (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve).
 
     ``accuracy`` names the objectives that are accuracies (default: those in
     ``ACCURACY_NAMES``); with ``recipe.executed_text`` every other one reads the text of the
-    program the device ran (:meth:`SearchSpace.executed`)."""
+    program the device ran (:meth:`SearchSpace.executed`). ``tokenizer_archs`` sampled archs
+    add their texts (computed, not labels) to the BPE's corpus: a pool of a few dozen archs
+    alone would give a tokenizer that splits unseen texts badly."""
     recipe = recipe or DEFAULT_RECIPE
     space = as_space(space)  # an unknown space fails here, before any work
     pre = pretraining_archs(space, recipe.pretrain_archs, seed)
+    extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
+             if tokenizer_archs else [])
     vocab = [*PRETRAIN_OBJECTIVES, *objectives] if pre else list(objectives)
     rlm = RLM(list(objectives), space, recipe.model, objective_vocab=vocab,
               executed_objectives=executed_objectives(space, objectives, recipe, accuracy))
-    rlm.build([t for views in rlm.views_for(list(pre) + list(archs)) for t in views],
+    rlm.build([t for views in rlm.views_for([*pre, *extra, *archs]) for t in views],
               seed=seed)
 
     def cfg(name: str, **kw) -> TrainConfig:
@@ -168,8 +176,6 @@ def executed_objectives(space: SearchSpace, objectives: Sequence[str], recipe: R
                         accuracy: Sequence[str] | None = None) -> list[str]:
     """The objectives that read the executed graph: every non-accuracy one, where the recipe
     asks for it and the space's executed graphs differ from its optimised ones at all."""
-    from ..data.tables import ACCURACY_NAMES
-
     ex = space.executed()
     if (not recipe.executed_text or recipe.model.chained or ex is space
             or ex.settings() == space.settings()):
@@ -178,37 +184,66 @@ def executed_objectives(space: SearchSpace, objectives: Sequence[str], recipe: R
     return [o for o in objectives if o not in acc]
 
 
-class RLMRefitter:
-    """The RLM for a surrogate-assisted loop: trained once, then warm-started every round.
+class RecipeRLM(Surrogate):
+    """An RLM trained by a recipe, behind the common :class:`Surrogate` contract: what
+    ``nas-rlm evaluate`` fits per cell and the assisted loop refits per round.
 
-    Retraining from scratch each round would cost the full recipe again for a few hundred new
-    labels. Instead the first call builds the BPE on the texts of ``tokenizer_archs`` sampled
-    archs (texts are computed, not labels, so any arch may be used) and trains with the
-    recipe; later calls continue from the current weights on all labels so far for
-    ``refit_fraction`` of the recipe's steps. Early stopping keeps the best weights each time.
+    :meth:`fit` runs :func:`train_rlm` from scratch (BPE, optional pretraining, fine-tuning),
+    accuracies first (a chained model conditions later values on them, DESIGN §1.3); the
+    predictions come back in the caller's column order. :meth:`refit` continues from the
+    current weights for ``refit_fraction`` of the recipe's steps: retraining from scratch
+    every round would cost the full recipe again for a few hundred new labels.
     """
 
-    def __init__(self, space: SearchSpace | str, objectives: Sequence[str],
-                 recipe: RLMRecipe | None = None, refit_fraction: float = 0.25,
-                 tokenizer_archs: int = 1000, seed: int = 0, threads: int = 1) -> None:
-        self.space, self.objectives = as_space(space), list(objectives)
-        self.recipe = recipe or DEFAULT_RECIPE
-        self.refit_fraction, self.tokenizer_archs = refit_fraction, tokenizer_archs
-        self.seed, self.threads = seed, threads
+    def __init__(self, space: SearchSpace | str, objectives: Sequence[str] = (),
+                 recipe: RLMRecipe | None = None, seed: int = 0,
+                 accuracy: Sequence[str] | None = None, threads: int = 1,
+                 tokenizer_archs: int = 0, refit_fraction: float = 0.25) -> None:
+        self.space, self.recipe = as_space(space), recipe or DEFAULT_RECIPE
+        self.objectives: list[str] = list(objectives)
+        self.seed, self.threads, self.tokenizer_archs = seed, threads, tokenizer_archs
+        self.accuracy = None if accuracy is None else list(accuracy)
+        self.refit_fraction = refit_fraction
         self.rlm: RLM | None = None
 
-    def __call__(self, archs: Sequence, Y: np.ndarray, round_: int = 0) -> RLM:
-        steps = self.recipe.train.steps
+    def fit(self, archs: Sequence, Y: np.ndarray, seed: int | None = None) -> RecipeRLM:
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
+        self.objectives = self.objectives or [f"y{j}" for j in range(Y.shape[1])]
+        first = set(ACCURACY_NAMES if self.accuracy is None else self.accuracy)
+        order = sorted(range(len(self.objectives)),
+                       key=lambda j: self.objectives[j] not in first)  # stable
+        self._order, self._back = order, np.argsort(order)
+        self.rlm = train_rlm(self.space, archs, Y[:, order],
+                             [self.objectives[j] for j in order], self.recipe,
+                             seed=self.seed if seed is None else seed, progress=False,
+                             threads=self.threads, accuracy=self.accuracy,
+                             tokenizer_archs=self.tokenizer_archs)
+        return self
+
+    def refit(self, archs: Sequence, Y: np.ndarray, round_: int = 0) -> RecipeRLM:
+        """The assisted loop's :data:`~nas_rlm.search.budgeted.Fitter`: the full recipe the
+        first time (seeded by the round, so a resumed loop trains as a fresh one would), then
+        warm-started on all labels so far. Early stopping keeps the best weights each time."""
         if self.rlm is None:
-            extra = self.space.sample(self.tokenizer_archs, np.random.default_rng([self.seed, 11]))
-            self.rlm = RLM(self.objectives, self.space, self.recipe.model,
-                           executed_objectives=executed_objectives(
-                               self.space, self.objectives, self.recipe, self.objectives[:1]))
-            self.rlm.build([t for views in self.rlm.views_for(list(extra) + list(archs))
-                            for t in views], seed=self.seed)
-        else:
-            steps = max(1, round(steps * self.refit_fraction))
-        cfg = replace(self.recipe.train, steps=steps, seed=self.seed + round_,
-                      threads=self.threads, progress=False)
-        self.rlm.fit(archs, Y, **asdict(cfg))
+            return self.fit(archs, Y, seed=self.seed + round_)
+        Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
+        cfg = replace(self.recipe.train, seed=self.seed + round_, threads=self.threads,
+                      progress=False,
+                      steps=max(1, round(self.recipe.train.steps * self.refit_fraction)))
+        self.rlm.fit(archs, Y[:, self._order], **asdict(cfg))
+        return self
+
+    def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
+        return self._fitted().predict(archs, k=k, seed=self.seed)[:, :, self._back]
+
+    def predict_point(self, archs: Sequence) -> np.ndarray:
+        return self._fitted().predict_point(archs)[:, self._back]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """The trained RLM (its objectives in its own decoding order)."""
+        return self._fitted().save_pretrained(path)
+
+    def _fitted(self) -> RLM:
+        if self.rlm is None:
+            raise NasRlmError("this RLM is not trained yet: call fit first")
         return self.rlm
