@@ -302,3 +302,46 @@ def test_a_config_that_differs_from_the_training_recipe_is_refused(tiny_config, 
     write_manifest(path)
     with pytest.raises(ModelFormatError, match="digits differ from the recipe"):
         RLM.from_pretrained(path)
+
+
+def test_pretraining_gives_the_executed_text_its_own_labels(tiny_recipe, monkeypatch) -> None:
+    """Device objectives read the executed graph, so pretraining teaches that text the
+    computed labels of the executed graph (dead branches kept), and the optimised text
+    those of the optimised graph; without device objectives one set is learnt."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.recipes import (
+        PRETRAIN_OBJECTIVES,
+        computed_labels,
+        pretrain_objectives,
+        pretraining_archs,
+        train_rlm,
+    )
+
+    calls = []
+    real_fit = RLM.fit
+
+    def fit(self, archs, Y, **kw):
+        calls.append((list(self.objectives), np.array(Y),
+                      [self.view_of(j) for j in range(len(self.objectives))]))
+        return real_fit(self, archs, Y, **kw)
+
+    monkeypatch.setattr(RLM, "fit", fit)
+    space = get_space("nb201")
+    archs = space.sample(12, 3)
+    Y = np.column_stack([np.linspace(80, 90, 12), np.linspace(5, 15, 12)])
+    recipe = tiny_recipe.with_overrides(["pretrain_archs=24", "pretrain_steps=2"])
+    rlm = train_rlm(space, archs, Y, ["cifar10", "pixel3"], recipe, progress=False)
+    objs, labels, views = calls[0]
+    n = len(PRETRAIN_OBJECTIVES)
+    assert objs == pretrain_objectives(True) and views == [0] * n + [1] * n
+    pre = pretraining_archs(space, 24, 0)
+    np.testing.assert_array_equal(labels[:, :n], computed_labels(space, pre))
+    np.testing.assert_array_equal(labels[:, n:], computed_labels(space.executed(), pre))
+    assert (labels[:, n] >= labels[:, 0]).all() and (labels[:, n] > labels[:, 0]).any()
+    assert calls[1][0] == ["cifar10", "pixel3"] and calls[1][2] == [0, 1]
+    assert rlm.executed_objectives == ["pixel3", *objs[n:]]
+
+    calls.clear()
+    one_text = recipe.with_overrides(["executed_text=false"])
+    train_rlm(space, archs, Y, ["cifar10", "pixel3"], one_text, progress=False)
+    assert calls[0][0] == PRETRAIN_OBJECTIVES and calls[0][2] == [0] * n

@@ -32,6 +32,17 @@ from .training import TrainConfig
 #: Computed labels the pretraining stage learns: a model cannot predict them without reading
 #: its input, and none is a table label, so any arch may carry them (DESIGN §1.3).
 PRETRAIN_OBJECTIVES = ["mflops", "kparams", *OP_COUNT_NAMES]
+#: Prefix of the same labels computed on the executed graph (``space.executed()``).
+EXECUTED = "executed_"
+
+
+def pretrain_objectives(executed_view: bool) -> list[str]:
+    """The pretraining objectives: the labels of the optimised graph and, where device
+    objectives read the executed graph, the same labels of that graph, read from that text.
+    Without them the executed text would reach fine-tuning untrained, and its op counts are
+    what device latency follows (docs/rlm_v2.md, "What the devices ran")."""
+    return [*PRETRAIN_OBJECTIVES,
+            *((EXECUTED + o for o in PRETRAIN_OBJECTIVES) if executed_view else ())]
 
 
 
@@ -148,9 +159,10 @@ def train_rlm(
     pre = pretraining_archs(space, recipe.pretrain_archs, seed)
     extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
              if tokenizer_archs else [])
-    vocab = [*PRETRAIN_OBJECTIVES, *objectives] if pre else list(objectives)
-    rlm = RLM(list(objectives), space, recipe.model, objective_vocab=vocab,
-              executed_objectives=executed_objectives(space, objectives, recipe, accuracy))
+    executed = executed_objectives(space, objectives, recipe, accuracy)
+    pre_objs = pretrain_objectives(bool(executed)) if pre else []
+    rlm = RLM(list(objectives), space, recipe.model, objective_vocab=[*pre_objs, *objectives],
+              executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))])
     rlm.build([t for views in rlm.views_for([*pre, *extra, *archs]) for t in views],
               seed=seed)
 
@@ -160,9 +172,11 @@ def train_rlm(
 
     pre_info = None
     if pre:
-        rlm.set_objectives(PRETRAIN_OBJECTIVES)
-        rlm.fit(pre, computed_labels(space, pre, progress), **asdict(cfg(
-            "pretrain_ckpt", steps=recipe.pretrain_steps)))
+        labels = computed_labels(space, pre, progress)
+        if len(pre_objs) > len(PRETRAIN_OBJECTIVES):  # the executed text learns its own
+            labels = np.hstack([labels, computed_labels(space.executed(), pre, progress)])
+        rlm.set_objectives(pre_objs)
+        rlm.fit(pre, labels, **asdict(cfg("pretrain_ckpt", steps=recipe.pretrain_steps)))
         pre_info = rlm.training_info
         rlm.set_objectives(objectives)
     rlm.fit(archs, Y, **asdict(cfg("finetune_ckpt")))
