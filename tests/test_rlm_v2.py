@@ -247,6 +247,35 @@ def test_shared_cross_attention_equals_per_row_copies(tiny_config, texts, mode,
     np.testing.assert_allclose(grouped[1], copies[1], rtol=1e-4)
 
 
+def test_decoding_scores_only_number_and_objective_tokens(tiny_config, texts,
+                                                          monkeypatch) -> None:
+    """The decoder's output layer is sliced to the ids it may write while decoding: the kept
+    logits are the full layer's (up to float rounding), so are the expected values, and the
+    layer is restored afterwards, for training."""
+    import nas_rlm.surrogates.rlm as rlm_mod
+
+    rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config())
+    rlm.build(texts, seed=2)
+    head = rlm.model.lm_head
+    assert head.out_features > rlm.text_offset  # the text vocabulary is there to cut off
+    x = torch.randn(3, head.in_features)
+    with rlm_mod._decoder_vocab(rlm.model, rlm.text_offset):
+        assert rlm.model.lm_head.out_features == rlm.text_offset
+        torch.testing.assert_close(rlm.model.lm_head(x), head(x)[:, : rlm.text_offset])
+    assert rlm.model.lm_head is head
+    sliced = rlm.predict_expected(texts)
+    widths = []
+    monkeypatch.setattr(rlm_mod, "_decoder_vocab", lambda model, width: _record(widths))
+    np.testing.assert_allclose(rlm.predict_expected(texts), sliced, rtol=1e-5)
+    assert widths  # the full-width run did go through the patched context
+
+
+@__import__("contextlib").contextmanager
+def _record(widths):
+    widths.append(1)
+    yield
+
+
 # -- device objectives read the executed graph ----------------------------------------------
 DEAD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"
 

@@ -447,7 +447,12 @@ class RLM(Surrogate):
         """Normalised values ``(len(texts), k, len(objectives))`` read from ``texts``."""
         ids, mask = self.pad(self.encode_texts(texts))
         hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        n, m = len(texts), len(objectives)
+        with _decoder_vocab(self.model, self.text_offset):
+            return self._decode_hidden(hidden, mask, objectives, k, temperature, gen,
+                                       expected)
+
+    def _decode_hidden(self, hidden, mask, objectives, k, temperature, gen, expected):
+        n, m = hidden.shape[0], len(objectives)
         obj = torch.tensor([self.objective_token_id(o) if self.config.objective_tokens else -1
                             for o in objectives])
         if self.config.chained:  # rows (text, sample); every row writes all m values
@@ -709,6 +714,26 @@ def _neighbour_branches(p: torch.Tensor, exponent_first: bool):
     second = torch.where(p_hi > p_lo, hi, lo)
     ids = torch.stack([best, second], 1)
     return p.gather(1, ids), ids
+
+
+@contextmanager
+def _decoder_vocab(model, width: int):
+    """Score only the first ``width`` ids (numbers and objective tokens): the decoder never
+    writes a text token, and the other ~1,000 logits per step cost more than the decoder
+    layers (the output layer, then masking, softmax and sampling over all of them). The
+    sliced layer is a view of the same weights: the kept logits are the same numbers, up to
+    float rounding."""
+    head = getattr(model, "lm_head", None)
+    if type(head) is not torch.nn.Linear or head.out_features <= width:  # e.g. a test stub
+        yield
+        return
+    sliced = torch.nn.Linear(head.in_features, width, bias=False)
+    sliced.weight = torch.nn.Parameter(head.weight[:width], requires_grad=False)
+    model.lm_head = sliced
+    try:
+        yield
+    finally:
+        model.lm_head = head
 
 
 @contextmanager
