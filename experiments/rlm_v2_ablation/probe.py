@@ -5,6 +5,10 @@ recipe's model size, learning rate and step budget (docs/rlm_v2.md) are this scr
     python experiments/rlm_v2_ablation/probe.py TARGETS N [recipe overrides...]
     python experiments/rlm_v2_ablation/probe.py pixel3 781 train.steps=300 train.lr=2e-3
     python experiments/rlm_v2_ablation/probe.py pixel3 781 space.prune=false
+    python experiments/rlm_v2_ablation/probe.py cifar10 78 pool.seed=1
+
+``pool.seed`` picks the DESIGN §3 training pool (default 0); ``space.*`` are space settings;
+everything else is a recipe override.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ def main(argv: list[str]) -> None:
     settings = {k[len("space."):]: json.loads(v) for k, _, v in
                 (o.partition("=") for o in overrides if o.startswith("space."))}
     space = get_space("nb201", settings)
-    recipe_overrides = [o for o in overrides if not o.startswith("space.")]
+    pool_seed = int(next((o.partition("=")[2] for o in overrides if o.startswith("pool.seed=")),
+                         0))
+    recipe_overrides = [o for o in overrides if not o.startswith(("space.", "pool."))]
     archs, Y = load_targets("nb201", objs)
-    tr, te = train_indices("nb201", n, 0), heldout_indices("nb201")[:1000]
+    tr, te = train_indices("nb201", n, pool_seed), heldout_indices("nb201")[:1000]
     recipe = RLMRecipe().with_overrides(recipe_overrides)
     t0 = time.time()
-    rlm = train_rlm(space, [archs[i] for i in tr], Y[tr], objs, recipe, progress=False)
+    rlm = train_rlm(space, [archs[i] for i in tr], Y[tr], objs, recipe, seed=pool_seed,
+                    progress=False)
     seconds = time.time() - t0
     ev = rlm.predict_expected([archs[i] for i in te])
     print(json.dumps({
