@@ -29,7 +29,7 @@ from nas_rlm.evaluation.ranking import (
 )
 from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
 from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
-from nas_rlm.surrogates.recipes import RecipeRLM
+from nas_rlm.surrogates.recipes import RecipeRLM, RLMRecipe
 from nas_rlm.surrogates.rlm import RLM
 
 TARGETS = ["pixel3", "cifar10"]  # latency first on purpose: the RLM must reorder
@@ -381,20 +381,36 @@ def test_cli_evaluate(tmp_path, capsys, data_dir):
     assert code == 2 and "cifar11" in err and "Traceback" not in err
 
 
-def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, data_dir):
-    """--rlm-pretrain-archs runs the recipe's pretraining stage inside every RLM cell and
-    records it, so a run without pretraining refuses to resume its cells."""
+def test_cli_evaluate_pretrains_the_rlm_on_computed_labels(tmp_path, capsys, data_dir,
+                                                          monkeypatch):
+    """--rlm-pretrain-archs runs the recipe's pretraining stage once per seed, shared by the
+    RLM cells of that seed (every N), and records it, so a run without pretraining refuses
+    to resume its cells."""
+    from nas_rlm.surrogates import recipes
+
+    pretrainings = []
+    real = recipes.pretrain_base
+    monkeypatch.setattr(recipes, "pretrain_base",
+                        lambda *a, **k: pretrainings.append(a) or real(*a, **k))
     out = tmp_path / "run"
     args = ["evaluate", "--space", "nb201", "--targets", "cifar10", "--surrogates", "rlm",
-            "--ns", "20", "--seeds", "0", "--rlm-size", "tiny", "--rlm-steps", "2",
+            "--ns", "20,30", "--seeds", "0", "--rlm-size", "tiny", "--rlm-steps", "2",
             "--test-limit", "20", "--save-models", "--data-dir", str(data_dir), "--quiet"]
     assert main([*args, "--out", str(out), "--rlm-pretrain-archs", "12",
                  "--rlm-pretrain-steps", "2"]) == 0
+    assert len(pretrainings) == 1 and (out / "pretrained" / "s0" / "model").is_dir()
     config = json.loads((out / "config.json").read_text())
     assert config["rlm_recipe"]["pretrain_archs"] == 12
-    meta = json.loads((out / "models" / "rlm_n20_s0" / "rlm.json").read_text())
-    assert meta["training"]["pretrain"]["n_train"] + meta["training"]["pretrain"]["n_val"] == 12
-    assert meta["objectives"] == ["cifar10"]
+    for n in (20, 30):
+        meta = json.loads((out / "models" / f"rlm_n{n}_s0" / "rlm.json").read_text())
+        pre = meta["training"]["pretrain"]
+        assert pre["n_train"] + pre["n_val"] == 12 and meta["objectives"] == ["cifar10"]
+    # a base of other settings in that directory is refused, naming what differs
+    recipe = RLMRecipe.sized("tiny").with_overrides(["pretrain_archs=12", "pretrain_steps=2",
+                                                     "train.steps=2"])
+    with pytest.raises(NasRlmError, match=r"other settings \(.*seed"):
+        recipes.load_or_pretrain_base(out / "pretrained" / "s0", "nb201", ["cifar10"],
+                                      recipe, seed=1)
     capsys.readouterr()
     assert main([*args, "--out", str(out)]) == 2
     assert "other settings" in capsys.readouterr().err

@@ -374,3 +374,27 @@ def test_pretraining_gives_the_executed_text_its_own_labels(tiny_recipe, monkeyp
     one_text = recipe.with_overrides(["executed_text=false"])
     train_rlm(space, archs, Y, ["cifar10", "pixel3"], one_text, progress=False)
     assert calls[0][0] == PRETRAIN_OBJECTIVES and calls[0][2] == [0] * n
+
+
+def test_a_saved_base_fine_tunes_to_the_model_an_in_memory_one_gives(tiny_recipe, tmp_path,
+                                                                     monkeypatch) -> None:
+    """Sharing the pretrained base through a directory changes nothing: the fine-tuned
+    model equals the one pretrained in memory, and a second pool reuses the saved base."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates import recipes
+
+    space = get_space("nb201")
+    archs = space.sample(16, 4)
+    Y = np.column_stack([np.linspace(80, 90, 16), np.linspace(5, 15, 16)])
+    recipe = tiny_recipe.with_overrides(["pretrain_archs=12", "pretrain_steps=2"])
+    objs = ["cifar10", "pixel3"]
+    memory = recipes.train_rlm(space, archs, Y, objs, recipe, progress=False)
+    shared = recipes.train_rlm(space, archs, Y, objs, recipe, progress=False,
+                               base_dir=tmp_path / "base")
+    np.testing.assert_array_equal(shared.predict_expected(archs), memory.predict_expected(archs))
+    calls = []
+    real = recipes.pretrain_base
+    monkeypatch.setattr(recipes, "pretrain_base", lambda *a, **k: calls.append(a) or real(*a, **k))
+    recipes.train_rlm(space, archs[:10], Y[:10], objs, recipe, progress=False,
+                      base_dir=tmp_path / "base")
+    assert calls == []  # loaded, not pretrained again

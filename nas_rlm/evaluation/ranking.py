@@ -9,6 +9,8 @@ scores it on the fixed held-out set (``heldout_indices``) and writes a run direc
     out_dir/results.json, results.csv     mean ± std over seeds per surrogate/N/target/metric
     out_dir/table.md                      the printed Kendall τ table
     out_dir/plots/                        τ vs. N, predicted vs. true, calibration (PNG + SVG)
+    out_dir/pretrained/s<seed>/           with a pretraining recipe: the RLM base of a seed,
+                                          pretrained once and shared by its cells
 
 Each cell is written atomically when it finishes (the ``.json`` last: it marks the cell done),
 so an interrupted run restarts where it stopped, and two processes may fill disjoint cells of
@@ -129,10 +131,12 @@ def score_readout(point: np.ndarray, true: np.ndarray, targets: Sequence[str],
 
 def surrogate_factories(
     space: str, names: Sequence[str], objectives: Sequence[str] = (), rlm_recipe: Any = None,
-    first: Sequence[str] = (), threads: int = 1,
+    first: Sequence[str] = (), threads: int = 1, bases: Path | None = None,
 ) -> dict[str, Callable[[int], Surrogate]]:
     """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
-    so their per-arch count cache is too (their labels are only validated, never learned)."""
+    so their per-arch count cache is too (their labels are only validated, never learned).
+    With a pretraining recipe, the RLM cells of one seed share the pretrained base kept in
+    ``bases/s<seed>`` (it reads no table label, so every N may start from it)."""
     from ..surrogates.baselines import FlopsProxy, OneHotGBDT, OneHotMLP, ParamsProxy
     from ..surrogates.recipes import RecipeRLM
 
@@ -146,7 +150,8 @@ def surrogate_factories(
         "params": lambda seed: shared.setdefault("params", ParamsProxy(sp, objectives)),
         "mlp": lambda seed: OneHotMLP(sp, objectives, seed=seed),
         "gbdt": lambda seed: OneHotGBDT(sp, objectives, seed=seed),
-        "rlm": lambda seed: RecipeRLM(sp, objectives, rlm_recipe, seed, first, threads),
+        "rlm": lambda seed: RecipeRLM(sp, objectives, rlm_recipe, seed, first, threads,
+                                      base_dir=None if bases is None else bases / f"s{seed}"),
     }
     return {n: makers[n] for n in names}
 
@@ -383,11 +388,9 @@ def evaluate(
     first = accuracy_names(space, data_dir)
     larger = [t in first for t in targets]
     te_all = heldout_indices(space)[:test_limit]
-    recipe = None
-    if "rlm" in surrogates:
-        from ..surrogates.recipes import DEFAULT_RECIPE
+    from ..surrogates.recipes import DEFAULT_RECIPE
 
-        recipe = (c.rlm_recipe or DEFAULT_RECIPE).to_dict()
+    recipe = (c.rlm_recipe or DEFAULT_RECIPE).to_dict() if "rlm" in surrogates else None
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
               "space_settings": get_space(space).settings()}
@@ -414,7 +417,9 @@ def evaluate(
               "versions": _versions()}
     write_json(out / "config.json", config)
 
-    factories = surrogate_factories(space, surrogates, targets, c.rlm_recipe, first, threads)
+    pretrains = "rlm" in surrogates and (c.rlm_recipe or DEFAULT_RECIPE).pretrain_archs > 0
+    factories = surrogate_factories(space, surrogates, targets, c.rlm_recipe, first, threads,
+                                    bases=out / "pretrained" if pretrains else None)
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:
         for s, n, seed in grid:

@@ -133,6 +133,81 @@ def pretraining_archs(space: SearchSpace | str, n: int, seed: int = 0) -> list:
     return as_space(space).sample(n, np.random.default_rng([seed, 7])) if n else []
 
 
+def pretrain_base(
+    space: SearchSpace | str,
+    objectives: Sequence[str],
+    recipe: RLMRecipe | None = None,
+    seed: int = 0,
+    accuracy: Sequence[str] | None = None,
+    tokenizer_archs: int = 0,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    threads: int = 1,
+) -> RLM:
+    """The recipe's pretraining stage alone: BPE on the texts of the pretraining (and
+    tokenizer) archs, a model with a token for every pretraining label and for
+    ``objectives``, trained on computed labels. It reads no table label and no training
+    pool, so one base serves every pool of a seed (``train_rlm(base_dir=...)``).
+
+    With ``out_dir`` the stage checkpoints there and resumes."""
+    recipe = recipe or DEFAULT_RECIPE
+    if not recipe.pretrain_archs:
+        raise NasRlmError("the recipe has no pretraining stage (pretrain_archs=0)")
+    space = as_space(space)  # an unknown space fails here, before any work
+    pre = pretraining_archs(space, recipe.pretrain_archs, seed)
+    extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
+             if tokenizer_archs else [])
+    executed = executed_objectives(space, objectives, recipe, accuracy)
+    pre_objs = pretrain_objectives(bool(executed))
+    rlm = RLM(pre_objs, space, recipe.model, objective_vocab=[*pre_objs, *objectives],
+              executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))])
+    rlm.build([t for views in rlm.views_for([*pre, *extra]) for t in views], seed=seed)
+    labels = computed_labels(space, pre, progress)
+    if len(pre_objs) > len(PRETRAIN_OBJECTIVES):  # the executed text learns its own labels
+        labels = np.hstack([labels, computed_labels(space.executed(), pre, progress)])
+    rlm.fit(pre, labels, **asdict(replace(
+        recipe.train, steps=recipe.pretrain_steps, seed=seed, progress=progress,
+        threads=threads, checkpoint_dir=str(out_dir) if out_dir else None)))
+    rlm.training_info["base"] = _base_settings(space, objectives, recipe, seed, accuracy,
+                                               tokenizer_archs)
+    return rlm
+
+
+def _base_settings(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
+                   seed: int, accuracy: Sequence[str] | None, tokenizer_archs: int) -> dict:
+    """What a pretrained base depends on; a saved base of other settings is refused."""
+    r = recipe.to_dict()
+    return {"space": space.name, "space_settings": space.settings(), "seed": seed,
+            "objectives": list(objectives), "accuracy": None if accuracy is None
+            else list(accuracy), "tokenizer_archs": tokenizer_archs, "model": r["model"],
+            "train": {k: v for k, v in r["train"].items() if k != "steps"},
+            **{k: r[k] for k in ("pretrain_archs", "pretrain_steps", "executed_text")}}
+
+
+def load_or_pretrain_base(base_dir: Path, space: SearchSpace | str, objectives: Sequence[str],
+                          recipe: RLMRecipe | None = None, seed: int = 0,
+                          accuracy: Sequence[str] | None = None, tokenizer_archs: int = 0,
+                          progress: bool = True, threads: int = 1) -> RLM:
+    """The base saved in ``base_dir/model``, or pretrain it (checkpointing in
+    ``base_dir/ckpt``, so a killed run resumes) and save it there first."""
+    recipe, space = recipe or DEFAULT_RECIPE, as_space(space)
+    want = json.loads(json.dumps(_base_settings(space, objectives, recipe, seed, accuracy,
+                                                tokenizer_archs)))
+    model_dir = Path(base_dir) / "model"
+    if (model_dir / "rlm.json").is_file():
+        rlm = RLM.from_pretrained(model_dir)
+        have = rlm.training_info.get("base", {})
+        diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+        if diff:
+            raise NasRlmError(f"{model_dir} holds a base pretrained with other settings "
+                              f"({', '.join(diff)}); remove it or use another directory")
+        return rlm
+    rlm = pretrain_base(space, objectives, recipe, seed, accuracy, tokenizer_archs,
+                        Path(base_dir) / "ckpt", progress, threads)
+    rlm.save_pretrained(model_dir)
+    return rlm
+
+
 def train_rlm(
     space: SearchSpace | str,
     archs: Sequence,
@@ -145,41 +220,40 @@ def train_rlm(
     threads: int = 1,
     accuracy: Sequence[str] | None = None,
     tokenizer_archs: int = 0,
+    base_dir: Path | None = None,
 ) -> RLM:
-    """Build (BPE + model), optionally pretrain, then fine-tune; checkpoints under ``out_dir``
-    (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve).
+    """Build (BPE + model) or start from the pretrained base, then fine-tune; checkpoints
+    under ``out_dir`` (``pretrain_ckpt/``, ``finetune_ckpt/``, each with its learning curve).
 
     ``accuracy`` names the objectives that are accuracies (default: those in
     ``ACCURACY_NAMES``); with ``recipe.executed_text`` every other one reads the text of the
     program the device ran (:meth:`SearchSpace.executed`). ``tokenizer_archs`` sampled archs
     add their texts (computed, not labels) to the BPE's corpus: a pool of a few dozen archs
-    alone would give a tokenizer that splits unseen texts badly."""
+    alone would give a tokenizer that splits unseen texts badly. With pretraining
+    (``recipe.pretrain_archs``) the base comes from :func:`pretrain_base`, or is shared
+    through ``base_dir`` (:func:`load_or_pretrain_base`) by every pool of the same seed."""
     recipe = recipe or DEFAULT_RECIPE
     space = as_space(space)  # an unknown space fails here, before any work
-    pre = pretraining_archs(space, recipe.pretrain_archs, seed)
-    extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
-             if tokenizer_archs else [])
-    executed = executed_objectives(space, objectives, recipe, accuracy)
-    pre_objs = pretrain_objectives(bool(executed)) if pre else []
-    rlm = RLM(list(objectives), space, recipe.model, objective_vocab=[*pre_objs, *objectives],
-              executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))])
-    rlm.build([t for views in rlm.views_for([*pre, *extra, *archs]) for t in views],
-              seed=seed)
-
-    def cfg(name: str, **kw) -> TrainConfig:
-        return replace(recipe.train, seed=seed, progress=progress, threads=threads,
-                       checkpoint_dir=str(out_dir / name) if out_dir else None, **kw)
-
+    base_args = (space, objectives, recipe, seed, accuracy, tokenizer_archs)
     pre_info = None
-    if pre:
-        labels = computed_labels(space, pre, progress)
-        if len(pre_objs) > len(PRETRAIN_OBJECTIVES):  # the executed text learns its own
-            labels = np.hstack([labels, computed_labels(space.executed(), pre, progress)])
-        rlm.set_objectives(pre_objs)
-        rlm.fit(pre, labels, **asdict(cfg("pretrain_ckpt", steps=recipe.pretrain_steps)))
+    if recipe.pretrain_archs:
+        if base_dir is not None:
+            rlm = load_or_pretrain_base(Path(base_dir), *base_args, progress=progress,
+                                        threads=threads)
+        else:
+            rlm = pretrain_base(*base_args, out_dir=out_dir / "pretrain_ckpt" if out_dir
+                                else None, progress=progress, threads=threads)
         pre_info = rlm.training_info
         rlm.set_objectives(objectives)
-    rlm.fit(archs, Y, **asdict(cfg("finetune_ckpt")))
+    else:
+        extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
+                 if tokenizer_archs else [])
+        rlm = RLM(list(objectives), space, recipe.model,
+                  executed_objectives=executed_objectives(space, objectives, recipe, accuracy))
+        rlm.build([t for views in rlm.views_for([*extra, *archs]) for t in views], seed=seed)
+    rlm.fit(archs, Y, **asdict(replace(
+        recipe.train, seed=seed, progress=progress, threads=threads,
+        checkpoint_dir=str(out_dir / "finetune_ckpt") if out_dir else None)))
     rlm.training_info["recipe"] = recipe.to_dict()
     if pre_info is not None:
         rlm.training_info["pretrain"] = {k: v for k, v in pre_info.items() if k != "history"}
@@ -206,14 +280,17 @@ class RecipeRLM(Surrogate):
     accuracies first (a chained model conditions later values on them, DESIGN §1.3); the
     predictions come back in the caller's column order. :meth:`refit` continues from the
     current weights for ``refit_fraction`` of the recipe's steps: retraining from scratch
-    every round would cost the full recipe again for a few hundred new labels.
+    every round would cost the full recipe again for a few hundred new labels. With
+    pretraining, ``base_dir`` keeps the pretrained base for every fit of the same seed.
     """
 
     def __init__(self, space: SearchSpace | str, objectives: Sequence[str] = (),
                  recipe: RLMRecipe | None = None, seed: int = 0,
                  accuracy: Sequence[str] | None = None, threads: int = 1,
-                 tokenizer_archs: int = 0, refit_fraction: float = 0.25) -> None:
+                 tokenizer_archs: int = 0, refit_fraction: float = 0.25,
+                 base_dir: str | os.PathLike | None = None) -> None:
         self.space, self.recipe = as_space(space), recipe or DEFAULT_RECIPE
+        self.base_dir = None if base_dir is None else Path(base_dir)
         self.objectives: list[str] = list(objectives)
         self.seed, self.threads, self.tokenizer_archs = seed, threads, tokenizer_archs
         self.accuracy = None if accuracy is None else list(accuracy)
@@ -231,7 +308,7 @@ class RecipeRLM(Surrogate):
                              [self.objectives[j] for j in order], self.recipe,
                              seed=self.seed if seed is None else seed, progress=False,
                              threads=self.threads, accuracy=self.accuracy,
-                             tokenizer_archs=self.tokenizer_archs)
+                             tokenizer_archs=self.tokenizer_archs, base_dir=self.base_dir)
         return self
 
     def refit(self, archs: Sequence, Y: np.ndarray, round_: int = 0) -> RecipeRLM:
