@@ -398,3 +398,30 @@ def test_a_saved_base_fine_tunes_to_the_model_an_in_memory_one_gives(tiny_recipe
     recipes.train_rlm(space, archs[:10], Y[:10], objs, recipe, progress=False,
                       base_dir=tmp_path / "base")
     assert calls == []  # loaded, not pretrained again
+
+
+def test_two_workers_needing_one_base_pretrain_it_once(tiny_recipe, tmp_path,
+                                                       monkeypatch) -> None:
+    """Two workers filling one run directory ask for the same base at once: the lock makes
+    the second wait and load what the first saved."""
+    import threading
+
+    from nas_rlm.surrogates import recipes
+
+    calls = []
+    real = recipes.pretrain_base
+    monkeypatch.setattr(recipes, "pretrain_base", lambda *a, **k: calls.append(a) or real(*a, **k))
+    recipe = tiny_recipe.with_overrides(["pretrain_archs=8", "pretrain_steps=1"])
+    got = []
+
+    def worker():
+        got.append(recipes.load_or_pretrain_base(tmp_path / "s0", "nb201", ["cifar10"], recipe,
+                                                 progress=False))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 2
+    assert got[0].training_info["base"] == got[1].training_info["base"]

@@ -189,11 +189,25 @@ def load_or_pretrain_base(base_dir: Path, space: SearchSpace | str, objectives: 
                           accuracy: Sequence[str] | None = None, tokenizer_archs: int = 0,
                           progress: bool = True, threads: int = 1) -> RLM:
     """The base saved in ``base_dir/model``, or pretrain it (checkpointing in
-    ``base_dir/ckpt``, so a killed run resumes) and save it there first."""
+    ``base_dir/ckpt``, so a killed run resumes) and save it there first. A lock file makes
+    a second process that needs the same base (two workers filling one run directory) wait
+    for it rather than pretrain it again."""
+    import fcntl
+
     recipe, space = recipe or DEFAULT_RECIPE, as_space(space)
+    Path(base_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(base_dir) / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _load_or_pretrain(Path(base_dir), space, objectives, recipe, seed, accuracy,
+                                 tokenizer_archs, progress, threads)
+
+
+def _load_or_pretrain(base_dir: Path, space: SearchSpace, objectives: Sequence[str],
+                      recipe: RLMRecipe, seed: int, accuracy: Sequence[str] | None,
+                      tokenizer_archs: int, progress: bool, threads: int) -> RLM:
     want = json.loads(json.dumps(_base_settings(space, objectives, recipe, seed, accuracy,
                                                 tokenizer_archs)))
-    model_dir = Path(base_dir) / "model"
+    model_dir = base_dir / "model"
     if (model_dir / "rlm.json").is_file():
         rlm = RLM.from_pretrained(model_dir)
         have = rlm.training_info.get("base", {})
@@ -203,7 +217,7 @@ def load_or_pretrain_base(base_dir: Path, space: SearchSpace | str, objectives: 
                               f"({', '.join(diff)}); remove it or use another directory")
         return rlm
     rlm = pretrain_base(space, objectives, recipe, seed, accuracy, tokenizer_archs,
-                        Path(base_dir) / "ckpt", progress, threads)
+                        base_dir / "ckpt", progress, threads)
     rlm.save_pretrained(model_dir)
     return rlm
 
