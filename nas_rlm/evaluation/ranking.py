@@ -390,7 +390,8 @@ def evaluate(
     te_all = heldout_indices(space)[:test_limit]
     from ..surrogates.recipes import DEFAULT_RECIPE
 
-    recipe = (c.rlm_recipe or DEFAULT_RECIPE).to_dict() if "rlm" in surrogates else None
+    rlm_recipe = c.rlm_recipe or DEFAULT_RECIPE
+    recipe = rlm_recipe.to_dict() if "rlm" in surrogates else None
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
               "space_settings": get_space(space).settings()}
@@ -417,8 +418,8 @@ def evaluate(
               "versions": _versions()}
     write_json(out / "config.json", config)
 
-    pretrains = "rlm" in surrogates and (c.rlm_recipe or DEFAULT_RECIPE).pretrain_archs > 0
-    factories = surrogate_factories(space, surrogates, targets, c.rlm_recipe, first, threads,
+    pretrains = "rlm" in surrogates and rlm_recipe.pretrain_archs > 0
+    factories = surrogate_factories(space, surrogates, targets, rlm_recipe, first, threads,
                                     bases=out / "pretrained" if pretrains else None)
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:

@@ -133,6 +133,12 @@ def pretraining_archs(space: SearchSpace | str, n: int, seed: int = 0) -> list:
     return as_space(space).sample(n, np.random.default_rng([seed, 7])) if n else []
 
 
+def tokenizer_archs_for(space: SearchSpace, n: int, seed: int = 0) -> list:
+    """The ``n`` sampled archs whose texts join the BPE's corpus for ``seed``
+    (``tokenizer_archs``): computed texts, no labels."""
+    return space.sample(n, np.random.default_rng([seed, 11])) if n else []
+
+
 def pretrain_base(
     space: SearchSpace | str,
     objectives: Sequence[str],
@@ -155,8 +161,7 @@ def pretrain_base(
         raise NasRlmError("the recipe has no pretraining stage (pretrain_archs=0)")
     space = as_space(space)  # an unknown space fails here, before any work
     pre = pretraining_archs(space, recipe.pretrain_archs, seed)
-    extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
-             if tokenizer_archs else [])
+    extra = tokenizer_archs_for(space, tokenizer_archs, seed)
     executed = executed_objectives(space, objectives, recipe, accuracy)
     pre_objs = pretrain_objectives(bool(executed))
     rlm = RLM(pre_objs, space, recipe.model, objective_vocab=[*pre_objs, *objectives],
@@ -260,8 +265,7 @@ def train_rlm(
         pre_info = rlm.training_info
         rlm.set_objectives(objectives)
     else:
-        extra = (space.sample(tokenizer_archs, np.random.default_rng([seed, 11]))
-                 if tokenizer_archs else [])
+        extra = tokenizer_archs_for(space, tokenizer_archs, seed)
         rlm = RLM(list(objectives), space, recipe.model,
                   executed_objectives=executed_objectives(space, objectives, recipe, accuracy))
         rlm.build([t for views in rlm.views_for([*extra, *archs]) for t in views], seed=seed)

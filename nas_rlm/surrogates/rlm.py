@@ -719,10 +719,10 @@ def _neighbour_branches(p: torch.Tensor, exponent_first: bool):
 @contextmanager
 def _decoder_vocab(model, width: int):
     """Score only the first ``width`` ids (numbers and objective tokens): the decoder never
-    writes a text token, and the other ~1,000 logits per step cost more than the decoder
-    layers (the output layer, then masking, softmax and sampling over all of them). The
-    sliced layer is a view of the same weights: the kept logits are the same numbers, up to
-    float rounding."""
+    writes a text token, and the output layer, masking, softmax and sampling over the other
+    ~1,000 ids per step took about a quarter of sampling time (docs/rlm_v2.md, "Decoding
+    cost"). The sliced layer is a view of the same weights: the kept logits are the same
+    numbers, up to float rounding."""
     head = getattr(model, "lm_head", None)
     if type(head) is not torch.nn.Linear or head.out_features <= width:  # e.g. a test stub
         yield
