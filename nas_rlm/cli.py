@@ -12,9 +12,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import ArchError, NasRlmError
+from .evaluation.fewshot import FewShotConfig
 from .evaluation.ranking import EvaluationConfig
 from .search.assisted import AssistedConfig
 from .search.executors import EXECUTORS
@@ -225,6 +227,75 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import load_latency
+    from .evaluation.protocol import source_devices
+    from .surrogates.base_card import write_base_card
+    from .surrogates.recipes import load_or_pretrain_base
+
+    torch.set_num_threads(args.threads)
+    exclude = None if args.exclude_columns is None else [
+        c.strip() for c in args.exclude_columns.split(",") if c.strip()]
+    columns = source_devices(args.space, exclude, args.data_dir)
+    excluded = [d for d in load_latency(args.space, args.data_dir).device_names
+                if d not in columns]
+    recipe = _recipe(args.size, args.set, pretrain_archs=args.archs,
+                     pretrain_steps=args.steps)
+    out = Path(args.out)
+    if not args.quiet:
+        print(f"pretraining on {len(columns)} source column(s) of {args.space}: "
+              f"{', '.join(columns)}", file=sys.stderr)
+    rlm = load_or_pretrain_base(out, args.space, [], recipe, seed=args.seed,
+                                progress=not args.quiet, threads=args.threads,
+                                source_columns=columns, data_dir=args.data_dir)
+    card = write_base_card(rlm, out / "model", excluded)
+    print(json.dumps({"model": str(out / "model"), "model_card": str(card),
+                      "n_params": rlm.n_params, "source_columns": columns,
+                      "excluded": excluded,
+                      "learning_curve": str(out / "ckpt" / "learning_curve.png")}, indent=2))
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    import torch
+
+    from .io import write_json
+    from .run_dir import claim
+    from .search.evaluators import TableEvaluator
+    from .search_spaces import get_space
+    from .surrogates.recipes import FINETUNE_TRAIN, finetune_rlm
+    from .surrogates.rlm import RLM
+
+    torch.set_num_threads(args.threads)
+    base = RLM.from_pretrained(args.base)
+    if "base" not in base.training_info:
+        raise NasRlmError(f"{args.base} is not a pretrained base (made by `nas-rlm pretrain`)")
+    if base.space != args.space:
+        raise NasRlmError(f"{args.base} is a base for {base.space}, not {args.space}")
+    space = base.search_space or get_space(args.space)
+    table = TableEvaluator.from_csv(space, args.csv).table
+    archs = [space.to_string(a) for a in table.row]
+    Y = table.lookup(list(table.row), table.columns)
+    out = Path(args.out)
+    train = replace(FINETUNE_TRAIN, **{k: v for k, v in
+                                       (("steps", args.steps), ("lr", args.lr)) if v})
+    claim(out, {"base": str(Path(args.base).resolve()), "csv": str(Path(args.csv).resolve()),
+                "columns": table.columns, "n": len(archs), "seed": args.seed,
+                "train": train.settings()}, args.force_restart)
+    rlm = finetune_rlm(base, archs, Y, table.columns, train, seed=args.seed,
+                       out_dir=out / "finetune_ckpt", progress=not args.quiet,
+                       threads=args.threads)
+    rlm.save_pretrained(out / "model")
+    info = rlm.training_info
+    write_json(out / "finetune.json", {k: v for k, v in info.items() if k != "history"})
+    print(json.dumps({"model": str(out / "model"), "columns": table.columns, "n": len(archs),
+                      "started_from": info["finetune"]["started_from"],
+                      "seconds": info["seconds"]}, indent=2))
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .io import atomic_write_text, write_csv
     from .surrogates.base import point_estimate, uncertainty
@@ -377,6 +448,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fewshot(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluation.fewshot import FewShotConfig, fewshot
+
+    torch.set_num_threads(args.threads)
+    config = FewShotConfig(
+        args.space, tuple(c.strip() for c in (args.devices or "").split(",") if c.strip()),
+        tuple(_int_list(args.sizes, "--sizes")), tuple(_int_list(args.seeds, "--seeds")),
+        tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+        test_limit=args.test_limit, finetune_steps=args.finetune_steps)
+    res = fewshot(config, base_dir=args.base, out_dir=args.out, data_dir=args.data_dir,
+                  progress=not args.quiet, threads=args.threads,
+                  force_restart=args.force_restart)
+    if args.quiet:
+        print((Path(args.out) / "table.md").read_text().rstrip())
+    print(f"{res['cells_run']} cells run, {res['cells_resumed']} resumed; results in "
+          f"{Path(args.out) / 'results.json'}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 def _search_spec_args(p: argparse.ArgumentParser) -> None:
     """What to search for, spelled the same way by `search` and `assisted`."""
@@ -480,6 +572,62 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-dir", help=data_dir_help)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=_cmd_train)
+
+    pt = sub.add_parser("pretrain", help="pretrain a base RLM on computed labels and the "
+                        "source devices' latencies (DESIGN §3 few-shot)")
+    pt.add_argument("--space", default="nb201", help="nb201, fbnet or ofa_mbv3")
+    pt.add_argument("--exclude-columns", help="latency columns the base must never see "
+                    "(default: the DESIGN §3 held-out devices of the space)")
+    pt.add_argument("--archs", type=_int_in(1, 10_000_000), default=6000,
+                    help="table rows to pretrain on")
+    pt.add_argument("--steps", type=POSITIVE, default=2000, help="optimizer steps")
+    pt.add_argument("--seed", type=SEED, default=0)
+    pt.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
+    pt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override any recipe field, e.g. train.lr=5e-4 (repeatable)")
+    pt.add_argument("--threads", type=THREADS, default=1)
+    pt.add_argument("--out", default="runs/base", help="base dir (model/ and ckpt/); "
+                    "rerun to resume")
+    pt.add_argument("--data-dir", help=data_dir_help)
+    pt.add_argument("--quiet", action="store_true")
+    pt.set_defaults(func=_cmd_pretrain)
+
+    ft = sub.add_parser("finetune", help="fine-tune a pretrained base on a CSV of "
+                        "measurements (arch,<column>..., as `measure` writes)")
+    ft.add_argument("--base", required=True, help="OUT/model of `nas-rlm pretrain`")
+    ft.add_argument("--space", default="nb201")
+    ft.add_argument("--csv", required=True)
+    ft.add_argument("--steps", type=POSITIVE, help="default: FINETUNE_TRAIN's")
+    ft.add_argument("--lr", type=_positive_float, help="default: FINETUNE_TRAIN's")
+    ft.add_argument("--seed", type=SEED, default=0)
+    ft.add_argument("--threads", type=THREADS, default=1)
+    ft.add_argument("--out", default="runs/finetune", help="run dir; the model is OUT/model")
+    ft.add_argument("--force-restart", action="store_true",
+                    help="empty the run dir first, even if it holds a run of other inputs")
+    ft.add_argument("--quiet", action="store_true")
+    ft.set_defaults(func=_cmd_finetune)
+
+    fs = sub.add_parser("fewshot", help="rank a new device from S measurements: the base "
+                        "fine-tuned against baselines in one run (DESIGN §3)")
+    fs.add_argument("--space", default=FewShotConfig.space, help="nb201 or fbnet")
+    fs.add_argument("--base", help="a `nas-rlm pretrain` model dir (needed by rlm_base)")
+    fs.add_argument("--devices", help="held-out devices (default: the space's DESIGN §3 six "
+                    "or three)")
+    fs.add_argument("--sizes", default=",".join(map(str, FewShotConfig.sizes)),
+                    help="target samples S")
+    fs.add_argument("--seeds", default=",".join(map(str, FewShotConfig.seeds)))
+    fs.add_argument("--methods", default=",".join(FewShotConfig.methods),
+                    help="comma-separated: " + ", ".join(FewShotConfig.methods))
+    fs.add_argument("--test-limit", type=POSITIVE,
+                    help="score only the first N held-out archs (smoke runs, not the protocol)")
+    fs.add_argument("--finetune-steps", type=POSITIVE, help="default: FINETUNE_TRAIN's")
+    fs.add_argument("--threads", type=THREADS, default=1)
+    fs.add_argument("--out", default="runs/fewshot", help="run dir; rerun to resume")
+    fs.add_argument("--force-restart", action="store_true",
+                    help="empty the run dir first, even if it holds a run of other inputs")
+    fs.add_argument("--data-dir", help=data_dir_help)
+    fs.add_argument("--quiet", action="store_true")
+    fs.set_defaults(func=_cmd_fewshot)
 
     pr = sub.add_parser("predict", help="predict objectives for archs with a trained RLM")
     pr.add_argument("--model", help="directory written by `nas-rlm train` "

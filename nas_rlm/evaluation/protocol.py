@@ -7,6 +7,9 @@ a 2,000-arch test set from their 5,000 rows, drawn the same way.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..errors import ConfigError, UnknownNameError
@@ -33,3 +36,27 @@ def train_indices(space: str, n: int, seed: int) -> np.ndarray:
     if n > len(pool):
         raise ConfigError(f"N={n} exceeds the {space} training pool of {len(pool)} archs")
     return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
+
+
+#: DESIGN §3 "Few-shot on a new device": devices no pretrained base sees, not even on
+#: training-pool archs; every other latency column of the space is a source device.
+HELDOUT_DEVICES = {
+    "nb201": ("titan_rtx_256", "gold_6226", "pixel2", "raspi4", "eyeriss", "fpga"),
+    "fbnet": ("raspi4", "eyeriss", "fpga"),
+}
+
+
+def source_devices(space: str, exclude: Sequence[str] | None = None,
+                   data_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The latency columns a base may learn: the table's devices less ``exclude`` (default:
+    :data:`HELDOUT_DEVICES`). Unknown names in ``exclude`` are an error, so a typo cannot
+    leave a held-out device in the corpus."""
+    from ..data import load_latency
+
+    devices = list(load_latency(space, data_dir).device_names)
+    exclude = list(HELDOUT_DEVICES.get(space, ()) if exclude is None else exclude)
+    unknown = [c for c in exclude if c not in devices]
+    if unknown:
+        raise UnknownNameError(f"cannot exclude {unknown}: not {space} latency columns; "
+                               f"columns: {', '.join(devices)}")
+    return [d for d in devices if d not in exclude]

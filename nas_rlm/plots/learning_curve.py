@@ -12,16 +12,24 @@ from pathlib import Path
 
 from .figure import save, subplots
 
+#: Above this many objectives the curves are drawn thin, unlabelled, with their mean.
+MAX_LEGEND = 10
+
 
 def plot_learning_curve(history: Sequence[dict], out_dir: Path,
                         objectives: Sequence[str]) -> list[Path]:
     """``learning_curve.png/.svg`` in ``out_dir`` from the trainer's history rows."""
     fig, (ax_tau, ax_spread, ax_loss) = subplots(1, 3, figsize=(13, 3.6))
     steps = [h["step"] for h in history]
-    for o in objectives:
-        if any(f"tau/{o}" in h for h in history):
-            ax_tau.plot(steps, [h.get(f"tau/{o}") for h in history], label=o)
-            ax_spread.plot(steps, [h.get(f"spread/{o}") for h in history], label=o)
+    shown = [o for o in objectives if any(f"tau/{o}" in h for h in history)]
+    many = len(shown) > MAX_LEGEND  # a pretrained base: thin lines, no legend, and the mean
+    for o in shown:
+        style = {"lw": 0.6, "alpha": 0.5, "label": f"_{o}"} if many else {"label": o}
+        ax_tau.plot(steps, [h.get(f"tau/{o}") for h in history], **style)
+        ax_spread.plot(steps, [h.get(f"spread/{o}") for h in history], **style)
+    if many:
+        ax_tau.plot(steps, [h.get("val_tau") for h in history], color="black", lw=2,
+                    label=f"mean of {len(shown)} objectives")
     ax_tau.set(xlabel="optimizer step", ylabel="validation Kendall τ (EMA, expected value)")
     ax_spread.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax_spread.set(xlabel="optimizer step", ylabel="std(pred) / std(true) on validation")

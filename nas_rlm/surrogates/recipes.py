@@ -149,50 +149,87 @@ def pretrain_base(
     out_dir: Path | None = None,
     progress: bool = True,
     threads: int = 1,
+    source_columns: Sequence[str] = (),
+    data_dir: str | os.PathLike | None = None,
 ) -> RLM:
     """The recipe's pretraining stage alone: BPE on the texts of the pretraining (and
     tokenizer) archs, a model with a token for every pretraining label and for
-    ``objectives``, trained on computed labels. It reads no table label and no training
-    pool, so one base serves every pool of a seed (``train_rlm(base_dir=...)``).
+    ``objectives``, trained on computed labels. It reads no training pool, so one base
+    serves every pool of a seed (``train_rlm(base_dir=...)``).
 
-    With ``out_dir`` the stage checkpoints there and resumes."""
+    ``source_columns`` (latency columns of the space's table; never an accuracy) are
+    learnt beside the computed labels: the pretraining archs are then drawn from the
+    table's rows. A base that has seen many devices can learn a new one from a few
+    measurements (:func:`finetune_rlm`). With ``out_dir`` the stage checkpoints there and
+    resumes."""
     recipe = recipe or DEFAULT_RECIPE
     if not recipe.pretrain_archs:
         raise NasRlmError("the recipe has no pretraining stage (pretrain_archs=0)")
     space = as_space(space)  # an unknown space fails here, before any work
-    pre = pretraining_archs(space, recipe.pretrain_archs, seed)
+    source_columns = list(source_columns)
+    if source_columns:
+        pre, source = source_table(space, source_columns, recipe.pretrain_archs, seed,
+                                   data_dir)
+    else:
+        pre, source = pretraining_archs(space, recipe.pretrain_archs, seed), None
     extra = tokenizer_archs_for(space, tokenizer_archs, seed)
-    executed = executed_objectives(space, objectives, recipe, accuracy)
+    executed = executed_objectives(space, [*objectives, *source_columns], recipe, accuracy)
     pre_objs = pretrain_objectives(bool(executed))
-    rlm = RLM(pre_objs, space, recipe.model, objective_vocab=[*pre_objs, *objectives],
+    rlm = RLM([*pre_objs, *source_columns], space, recipe.model,
+              objective_vocab=[*pre_objs, *source_columns, *objectives],
               executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))])
     rlm.build([t for views in rlm.views_for([*pre, *extra]) for t in views], seed=seed)
     labels = computed_labels(space, pre, progress)
     if len(pre_objs) > len(PRETRAIN_OBJECTIVES):  # the executed text learns its own labels
         labels = np.hstack([labels, computed_labels(space.executed(), pre, progress)])
-    rlm.fit(pre, labels, **asdict(replace(
+    if source is not None:
+        labels = np.hstack([labels, source])
+    rlm.fit(pre, labels, missing_ok=source is not None, **asdict(replace(
         recipe.train, steps=recipe.pretrain_steps, seed=seed, progress=progress,
         threads=threads, checkpoint_dir=str(out_dir) if out_dir else None)))
     rlm.training_info["base"] = _base_settings(space, objectives, recipe, seed, accuracy,
-                                               tokenizer_archs)
+                                               tokenizer_archs, source_columns)
     return rlm
 
 
+def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int = 0,
+                 data_dir: str | os.PathLike | None = None) -> tuple[list[str], np.ndarray]:
+    """``(archs, Y)``: ``n`` rows of the space's table (seeded; every row if it has fewer)
+    with the source ``columns``. Accuracies are refused: a base that saw them could not
+    be fine-tuned on accuracy honestly (issue "pretrained base", deliverable 5)."""
+    from ..data import load_targets
+    from ..evaluation.ranking import accuracy_names, canonical_archs
+
+    acc = [c for c in columns if c in accuracy_names(space.name, data_dir)]
+    if acc:
+        raise NasRlmError(f"accuracy column(s) {acc} cannot be pretraining labels; a base "
+                          "sees latency columns and computed labels only")
+    archs, Y = load_targets(space.name, columns, data_dir)
+    rows = np.sort(np.random.default_rng([seed, 7]).choice(
+        len(archs), min(n, len(archs)), replace=False))
+    archs = canonical_archs(space.name, [archs[i] for i in rows])
+    return archs, Y[rows]
+
+
 def _base_settings(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
-                   seed: int, accuracy: Sequence[str] | None, tokenizer_archs: int) -> dict:
+                   seed: int, accuracy: Sequence[str] | None, tokenizer_archs: int,
+                   source_columns: Sequence[str] = ()) -> dict:
     """What a pretrained base depends on; a saved base of other settings is refused."""
     r = recipe.to_dict()
     return {"space": space.name, "space_settings": space.settings(), "seed": seed,
             "objectives": list(objectives), "accuracy": None if accuracy is None
             else list(accuracy), "tokenizer_archs": tokenizer_archs, "model": r["model"],
             "train": {k: v for k, v in r["train"].items() if k != "steps"},
+            "source_columns": list(source_columns),
             **{k: r[k] for k in ("pretrain_archs", "pretrain_steps", "executed_text")}}
 
 
 def load_or_pretrain_base(base_dir: Path, space: SearchSpace | str, objectives: Sequence[str],
                           recipe: RLMRecipe | None = None, seed: int = 0,
                           accuracy: Sequence[str] | None = None, tokenizer_archs: int = 0,
-                          progress: bool = True, threads: int = 1) -> RLM:
+                          progress: bool = True, threads: int = 1,
+                          source_columns: Sequence[str] = (),
+                          data_dir: str | os.PathLike | None = None) -> RLM:
     """The base saved in ``base_dir/model``, or pretrain it (checkpointing in
     ``base_dir/ckpt``, so a killed run resumes) and save it there first. A lock file makes
     a second process that needs the same base (two workers filling one run directory) wait
@@ -204,14 +241,16 @@ def load_or_pretrain_base(base_dir: Path, space: SearchSpace | str, objectives: 
     with open(Path(base_dir) / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         return _load_or_pretrain(Path(base_dir), space, objectives, recipe, seed, accuracy,
-                                 tokenizer_archs, progress, threads)
+                                 tokenizer_archs, progress, threads, list(source_columns),
+                                 data_dir)
 
 
 def _load_or_pretrain(base_dir: Path, space: SearchSpace, objectives: Sequence[str],
                       recipe: RLMRecipe, seed: int, accuracy: Sequence[str] | None,
-                      tokenizer_archs: int, progress: bool, threads: int) -> RLM:
+                      tokenizer_archs: int, progress: bool, threads: int,
+                      source_columns: list[str], data_dir) -> RLM:
     want = json.loads(json.dumps(_base_settings(space, objectives, recipe, seed, accuracy,
-                                                tokenizer_archs)))
+                                                tokenizer_archs, source_columns)))
     model_dir = base_dir / "model"
     if (model_dir / "rlm.json").is_file():
         rlm = RLM.from_pretrained(model_dir)
@@ -222,7 +261,7 @@ def _load_or_pretrain(base_dir: Path, space: SearchSpace, objectives: Sequence[s
                               f"({', '.join(diff)}); remove it or use another directory")
         return rlm
     rlm = pretrain_base(space, objectives, recipe, seed, accuracy, tokenizer_archs,
-                        base_dir / "ckpt", progress, threads)
+                        base_dir / "ckpt", progress, threads, source_columns, data_dir)
     rlm.save_pretrained(model_dir)
     return rlm
 
@@ -276,6 +315,63 @@ def train_rlm(
     if pre_info is not None:
         rlm.training_info["pretrain"] = {k: v for k, v in pre_info.items() if k != "history"}
     return rlm
+
+
+#: Fine-tuning a pretrained base on a few measurements (``nas-rlm finetune``): a handful of
+#: archs leaves no validation split to stop on, so the budget is short and fixed and the
+#: weights with the lowest training loss at a readout are kept.
+FINETUNE_TRAIN = TrainConfig(steps=300, warmup_steps=30, val_fraction=0.0, eval_every=50,
+                             patience=100)
+
+
+def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[str],
+                 train: TrainConfig | None = None, seed: int = 0,
+                 accuracy: Sequence[str] | None = None, out_dir: Path | None = None,
+                 progress: bool = True, threads: int = 1) -> RLM:
+    """Fine-tune a pretrained base (``nas-rlm pretrain``) on ``Y`` for ``columns``, in place.
+
+    A column the base has no token for gets one, started from the base objective whose
+    predictions on ``archs`` rank the labels best (Spearman ρ): a new device starts as the
+    most similar device the base knows, and fine-tuning moves it from there. A column the
+    base learnt in pretraining is warned about: its figures are not few-shot figures."""
+    import warnings
+
+    from scipy.stats import spearmanr
+
+    columns = list(columns)
+    Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), len(columns))
+    seen = [c for c in columns if c in base.scalers]
+    if seen:
+        warnings.warn(f"column(s) {', '.join(seen)} were pretraining labels of this base; "
+                      "fine-tuning on them is not a few-shot result", stacklevel=2)
+    acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
+    known = [o for o in base.objectives if o in base.scalers]
+    ex = set(base.executed_objectives)
+    new = [c for c in columns if c not in base.objective_vocab]
+    like: dict[str, str] = {}
+    if new and known:
+        pred = base.predict_expected(archs)  # every objective the base was trained on
+        for c in new:
+            view = c not in acc and bool(ex)
+            cand = [j for j, o in enumerate(base.objectives) if o in known
+                    and (o in ex) == view]
+            j = columns.index(c)
+            rho = [spearmanr(pred[:, k], Y[:, j]).statistic for k in cand]
+            rho = [r if np.isfinite(r) else -1.0 for r in rho]
+            if cand:
+                like[c] = base.objectives[cand[int(np.argmax(rho))]]
+    for executed in (False, True):
+        base.add_objectives([c for c in new if (c not in acc and bool(ex)) == executed],
+                            like, executed=executed)
+    base_info = base.training_info
+    base.set_objectives(columns)
+    cfg = replace(train or FINETUNE_TRAIN, seed=seed, progress=progress, threads=threads,
+                  checkpoint_dir=str(out_dir) if out_dir else None)
+    base.fit(archs, Y, **asdict(cfg))
+    base.training_info["finetune"] = {"columns": columns, "started_from": like,
+                                      "seen_in_pretraining": seen, "n": len(archs)}
+    base.training_info["base"] = base_info.get("base", {})
+    return base
 
 
 def executed_objectives(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,

@@ -195,6 +195,46 @@ class RLM(Surrogate):
                     f"{', '.join(self.objective_vocab)}")
         self.objectives = names
 
+    def add_objectives(self, names: Sequence[str], like: dict[str, str] | None = None,
+                       executed: bool = False) -> list[str]:
+        """Give a built model tokens for objectives it has none for (a new device to fine-tune
+        a pretrained base on): each new row of the shared embedding starts as the embedding of
+        ``like[name]`` (an objective the model knows) or else the mean of the objective
+        tokens. Objective ids sit between the number and text ids, so the text rows move up
+        by the number added; every weight keeps its value. ``executed``: the new objectives
+        read the executed graph. Returns the names added."""
+        new = [o for o in dict.fromkeys(names) if o not in self.objective_vocab]
+        if not new:
+            return []
+        if not self.config.objective_tokens:
+            raise NasRlmError("this RLM has no objective tokens (objective_tokens=False); "
+                              "it cannot learn a new objective beside its own")
+        like = like or {}
+        bad = {o: s for o, s in like.items() if o in new and s not in self.objective_vocab}
+        if bad:
+            raise UnknownNameError(f"cannot start {bad} from objectives the model lacks; it "
+                                   f"knows {', '.join(self.objective_vocab)}")
+        if self.model is not None:
+            sd = self.model.state_dict()
+            emb, lo, at = sd["shared.weight"], self.numbers.vocab_size, self.text_offset
+            rows = torch.stack([emb[self.objective_token_id(like[o])] if o in like
+                                else emb[lo:at].mean(0) for o in new])
+            grown = torch.cat([emb[:at], rows, emb[at:]])
+            self.objective_vocab += new
+            model = T5ForConditionalGeneration(self._t5_config())
+            model.load_state_dict({**sd, "shared.weight": grown,
+                                   **{k: grown for k in _TIED if k in sd}})
+            model.tie_weights()
+            self.model = model.train(self.model.training)
+        else:
+            self.objective_vocab += new
+        if executed:
+            if self.config.chained:
+                raise NasRlmError("a chained RLM reads one text per arch; executed objectives "
+                                  "need model.chained=false")
+            self.executed_objectives += new
+        return new
+
     # -- vocabulary layout -------------------------------------------------------------------
     @property
     def _n_obj_tokens(self) -> int:

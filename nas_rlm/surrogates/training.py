@@ -53,6 +53,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     lead_weight: float = 2.0     # cross-entropy weight of sign/exponent/first digit vs the rest
     rank_weight: float = 1.0     # weight of the pairwise ranking term (0: cross-entropy only)
+    labels_per_arch: int = 0     # labels drawn per arch per step (0: all): a base with ~40
+                                 # labels per arch spends its steps on the decoder otherwise
     ema_decay: float = 0.99      # weight average read out and kept (0: the raw weights)
     eval_every: int = 100        # steps between validation readouts (and checkpoints)
     patience: int = 10           # readouts without a better validation τ before stopping
@@ -67,7 +69,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         ints = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "eval_every": 1,
-                "patience": 1, "seed": 0, "threads": 1}
+                "patience": 1, "seed": 0, "threads": 1, "labels_per_arch": 0}
         for name, lo in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -165,8 +167,11 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         order = np.random.default_rng(cfg.seed).permutation(n)
         n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
         val_idx, tr_idx = order[:n_val], order[n_val:]
-        V = rlm.n_views
-        inputs = [rlm.encode_texts([t[v] for t in texts]) for v in range(V)]
+        # only the views some objective reads are encoded (a device-only model fine-tuned
+        # from a base that also reads the optimised graph needs the executed text alone)
+        used = sorted({rlm.view_of(j) for j in range(len(rlm.objectives))})
+        V, slot_of = len(used), {v: k for k, v in enumerate(used)}
+        inputs = [rlm.encode_texts([t[v] for t in texts]) for v in used]
         tasks_of = {i: [] for i in range(n)}
         for t in rlm.sequences(Z):
             tasks_of[t[0]].append(t)
@@ -206,6 +211,14 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 b = perm[(step % spe) * cfg.batch_size:][: cfg.batch_size]
                 return b[acc.process_index :: acc.num_processes]
 
+            def draw(arch_tasks: list, step: int, i: int) -> list:
+                k = cfg.labels_per_arch
+                if not k or len(arch_tasks) <= k:
+                    return arch_tasks
+                pick = np.random.default_rng([cfg.seed, step, int(i)]).choice(
+                    len(arch_tasks), k, replace=False)
+                return [arch_tasks[p] for p in np.sort(pick)]
+
             t0 = time.perf_counter() - state.get("seconds", 0.0)
             bar = tqdm(total=cfg.steps, initial=state["step"], desc="train", unit="step",
                        disable=not cfg.progress or not acc.is_main_process)
@@ -214,11 +227,11 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 b = [i for i in step_batch(state["step"]) if tasks_of[i]]
                 if not b:
                     raise DataError("a training batch has no labels at all")
-                tasks = [t for i in b for t in tasks_of[i]]
+                tasks = [t for i in b for t in draw(tasks_of[i], state["step"], i)]
                 local = {a: k for k, a in enumerate(b)}
                 dec = rlm.decoder_tensors(tasks)
                 ids, mask = rlm.pad([inputs[v][i] for i in b for v in range(V)])
-                seq_arch = torch.tensor([local[t[0]] * V + rlm.view_of(t[1][0][0])
+                seq_arch = torch.tensor([local[t[0]] * V + slot_of[rlm.view_of(t[1][0][0])]
                                          for t in tasks])
                 rows.train()
                 logits = rows(ids.to(acc.device), mask.to(acc.device), seq_arch.to(acc.device),

@@ -1,0 +1,46 @@
+"""One few-shot table from several `nas-rlm fewshot` run dirs of the same protocol (same
+space, devices and test archs; methods run in separate processes): Spearman ρ per device and
+its mean, per (method, S), with the number of seeds behind each mean.
+
+    python experiments/fewshot/table.py runs/fewshot/baselines_t1000 runs/fewshot/rlm_base_t1000
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from nas_rlm.evaluation.fewshot import FewShotConfig, format_table, summarize
+
+
+def main(dirs: list[str]) -> None:
+    if not dirs:
+        raise SystemExit(__doc__)
+    cells, configs = [], []
+    for d in dirs:
+        res = json.loads((Path(d) / "results.json").read_text())
+        configs.append(res["config"])
+        cells += res["cells"]
+    keys = ("space", "devices", "test_limit")
+    if any(tuple(c[k] for k in keys) != tuple(configs[0][k] for k in keys) for c in configs):
+        raise SystemExit("these runs are not of one protocol (space, devices, test_limit)")
+    c0 = configs[0]
+    methods = list(dict.fromkeys(c["method"] for c in cells))
+    config = FewShotConfig(c0["space"], tuple(c0["devices"]),
+                           tuple(sorted({c["n"] for c in cells})),
+                           tuple(sorted({c["seed"] for c in cells})), tuple(methods),
+                           c0["test_limit"])
+    summary = summarize(cells, config)
+    print(format_table(summary, config))
+    seeds = {(m, n): sorted({c["seed"] for c in cells if (c["method"], c["n"]) == (m, int(n))})
+             for m, by_n in summary.items() for n in by_n}
+    print("\nseeds per row: " + "; ".join(f"{m} S={n}: {s}" for (m, n), s in seeds.items()))
+    secs = {m: np.mean([c["seconds"] for c in cells if c["method"] == m]) for m in methods}
+    print("mean seconds per cell: " + ", ".join(f"{m} {s:.1f}" for m, s in secs.items()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

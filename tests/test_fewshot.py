@@ -1,0 +1,253 @@
+"""A pretrained base and a new device from a few measurements (DESIGN §3 few-shot):
+``add_objectives``, pretraining on source columns, ``finetune_rlm``, the ``pretrain`` /
+``finetune`` / ``fewshot`` commands, and the leakage rules."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from nas_rlm.cli import main
+from nas_rlm.data import load_targets
+from nas_rlm.errors import NasRlmError, UnknownNameError
+from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot
+from nas_rlm.evaluation.protocol import HELDOUT_DEVICES, source_devices, train_indices
+from nas_rlm.surrogates.recipes import (
+    FINETUNE_TRAIN,
+    RLMRecipe,
+    finetune_rlm,
+    load_or_pretrain_base,
+    source_table,
+)
+from nas_rlm.surrogates.rlm import RLM
+
+TINY_BASE = ["pretrain_archs=40", "pretrain_steps=4", "train.eval_every=2",
+             "train.batch_size=16", "train.labels_per_arch=3"]
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory, data_dir):
+    """A tiny NB201 base pretrained on three source devices (never eyeriss or fpga)."""
+    out = tmp_path_factory.mktemp("base")
+    recipe = RLMRecipe.sized("tiny").with_overrides(TINY_BASE)
+    load_or_pretrain_base(out, "nb201", [], recipe, progress=False,
+                          source_columns=["pixel3", "1080ti_1", "gold_6240"],
+                          data_dir=data_dir)
+    return out / "model"
+
+
+def _pool(column: str, n: int, data_dir, seed: int = 0):
+    archs, Y = load_targets("nb201", [column], data_dir)
+    idx = train_indices("nb201", n, seed)
+    return [archs[i] for i in idx], Y[idx]
+
+
+def _few() -> object:
+    from dataclasses import replace
+
+    return replace(FINETUNE_TRAIN, steps=4, eval_every=2)
+
+
+def test_source_devices_exclude_the_heldout_ones(data_dir):
+    src = source_devices("nb201", data_dir=data_dir)
+    assert len(src) == 27 - 6 and not set(src) & set(HELDOUT_DEVICES["nb201"])
+    only = source_devices("nb201", ["pixel3"], data_dir)
+    assert len(only) == 26 and "pixel3" not in only and "eyeriss" in only
+    with pytest.raises(UnknownNameError, match="pixel9"):
+        source_devices("nb201", ["pixel9"], data_dir)
+
+
+def test_source_table_reads_the_table_and_refuses_accuracy(data_dir):
+    from nas_rlm.search_spaces import get_space
+
+    sp = get_space("nb201")
+    archs, Y = source_table(sp, ["pixel3"], 30, seed=0, data_dir=data_dir)
+    all_archs, all_Y = load_targets("nb201", ["pixel3"], data_dir)
+    row = {a: i for i, a in enumerate(all_archs)}
+    assert len(archs) == 30 == len(set(archs))
+    np.testing.assert_array_equal(Y[:, 0], [all_Y[row[a], 0] for a in archs])
+    with pytest.raises(NasRlmError, match="accuracy"):
+        source_table(sp, ["cifar10"], 30, data_dir=data_dir)
+
+
+def test_base_learns_source_columns_and_never_the_excluded(base_dir):
+    base = RLM.from_pretrained(base_dir)
+    info = base.training_info["base"]
+    assert info["source_columns"] == ["pixel3", "1080ti_1", "gold_6240"]
+    assert {"pixel3", "1080ti_1", "gold_6240", "mflops", "executed_nodes"} <= set(base.scalers)
+    for col in ("eyeriss", "fpga", "cifar10"):  # no label, no token, no scaler
+        assert col not in base.objective_vocab and col not in base.scalers
+    assert {"pixel3", "executed_mflops"} <= set(base.executed_objectives)
+    assert "mflops" not in base.executed_objectives
+
+
+def test_add_objectives_keeps_every_known_prediction(tiny_config):
+    from nas_rlm.search_spaces import get_space
+
+    sp = get_space("nb201")
+    archs = sp.sample(6, np.random.default_rng(0))
+    rlm = RLM(["a", "b"], sp, tiny_config())
+    rlm.fit(archs, np.arange(12.0).reshape(6, 2) + 1, steps=2, eval_every=1, progress=False)
+    before = rlm.predict_expected(archs)
+    offset = rlm.text_offset
+    assert rlm.add_objectives(["c", "a"], like={"c": "b"}) == ["c"]
+    assert rlm.text_offset == offset + 1 and rlm.objective_vocab == ["a", "b", "c"]
+    emb = rlm.model.get_input_embeddings().weight
+    assert emb[rlm.objective_token_id("c")].equal(emb[rlm.objective_token_id("b")])
+    np.testing.assert_allclose(rlm.predict_expected(archs), before, rtol=1e-5)
+    with pytest.raises(UnknownNameError, match="zz"):
+        rlm.add_objectives(["d"], like={"d": "zz"})
+
+
+def test_labels_per_arch_draws_a_subset(tiny_config, monkeypatch):
+    """With ``labels_per_arch=k`` every arch brings at most k of its labels to a step."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates import rlm as rlm_mod
+
+    sp = get_space("nb201")
+    archs = sp.sample(8, np.random.default_rng(1))
+    seen = []
+    real = rlm_mod.RLM.decoder_tensors
+
+    def spy(self, tasks):
+        seen.append(len(tasks))
+        return real(self, tasks)
+
+    monkeypatch.setattr(rlm_mod.RLM, "decoder_tensors", spy)
+    rlm = RLM(["a", "b", "c", "d"], sp, tiny_config())
+    rlm.fit(archs, np.random.default_rng(0).random((8, 4)) + 1, steps=3, eval_every=3,
+            batch_size=8, val_fraction=0.0, labels_per_arch=2, progress=False)
+    assert seen and all(n == 8 * 2 for n in seen)
+
+
+def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir):
+    archs, Y = _pool("eyeriss", 12, data_dir)
+    base = RLM.from_pretrained(base_dir)
+    from scipy.stats import spearmanr
+
+    pred, objs = base.predict_expected(archs), list(base.objectives)
+    ex = [o for o in objs if o in base.executed_objectives]
+    rlm = finetune_rlm(base, archs, Y, ["eyeriss"], _few(), progress=False)
+    start = rlm.training_info["finetune"]["started_from"]["eyeriss"]
+    rho = {o: spearmanr(pred[:, objs.index(o)], Y[:, 0]).statistic for o in ex}
+    rho = {o: (r if np.isfinite(r) else -1.0) for o, r in rho.items()}
+    assert start == max(rho, key=rho.get)
+    assert rlm.objectives == ["eyeriss"] and "eyeriss" in rlm.executed_objectives
+    assert rlm.predict_expected(archs).shape == (12, 1)
+
+
+def test_finetune_warns_on_a_column_the_base_saw(base_dir, data_dir):
+    archs, Y = _pool("pixel3", 10, data_dir)
+    with pytest.warns(UserWarning, match="pixel3 were pretraining labels"):
+        finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["pixel3"], _few(),
+                     progress=False)
+    archs, Y = _pool("fpga", 10, data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["fpga"], _few(),
+                     progress=False)
+
+
+def test_finetune_cli_then_predict_and_search(base_dir, data_dir, tmp_path, capsys):
+    """Two columns a user measured (accuracy and a new device) make one model that
+    ``predict`` and ``search`` take like any other."""
+    archs, _ = _pool("eyeriss", 10, data_dir)
+    _, Y = load_targets("nb201", ["cifar10", "eyeriss"], data_dir)
+    Y = Y[train_indices("nb201", 10, 0)]
+    csv = tmp_path / "mine.csv"
+    rows = "".join(f"{a},{y[0]},{y[1]}\n" for a, y in zip(archs, Y, strict=True))
+    csv.write_text("arch,cifar10,eyeriss\n" + rows)
+    out = tmp_path / "ft"
+    assert main(["finetune", "--base", str(base_dir), "--csv", str(csv), "--steps", "4",
+                 "--out", str(out), "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["columns"] == ["cifar10", "eyeriss"] and res["n"] == 10
+    model = RLM.from_pretrained(out / "model")
+    assert "eyeriss" in model.executed_objectives
+    assert "cifar10" not in model.executed_objectives  # accuracy reads the optimised graph
+    assert main(["predict", "--model", str(out / "model"), archs[0], "-k", "2",
+                 "--quiet"]) == 0
+    assert "eyeriss" in json.loads(capsys.readouterr().out)[0]
+    assert main(["search", "--model", str(out / "model"), "--objectives",
+                 "accuracy,latency:eyeriss", "--pop-size", "6", "--generations", "1",
+                 "--out", str(tmp_path / "search"), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("body,match", [
+    ("arch,eyeriss\n|nor_conv_3x3~0|+|zz~0|none~1|+|none~0|none~1|none~2|,1.0\n",
+     "bad.csv:2: unknown op"),
+    ("arch,eyeriss\n{a},nan\n", "non-finite"),
+    ("arch,eyeriss\n{a},1.0\n{a},2.0\n", "listed twice"),
+])
+def test_finetune_cli_bad_csv_is_one_line(base_dir, data_dir, tmp_path, capsys, body, match):
+    a = _pool("eyeriss", 2, data_dir)[0][0]
+    csv = tmp_path / "bad.csv"
+    csv.write_text(body.format(a=a))
+    assert main(["finetune", "--base", str(base_dir), "--csv", str(csv),
+                 "--out", str(tmp_path / "ft")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err
+
+
+def test_finetune_refuses_a_model_that_is_not_a_base(tmp_path, capsys):
+    from nas_rlm.surrogates.pretrained import default_model_dir
+
+    csv = tmp_path / "x.csv"
+    csv.write_text("arch,eyeriss\n")
+    assert main(["finetune", "--base", str(default_model_dir()), "--csv", str(csv),
+                 "--out", str(tmp_path / "ft")]) == 2
+    assert "not a pretrained base" in capsys.readouterr().err
+
+
+def test_pretrain_cli_exclude_columns(tmp_path, capsys, data_dir):
+    out = tmp_path / "b"
+    assert main(["pretrain", "--exclude-columns", ",".join(
+        [d for d in source_devices("nb201", [], data_dir) if d not in ("pixel3", "eyeriss")]
+        + ["eyeriss"]), "--archs", "30", "--steps", "2", "--size", "tiny",
+        "--set", "train.eval_every=1", "--set", "train.labels_per_arch=2",
+        "--out", str(out), "--data-dir", str(data_dir), "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["source_columns"] == ["pixel3"] and "eyeriss" in res["excluded"]
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "pixel3" in card and "eyeriss" in card.split("never saw")[1]
+    assert main(["pretrain", "--exclude-columns", "pixel9", "--out", str(tmp_path / "c"),
+                 "--data-dir", str(data_dir), "--quiet"]) == 2
+    assert "pixel9" in capsys.readouterr().err
+
+
+def test_fewshot_run_scores_every_method_and_resumes(base_dir, tmp_path, data_dir):
+    cfg = FewShotConfig("nb201", ("eyeriss", "fpga"), (10,), (0,),
+                        ("rlm_base", "ridge_ref", "flops", "gbdt"), test_limit=60,
+                        finetune_steps=2)
+    res = fewshot(cfg, base_dir=base_dir, out_dir=tmp_path / "fs", data_dir=data_dir,
+                  progress=False)
+    assert res["cells_run"] == 8
+    s = res["summary"]
+    for m in cfg.methods:
+        assert s[m]["10"]["complete"] and -1 <= s[m]["10"]["mean_spearman"] <= 1
+    assert s["ridge_ref"]["10"]["mean_spearman"] > 0.5  # source devices predict the target
+    again = fewshot(cfg, base_dir=base_dir, out_dir=tmp_path / "fs", data_dir=data_dir,
+                    progress=False)
+    assert again["cells_run"] == 0 and again["summary"] == s
+    assert "HELP (published)" in (tmp_path / "fs" / "table.md").read_text()
+
+
+def test_fewshot_refuses_a_base_that_saw_the_device(base_dir, tmp_path, data_dir):
+    cfg = FewShotConfig("nb201", ("pixel3",), (10,), (0,), ("rlm_base",), test_limit=20)
+    with pytest.raises(NasRlmError, match="pretrained on \\['pixel3'\\]"):
+        fewshot(cfg, base_dir=base_dir, out_dir=tmp_path / "fs", data_dir=data_dir,
+                progress=False)
+
+
+def test_heldout_test_archs_carry_no_label_of_the_evaluated_column(data_dir):
+    """The ridge baseline's features are the source columns only; the evaluated column of
+    a test arch never reaches a method (it is read only to score)."""
+    from nas_rlm.evaluation.fewshot import _Run
+
+    run = _Run(FewShotConfig("nb201", ("eyeriss",), (10,), (0,), ("ridge_ref",),
+                             test_limit=30), None, data_dir, 1)
+    assert "eyeriss" not in run.sources
+    assert not set(run.sources) & set(HELDOUT_DEVICES["nb201"])
