@@ -14,7 +14,12 @@ from nas_rlm.cli import main
 from nas_rlm.data import load_targets
 from nas_rlm.errors import NasRlmError, UnknownNameError
 from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot
-from nas_rlm.evaluation.protocol import HELDOUT_DEVICES, source_devices, train_indices
+from nas_rlm.evaluation.protocol import (
+    HELDOUT_DEVICES,
+    heldout_indices,
+    source_devices,
+    train_indices,
+)
 from nas_rlm.surrogates.recipes import (
     FINETUNE_TRAIN,
     RLMRecipe,
@@ -69,6 +74,10 @@ def test_source_table_reads_the_table_and_refuses_accuracy(data_dir):
     row = {a: i for i, a in enumerate(all_archs)}
     assert len(archs) == 30 == len(set(archs))
     np.testing.assert_array_equal(Y[:, 0], [all_Y[row[a], 0] for a in archs])
+    # table labels for training-pool archs only: all of the pool, and no held-out arch
+    every, _ = source_table(sp, ["pixel3"], 10**6, data_dir=data_dir)
+    test = {all_archs[i] for i in heldout_indices("nb201")}
+    assert len(every) == 15625 - 5000 and not set(every) & test
     with pytest.raises(NasRlmError, match="accuracy"):
         source_table(sp, ["cifar10"], 30, data_dir=data_dir)
 

@@ -7,7 +7,7 @@ set -euo pipefail
 RUNS=${1:-runs/fewshot}
 SEEDS=${2:-0-4}
 LIMIT=${3:-5000}
-BASE_ARGS=(--archs 8000 --steps 2500 --set train.val_fraction=0.02 --set train.eval_every=250
+BASE_ARGS=(--archs 8000 --steps 2000 --set train.val_fraction=0.02 --set train.eval_every=250
            --set train.labels_per_arch=6)
 
 nas-rlm pretrain --space nb201 "${BASE_ARGS[@]}" --out "$RUNS/base_s0"

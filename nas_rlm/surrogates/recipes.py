@@ -194,10 +194,12 @@ def pretrain_base(
 
 def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int = 0,
                  data_dir: str | os.PathLike | None = None) -> tuple[list[str], np.ndarray]:
-    """``(archs, Y)``: ``n`` rows of the space's table (seeded; every row if it has fewer)
-    with the source ``columns``. Accuracies are refused: a base that saw them could not
-    be fine-tuned on accuracy honestly (issue "pretrained base", deliverable 5)."""
+    """``(archs, Y)``: ``n`` rows of the space's DESIGN §3 training pool (seeded; every row
+    if it has fewer) with the source ``columns``. Table labels are used for training-pool
+    archs only (DESIGN §1.3): no held-out test arch is ever drawn. Accuracies are refused:
+    a base that saw them could not be fine-tuned on accuracy honestly."""
     from ..data import load_targets
+    from ..evaluation.protocol import TABLE_SIZES, heldout_indices
     from ..evaluation.ranking import accuracy_names, canonical_archs
 
     acc = [c for c in columns if c in accuracy_names(space.name, data_dir)]
@@ -205,8 +207,11 @@ def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int =
         raise NasRlmError(f"accuracy column(s) {acc} cannot be pretraining labels; a base "
                           "sees latency columns and computed labels only")
     archs, Y = load_targets(space.name, columns, data_dir)
+    pool = np.arange(len(archs))
+    if space.name in TABLE_SIZES:
+        pool = np.setdiff1d(pool, heldout_indices(space.name))
     rows = np.sort(np.random.default_rng([seed, 7]).choice(
-        len(archs), min(n, len(archs)), replace=False))
+        pool, min(n, len(pool)), replace=False))
     archs = canonical_archs(space.name, [archs[i] for i in rows])
     return archs, Y[rows]
 
@@ -220,7 +225,8 @@ def _base_settings(space: SearchSpace, objectives: Sequence[str], recipe: RLMRec
             "objectives": list(objectives), "accuracy": None if accuracy is None
             else list(accuracy), "tokenizer_archs": tokenizer_archs, "model": r["model"],
             "train": {k: v for k, v in r["train"].items() if k != "steps"},
-            "source_columns": list(source_columns),
+            # only where there are some: bases saved before source columns stay valid
+            **({"source_columns": list(source_columns)} if source_columns else {}),
             **{k: r[k] for k in ("pretrain_archs", "pretrain_steps", "executed_text")}}
 
 
