@@ -238,6 +238,10 @@ def test_fewshot_run_scores_every_method_and_resumes(base_dir, tmp_path, data_di
     for m in cfg.methods:
         assert s[m]["10"]["complete"] and -1 <= s[m]["10"]["mean_spearman"] <= 1
     assert s["ridge_ref"]["10"]["mean_spearman"] > 0.5  # source devices predict the target
+    cells = json.loads((tmp_path / "fs" / "results.json").read_text())["cells"]
+    base_cells = [c for c in cells if c["method"] == "rlm_base"]
+    assert base_cells and all(-1 <= c["start_spearman"] <= 1 and c["started_from"]
+                              for c in base_cells)
     again = fewshot(cfg, base_dir=base_dir, out_dir=tmp_path / "fs", data_dir=data_dir,
                     progress=False)
     assert again["cells_run"] == 0 and again["summary"] == s

@@ -38,6 +38,15 @@ def main(dirs: list[str]) -> None:
     seeds = {(m, n): sorted({c["seed"] for c in cells if (c["method"], c["n"]) == (m, int(n))})
              for m, by_n in summary.items() for n in by_n}
     print("\nseeds per row: " + "; ".join(f"{m} S={n}: {s}" for (m, n), s in seeds.items()))
+    base = [c for c in cells if c["method"] == "rlm_base" and "start_spearman" in c]
+    if base:
+        print("\nrlm_base before fine-tuning (the base objective its token starts from), "
+              "mean ρ per S over devices and seeds:")
+        for n in sorted({c["n"] for c in base}):
+            got = [c for c in base if c["n"] == n]
+            starts = sorted({f"{c['device']}<-{c['started_from']}" for c in got})
+            print(f"  S={n}: {np.mean([c['start_spearman'] for c in got]):.3f} "
+                  f"(after: {np.mean([c['spearman'] for c in got]):.3f}); {', '.join(starts)}")
     secs = {m: np.mean([c["seconds"] for c in cells if c["method"] == m]) for m in methods}
     print("mean seconds per cell: " + ", ".join(f"{m} {s:.1f}" for m, s in secs.items()))
 

@@ -151,7 +151,11 @@ class _Run:
                 rlm = finetune_rlm(RLM.from_pretrained(self.base_dir), a_tr, y_tr[:, None],
                                    [device], train, seed=seed, progress=False,
                                    threads=self.threads)
-                extra["started_from"] = rlm.training_info["finetune"]["started_from"]
+                start = rlm.training_info["finetune"]["started_from"][device]
+                zero = RLM.from_pretrained(self.base_dir)  # what fine-tuning starts from
+                zero.set_objectives([start])
+                extra.update(started_from=start, start_spearman=ranking_scores(
+                    zero.predict_expected(a_te)[:, 0], y_te, False)["spearman"])
             else:  # the same recipe, from scratch, on the S samples alone
                 recipe = replace(DEFAULT_RECIPE, train=replace(
                     train, steps=DEFAULT_RECIPE.train.steps))
