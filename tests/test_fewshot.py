@@ -264,3 +264,19 @@ def test_heldout_test_archs_carry_no_label_of_the_evaluated_column(data_dir):
                              test_limit=30), None, data_dir, 1)
     assert "eyeriss" not in run.sources
     assert not set(run.sources) & set(HELDOUT_DEVICES["nb201"])
+
+
+def test_validation_skips_constant_labels(tiny_config):
+    """A label with one value on the validation split (a base's count of 5x5 convs on NB201)
+    has no order: it must not pull the mean τ to 0 nor blow up the spread panel."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.training import _validate
+
+    sp = get_space("nb201")
+    archs = sp.sample(12, np.random.default_rng(2))
+    Y = np.c_[np.arange(12.0) + 1, np.full(12, 3.0)]
+    rlm = RLM(["a", "const"], sp, tiny_config())
+    rlm.fit(archs, Y, steps=2, eval_every=1, val_fraction=0.0, progress=False)
+    row = _validate(rlm, rlm.model, rlm.views_for(archs), Y)
+    assert "tau/a" in row and "tau/const" not in row and "spread/const" not in row
+    assert row["val_tau"] == row["tau/a"]

@@ -16,8 +16,8 @@ def write_base_card(rlm: RLM, model_dir: str | Path, excluded: Sequence[str]) ->
     hist = rlm.training_info.get("history", [])
     sources = base.get("source_columns", [])
     computed = [o for o in rlm.objectives if o not in sources]
-    curve = "\n".join(f"| {h['step']} | {h['loss']:.3f} | {h['ce']:.3f} | {h['rank']:.3f} |"
-                      for h in hist)
+    curve = "\n".join(f"| {h['step']} | {h['loss']:.3f} | {h['ce']:.3f} | {h['rank']:.3f} | "
+                      + (f"{h['val_tau']:.3f} |" if "val_tau" in h else "– |") for h in hist)
     text = f"""# Pretrained base RLM: {base.get('space')}
 
 Made by `nas-rlm pretrain` (seed {base.get('seed')}). Fine-tune it on a CSV of measurements
@@ -33,10 +33,13 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space')} --csv FILE`
 - Objectives reading the executed graph: {', '.join(rlm.executed_objectives) or 'none'}
 - Training seconds: {rlm.training_info.get('seconds')}
 
-## Learning curve (training loss, EMA readout kept at the lowest)
+## Learning curve
 
-| step | loss | token CE | rank |
-|---|---|---|---|
+The EMA weights were read out every few hundred steps; the readout with the best mean
+validation Kendall τ over all labels was kept (best step {rlm.training_info.get('best_step')}).
+
+| step | loss | token CE | rank | validation τ (mean) |
+|---|---|---|---|---|
 {curve}
 """
     path = Path(model_dir) / "MODEL_CARD.md"
