@@ -280,3 +280,18 @@ def test_validation_skips_constant_labels(tiny_config):
     row = _validate(rlm, rlm.model, rlm.views_for(archs), Y)
     assert "tau/a" in row and "tau/const" not in row and "spread/const" not in row
     assert row["val_tau"] == row["tau/a"]
+
+
+def test_fewshot_scratch_and_mlp_cells(tmp_path, data_dir, monkeypatch):
+    """``rlm_scratch`` trains the default recipe's model on the S samples alone (2 steps
+    here) and ``mlp`` the one-hot MLP; both score the same test archs."""
+    from nas_rlm.evaluation import fewshot as fs
+
+    monkeypatch.setattr(fs, "SCRATCH_TRAIN", {**fs.SCRATCH_TRAIN, "steps": 2,
+                                              "eval_every": 1})
+    cfg = FewShotConfig("nb201", ("eyeriss",), (10,), (0,), ("rlm_scratch", "mlp"),
+                        test_limit=40)
+    res = fewshot(cfg, base_dir=None, out_dir=tmp_path / "fs", data_dir=data_dir,
+                  progress=False)
+    assert res["cells_run"] == 2
+    assert all(-1 <= res["summary"][m]["10"]["mean_spearman"] <= 1 for m in cfg.methods)

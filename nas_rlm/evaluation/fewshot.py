@@ -38,6 +38,12 @@ from ..search_spaces import get_space
 from .metrics import ranking_scores
 from .protocol import HELDOUT_DEVICES, heldout_indices, source_devices, train_indices
 
+#: ``rlm_scratch``: the default recipe's 800 steps from nothing; S ≤ 100 archs leave no
+#: validation split, so the lowest training loss at a readout is kept (as in fine-tuning).
+#: ``TrainConfig`` fields (a dict: importing torch here would slow every CLI command).
+SCRATCH_TRAIN = {"steps": 800, "warmup_steps": 30, "val_fraction": 0.0, "eval_every": 50,
+                 "patience": 100}
+
 METHODS = ("rlm_base", "rlm_scratch", "mlp", "gbdt", "flops", "ridge_ref")
 
 #: Published Spearman ρ with 10 target samples (HELP, NeurIPS 2021, Table 2 / 3), DESIGN §3.
@@ -142,6 +148,7 @@ class _Run:
             from dataclasses import replace
 
             from ..surrogates.recipes import DEFAULT_RECIPE, FINETUNE_TRAIN, finetune_rlm, train_rlm
+            from ..surrogates.training import TrainConfig
 
             train = FINETUNE_TRAIN if c.finetune_steps is None else replace(
                 FINETUNE_TRAIN, steps=c.finetune_steps)
@@ -157,8 +164,7 @@ class _Run:
                 extra.update(started_from=start, start_spearman=ranking_scores(
                     zero.predict_expected(a_te)[:, 0], y_te, False)["spearman"])
             else:  # the same recipe, from scratch, on the S samples alone
-                recipe = replace(DEFAULT_RECIPE, train=replace(
-                    train, steps=DEFAULT_RECIPE.train.steps))
+                recipe = replace(DEFAULT_RECIPE, train=TrainConfig(**SCRATCH_TRAIN))
                 rlm = train_rlm(self.space, a_tr, y_tr[:, None], [device], recipe, seed=seed,
                                 progress=False, threads=self.threads, tokenizer_archs=1000)
             pred = rlm.predict_expected(a_te)[:, 0]
