@@ -269,6 +269,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from .surrogates.rlm import RLM
 
     torch.set_num_threads(args.threads)
+    if args.base is None:
+        from .surrogates.pretrained import default_base_dir
+
+        args.base = str(default_base_dir(args.space))
     base = RLM.from_pretrained(args.base)
     if "base" not in base.training_info:
         raise NasRlmError(f"{args.base} is not a pretrained base (made by `nas-rlm pretrain`)")
@@ -594,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ft = sub.add_parser("finetune", help="fine-tune a pretrained base on a CSV of "
                         "measurements (arch,<column>..., as `measure` writes)")
-    ft.add_argument("--base", required=True, help="OUT/model of `nas-rlm pretrain`")
+    ft.add_argument("--base", help="OUT/model of `nas-rlm pretrain` (default: the shipped "
+                    "base of --space, nas_rlm/pretrained/nb201-base for nb201)")
     ft.add_argument("--space", default="nb201")
     ft.add_argument("--csv", required=True)
     ft.add_argument("--steps", type=POSITIVE, help="default: FINETUNE_TRAIN's")

@@ -295,3 +295,21 @@ def test_fewshot_scratch_and_mlp_cells(tmp_path, data_dir, monkeypatch):
                   progress=False)
     assert res["cells_run"] == 2
     assert all(-1 <= res["summary"][m]["10"]["mean_spearman"] <= 1 for m in cfg.methods)
+
+
+def test_shipped_base_never_saw_a_heldout_device_and_finetune_uses_it(tmp_path, capsys,
+                                                                       data_dir):
+    from nas_rlm.surrogates.pretrained import default_base_dir
+
+    base = RLM.from_pretrained(default_base_dir("nb201"))
+    seen = base.training_info["base"]["source_columns"]
+    assert len(seen) == 21 and not set(seen) & set(HELDOUT_DEVICES["nb201"])
+    assert not {"cifar10", *HELDOUT_DEVICES["nb201"]} & set(base.scalers)
+    archs, Y = _pool("raspi4", 10, data_dir)
+    csv = tmp_path / "raspi4.csv"
+    csv.write_text("arch,raspi4\n" + "".join(f"{a},{y}\n" for a, y in zip(archs, Y[:, 0],
+                                                                           strict=True)))
+    assert main(["finetune", "--csv", str(csv), "--steps", "2", "--out",
+                 str(tmp_path / "ft"), "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["columns"] == ["raspi4"]
+    assert RLM.from_pretrained(tmp_path / "ft" / "model").objectives == ["raspi4"]

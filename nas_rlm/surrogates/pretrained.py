@@ -10,6 +10,9 @@ from .rlm import RLM
 
 #: Shipped models by space; each folder has a MODEL_CARD.md with its data, command and τ.
 DEFAULTS = {"nb201": "nb201-rlm"}
+#: Shipped pretrained bases by space (``nas-rlm finetune``'s default ``--base``); each never
+#: saw the space's DESIGN §3 held-out devices nor any accuracy (see its MODEL_CARD.md).
+BASES = {"nb201": "nb201-base"}
 
 
 def default_model_dir(space: str = "nb201") -> Path:
@@ -23,3 +26,11 @@ def default_model_dir(space: str = "nb201") -> Path:
 def load_default(space: str = "nb201") -> RLM:
     """The shipped default RLM for ``space`` (see its MODEL_CARD.md)."""
     return RLM.from_pretrained(default_model_dir(space))
+
+
+def default_base_dir(space: str = "nb201") -> Path:
+    """The shipped pretrained base for ``space`` (``nas-rlm pretrain`` made it)."""
+    if space not in BASES:
+        raise UnknownNameError(f"no shipped base for {space!r}; shipped: {', '.join(BASES)}; "
+                               "make one with `nas-rlm pretrain` and pass --base")
+    return Path(str(resources.files("nas_rlm") / "pretrained" / BASES[space]))
