@@ -200,9 +200,8 @@ def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int =
     a base that saw them could not be fine-tuned on accuracy honestly."""
     from ..data import load_targets
     from ..evaluation.protocol import TABLE_SIZES, heldout_indices
-    from ..evaluation.ranking import accuracy_names, canonical_archs
 
-    acc = [c for c in columns if c in accuracy_names(space.name, data_dir)]
+    acc = [c for c in columns if c in ACCURACY_NAMES]
     if acc:
         raise NasRlmError(f"accuracy column(s) {acc} cannot be pretraining labels; a base "
                           "sees latency columns and computed labels only")
@@ -212,7 +211,8 @@ def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int =
         pool = np.setdiff1d(pool, heldout_indices(space.name))
     rows = np.sort(np.random.default_rng([seed, 7]).choice(
         pool, min(n, len(pool)), replace=False))
-    archs = canonical_archs(space.name, [archs[i] for i in rows])
+    # canonical strings: OFA-MBv3 rows spell unused slots arbitrarily (``canonical_archs``)
+    archs = [space.to_string(space.parse(archs[i])) for i in rows]
     return archs, Y[rows]
 
 
