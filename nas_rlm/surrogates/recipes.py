@@ -357,21 +357,21 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     known = [o for o in base.objectives if o in base.scalers]
     ex = set(base.executed_objectives)
     new = [c for c in columns if c not in base.objective_vocab]
+    # where the base reads the executed graph, a new device column reads it too
+    new_executed = {c for c in new if c not in acc and ex}
     like: dict[str, str] = {}
     if new and known:
         pred = base.predict_expected(archs)  # every objective the base was trained on
         for c in new:
-            view = c not in acc and bool(ex)
-            cand = [j for j, o in enumerate(base.objectives) if o in known
-                    and (o in ex) == view]
-            j = columns.index(c)
-            rho = [spearmanr(pred[:, k], Y[:, j]).statistic for k in cand]
+            cand = [k for k, o in enumerate(base.objectives)
+                    if o in known and (o in ex) == (c in new_executed)]
+            if not cand:
+                continue
+            rho = [spearmanr(pred[:, k], Y[:, columns.index(c)]).statistic for k in cand]
             rho = [r if np.isfinite(r) else -1.0 for r in rho]
-            if cand:
-                like[c] = base.objectives[cand[int(np.argmax(rho))]]
-    for executed in (False, True):
-        base.add_objectives([c for c in new if (c not in acc and bool(ex)) == executed],
-                            like, executed=executed)
+            like[c] = base.objectives[cand[int(np.argmax(rho))]]
+    base.add_objectives([c for c in new if c not in new_executed], like)
+    base.add_objectives([c for c in new if c in new_executed], like, executed=True)
     base_info = base.training_info
     base.set_objectives(columns)
     cfg = replace(train or FINETUNE_TRAIN, seed=seed, progress=progress, threads=threads,
