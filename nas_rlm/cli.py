@@ -485,6 +485,15 @@ def _search_spec_args(p: argparse.ArgumentParser) -> None:
                    help="a budget such as 'latency:pixel3<=4.5' (repeatable; also >=)")
 
 
+def _run_dir_args(p: argparse.ArgumentParser, default: str,
+                  help: str = "run dir; rerun to resume") -> None:
+    """``--out`` and ``--force-restart``, spelled the same by every command that writes a
+    run dir (``run_dir.claim`` refuses a dir made with other inputs unless told)."""
+    p.add_argument("--out", default=default, help=help)
+    p.add_argument("--force-restart", action="store_true",
+                   help="empty the run dir first, even if it holds a run of other inputs")
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line, like every other error of the CLI."""
 
@@ -570,9 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override any recipe field, e.g. train.rank_weight=0 or "
                     "model.chained=true (repeatable)")
     tr.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
-    tr.add_argument("--out", default="runs/rlm", help="run dir; rerun to resume")
-    tr.add_argument("--force-restart", action="store_true",
-                    help="empty the run dir first, even if it holds a run of other inputs")
+    _run_dir_args(tr, "runs/rlm")
     tr.add_argument("--data-dir", help=data_dir_help)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=_cmd_train)
@@ -589,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
     pt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any recipe field, e.g. train.lr=5e-4 (repeatable)")
-    pt.add_argument("--threads", type=THREADS, default=1)
+    pt.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     pt.add_argument("--out", default="runs/base", help="base dir (model/ and ckpt/); "
                     "rerun to resume")
     pt.add_argument("--data-dir", help=data_dir_help)
@@ -605,10 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--steps", type=POSITIVE, help="default: FINETUNE_TRAIN's")
     ft.add_argument("--lr", type=_positive_float, help="default: FINETUNE_TRAIN's")
     ft.add_argument("--seed", type=SEED, default=0)
-    ft.add_argument("--threads", type=THREADS, default=1)
-    ft.add_argument("--out", default="runs/finetune", help="run dir; the model is OUT/model")
-    ft.add_argument("--force-restart", action="store_true",
-                    help="empty the run dir first, even if it holds a run of other inputs")
+    ft.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    _run_dir_args(ft, "runs/finetune", "run dir; the model is OUT/model")
     ft.add_argument("--quiet", action="store_true")
     ft.set_defaults(func=_cmd_finetune)
 
@@ -626,10 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--test-limit", type=POSITIVE,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     fs.add_argument("--finetune-steps", type=POSITIVE, help="default: FINETUNE_TRAIN's")
-    fs.add_argument("--threads", type=THREADS, default=1)
-    fs.add_argument("--out", default="runs/fewshot", help="run dir; rerun to resume")
-    fs.add_argument("--force-restart", action="store_true",
-                    help="empty the run dir first, even if it holds a run of other inputs")
+    fs.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    _run_dir_args(fs, "runs/fewshot")
     fs.add_argument("--data-dir", help=data_dir_help)
     fs.add_argument("--quiet", action="store_true")
     fs.set_defaults(func=_cmd_fewshot)
@@ -657,9 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("-k", type=SAMPLES, default=SearchConfig.k,
                     help="samples per arch for the reported spread")
     se.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
-    se.add_argument("--out", default="runs/search", help="run dir; rerun to resume")
-    se.add_argument("--force-restart", action="store_true",
-                    help="empty the run dir first, even if it holds a run of other inputs")
+    _run_dir_args(se, "runs/search")
     se.add_argument("--data-dir", help=data_dir_help + "; true values and metrics need it")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.set_defaults(func=_cmd_search)
@@ -711,9 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--address", help="an existing Ray cluster (ray://HOST:10001 or auto); "
                     "default: start a local Ray")
     sa.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
-    sa.add_argument("--out", default="runs/assisted", help="run dir; rerun to resume")
-    sa.add_argument("--force-restart", action="store_true",
-                    help="empty the run dir first, even if it holds a run of other inputs")
+    _run_dir_args(sa, "runs/assisted")
     sa.add_argument("--data-dir", help=data_dir_help)
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
     sa.set_defaults(func=_cmd_assisted)
@@ -729,9 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training pool sizes N")
     ev.add_argument("--seeds", default=",".join(map(str, EvaluationConfig.seeds)),
                     help="pool seeds: a range (0-4) or a list (0,2)")
-    ev.add_argument("--out", default="runs/eval", help="run dir; rerun to resume")
-    ev.add_argument("--force-restart", action="store_true",
-                    help="empty the run dir first, even if it holds a run of other inputs")
+    _run_dir_args(ev, "runs/eval")
     ev.add_argument("--rlm-size", choices=sorted(MODEL_SIZES), default="small")
     ev.add_argument("--rlm-steps", type=POSITIVE,
                     help="RLM optimizer steps (default: the recipe's)")
