@@ -93,6 +93,43 @@ def test_base_learns_source_columns_and_never_the_excluded(base_dir):
     assert "mflops" not in base.executed_objectives
 
 
+def test_base_corpus_is_cached_reused_and_checked(base_dir, data_dir, monkeypatch):
+    """The corpus a base trained on is kept in its checkpoint dir: the same settings read
+    it back without recomputing a label; other settings recompute; damage is an error
+    that names the file. It holds no held-out test arch and no excluded column."""
+    import gzip
+
+    from nas_rlm.surrogates import recipes
+
+    ckpt = base_dir.parent / "ckpt"
+    cache = ckpt / recipes.CORPUS
+    doc = json.loads(gzip.decompress(cache.read_bytes()))
+    assert doc["key"]["objectives"][-3:] == ["pixel3", "1080ti_1", "gold_6240"]
+    assert len(doc["views"]) == len(doc["labels"]) == len(doc["archs"]) == 40
+    # table labels of training-pool rows only
+    archs, Y = load_targets("nb201", ["pixel3"], data_dir)
+    row = {a: i for i, a in enumerate(archs)}
+    rows = [row[a] for a in doc["archs"]]
+    assert not set(rows) & set(heldout_indices("nb201").tolist())
+    assert np.allclose([r[-3] for r in doc["labels"]], Y[rows, 0])
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(recipes, "computed_labels", boom)
+    recipes.base_corpus("nb201", [], RLMRecipe.sized("tiny").with_overrides(TINY_BASE),
+                        source_columns=["pixel3", "1080ti_1", "gold_6240"], cache_dir=ckpt)
+    with pytest.raises(AssertionError, match="recomputed"):  # another column: another key
+        recipes.base_corpus("nb201", [], RLMRecipe.sized("tiny").with_overrides(TINY_BASE),
+                            source_columns=["pixel3"], cache_dir=ckpt, data_dir=data_dir)
+    damaged = base_dir.parent / "damaged"
+    damaged.mkdir()
+    (damaged / recipes.CORPUS).write_bytes(cache.read_bytes()[:100])
+    with pytest.raises(NasRlmError, match=r"corpus\.json\.gz is damaged"):
+        recipes.base_corpus("nb201", [], RLMRecipe.sized("tiny").with_overrides(TINY_BASE),
+                            source_columns=["pixel3"], cache_dir=damaged)
+
+
 def test_add_objectives_keeps_every_known_prediction(tiny_config):
     from nas_rlm.search_spaces import get_space
 

@@ -24,6 +24,7 @@ from ..data.tables import ACCURACY_NAMES
 from ..errors import NasRlmError
 from ..search_spaces import SearchSpace, as_space
 from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
+from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .model_sizes import MODEL_SIZES
 from .rlm import RLM, RLMConfig
@@ -161,35 +162,112 @@ def pretrain_base(
     learnt beside the computed labels: the pretraining archs are then drawn from the
     table's rows. A base that has seen many devices can learn a new one from a few
     measurements (:func:`finetune_rlm`). With ``out_dir`` the stage checkpoints there and
-    resumes."""
+    resumes, and keeps its corpus there (:func:`base_corpus`)."""
     recipe = recipe or DEFAULT_RECIPE
     if not recipe.pretrain_archs:
         raise NasRlmError("the recipe has no pretraining stage (pretrain_archs=0)")
+    rlm, (views, extra, labels, _) = base_corpus(space, objectives, recipe, seed, accuracy,
+                                                 tokenizer_archs, source_columns, data_dir,
+                                                 out_dir, progress)
+    rlm.build([t for v in [*views, *extra] for t in v], seed=seed)
+    rlm.fit(views, labels, missing_ok=bool(source_columns), **asdict(replace(
+        recipe.train, steps=recipe.pretrain_steps, seed=seed, progress=progress,
+        threads=threads, checkpoint_dir=str(out_dir) if out_dir else None)))
+    rlm.training_info["base"] = _base_settings(as_space(space), objectives, recipe, seed,
+                                               accuracy, tokenizer_archs, source_columns)
+    return rlm
+
+
+def base_corpus(
+    space: SearchSpace | str,
+    objectives: Sequence[str],
+    recipe: RLMRecipe,
+    seed: int = 0,
+    accuracy: Sequence[str] | None = None,
+    tokenizer_archs: int = 0,
+    source_columns: Sequence[str] = (),
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> tuple[RLM, tuple[list, list, np.ndarray, list[str]]]:
+    """The base of :func:`pretrain_base` before training (no tokenizer, no weights) and its
+    corpus ``(views, extra_views, labels, archs)``: the texts of the pretraining archs, of
+    the BPE's extra archs, their labels in ``rlm.objectives``' order, and the archs. With
+    ``cache_dir`` the corpus is read from, or written to, ``cache_dir/corpus.json.gz``: it
+    takes minutes to compute and is the same on resume, or on another machine."""
     space = as_space(space)  # an unknown space fails here, before any work
     source_columns = list(source_columns)
-    if source_columns:
-        pre, source = source_table(space, source_columns, recipe.pretrain_archs, seed,
-                                   data_dir)
-    else:
-        pre, source = pretraining_archs(space, recipe.pretrain_archs, seed), None
-    extra = tokenizer_archs_for(space, tokenizer_archs, seed)
     executed = executed_objectives(space, [*objectives, *source_columns], recipe, accuracy)
     pre_objs = pretrain_objectives(bool(executed))
     rlm = RLM([*pre_objs, *source_columns], space, recipe.model,
               objective_vocab=[*pre_objs, *source_columns, *objectives],
               executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))])
-    rlm.build([t for views in rlm.views_for([*pre, *extra]) for t in views], seed=seed)
+    key = {"text_format": TEXT_FORMAT, "space": space.name,
+           "space_settings": space.settings(), "seed": seed,
+           "archs": recipe.pretrain_archs, "tokenizer_archs": tokenizer_archs,
+           "objectives": rlm.objectives, "executed": rlm.executed_objectives}
+    cache = Path(cache_dir) / CORPUS if cache_dir else None
+    corpus = _read_corpus(cache, key) if cache else None
+    if corpus is None:
+        corpus = _compute_corpus(rlm, space, recipe.pretrain_archs, seed, tokenizer_archs,
+                                 source_columns, data_dir, progress)
+        if cache:
+            _write_corpus(cache, key, corpus)
+    return rlm, corpus
+
+
+#: The file of a base's corpus in its checkpoint dir (:func:`base_corpus`).
+CORPUS = "corpus.json.gz"
+
+
+def _compute_corpus(rlm: RLM, space: SearchSpace, n: int, seed: int, tokenizer_archs: int,
+                    source_columns: list[str], data_dir, progress: bool):
+    """The ``n`` pretraining archs are table rows of the training pool where there are
+    ``source_columns``; labels are computed ones, then the source columns."""
+    if source_columns:
+        pre, source = source_table(space, source_columns, n, seed, data_dir)
+    else:
+        pre, source = pretraining_archs(space, n, seed), None
     labels = computed_labels(space, pre, progress)
-    if len(pre_objs) > len(PRETRAIN_OBJECTIVES):  # the executed text learns its own labels
+    if rlm.n_views == 2:  # the executed text learns its own labels
         labels = np.hstack([labels, computed_labels(space.executed(), pre, progress)])
     if source is not None:
         labels = np.hstack([labels, source])
-    rlm.fit(pre, labels, missing_ok=source is not None, **asdict(replace(
-        recipe.train, steps=recipe.pretrain_steps, seed=seed, progress=progress,
-        threads=threads, checkpoint_dir=str(out_dir) if out_dir else None)))
-    rlm.training_info["base"] = _base_settings(space, objectives, recipe, seed, accuracy,
-                                               tokenizer_archs, source_columns)
-    return rlm
+    return (rlm.views_for(pre), rlm.views_for(tokenizer_archs_for(space, tokenizer_archs, seed)),
+            labels, [space.to_string(a) for a in pre])
+
+
+def _write_corpus(path: Path, key: dict, corpus) -> None:
+    import gzip
+
+    from ..io import atomic_write_bytes
+
+    views, extra, labels, archs = corpus
+    doc = {"key": key, "archs": archs, "views": [list(v) for v in views],
+           "extra": [list(v) for v in extra],
+           "labels": [[None if np.isnan(x) else float(x) for x in row] for row in labels]}
+    atomic_write_bytes(path, gzip.compress(json.dumps(doc).encode(), mtime=0))
+
+
+def _read_corpus(path: Path, key: dict):
+    """The cached corpus, or None where there is none or it was made for other settings;
+    a damaged file is an error that names it."""
+    import gzip
+
+    from .rlm import Views
+
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(gzip.decompress(path.read_bytes()))
+        if doc["key"] != json.loads(json.dumps(key)):
+            return None
+        labels = np.array([[np.nan if x is None else x for x in row] for row in doc["labels"]],
+                          dtype=np.float64).reshape(len(doc["views"]), -1)
+        return ([Views(v) for v in doc["views"]], [Views(v) for v in doc["extra"]], labels,
+                doc["archs"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+        raise NasRlmError(f"{path} is damaged ({e}); delete it to rebuild the corpus") from e
 
 
 def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int = 0,

@@ -112,25 +112,27 @@ def rank_scores(rlm, logits: torch.Tensor, dec: dict) -> torch.Tensor:
     """A differentiable point estimate of every value in the batch, in units of the first
     digit: ``10·E[exponent] + E[d1] + 0.1·E[d2]`` from the grammar-masked distributions at
     those positions (teacher-forced, so each is conditioned on the true earlier tokens)."""
-    nt = rlm.numbers
-    digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)])
+    nt, dev = rlm.numbers, logits.device
+    digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)], device=dev)
+    digits = torch.arange(10.0, device=dev)
     seq, pos = dec["value_seq"], dec["value_pos"]
-    score = torch.zeros(len(seq))
+    score = torch.zeros(len(seq), device=dev)
     for q, w in zip(nt.mantissa_positions[:2], (1.0, 0.1), strict=False):
         p = torch.softmax(logits[seq, pos + q][:, digit_ids], -1)
-        score = score + w * (p @ torch.arange(10.0))
+        score = score + w * (p @ digits)
     pe = nt.exponent_positions
     if len(pe) == 1:  # one token per exponent (P10): expectation over exponent tokens
-        exp_ids = [nt.token_to_id(f"<E{e}>") for e in range(nt.min_exp, nt.max_exp + 1)]
+        exp_ids = torch.tensor([nt.token_to_id(f"<E{e}>")
+                                for e in range(nt.min_exp, nt.max_exp + 1)], device=dev)
         p = torch.softmax(logits[seq, pos + pe[0]][:, exp_ids], -1)
-        score = score + 10.0 * (p @ torch.arange(nt.min_exp, nt.max_exp + 1.0))
+        score = score + 10.0 * (p @ torch.arange(nt.min_exp, nt.max_exp + 1.0, device=dev))
     else:  # IEEE: exponent sign as written, expected exponent digits
         labels = dec["labels"]
         e_sign = torch.where(labels[seq, pos + pe[0]] == nt.token_to_id("<->"), -1.0, 1.0)
-        e = torch.zeros(len(seq))
+        e = torch.zeros(len(seq), device=dev)
         for i, q in enumerate(pe[1:]):
             p = torch.softmax(logits[seq, pos + q][:, digit_ids], -1)
-            e = e + 10.0 ** (len(pe) - 2 - i) * (p @ torch.arange(10.0))
+            e = e + 10.0 ** (len(pe) - 2 - i) * (p @ digits)
         score = score + 10.0 * e_sign * e
     return score
 
@@ -200,10 +202,10 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
 
             lead = {rlm.numbers.sign_position, *rlm.numbers.exponent_positions,
                     rlm.numbers.mantissa_positions[0]}
-            table = rlm.grammar_table(model.config.vocab_size)
+            table = rlm.grammar_table(model.config.vocab_size).to(acc.device)
             tpv = rlm.numbers.tokens_per_value
             pos_weight = torch.tensor([cfg.lead_weight if r in lead else 1.0
-                                       for r in range(tpv)] + [1.0])
+                                       for r in range(tpv)] + [1.0], device=acc.device)
             spe = max(1, -(-len(tr_idx) // cfg.batch_size))  # steps per pass over the pool
 
             def step_batch(step: int) -> np.ndarray:
@@ -229,13 +231,14 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                     raise DataError("a training batch has no labels at all")
                 tasks = [t for i in b for t in draw(tasks_of[i], state["step"], i)]
                 local = {a: k for k, a in enumerate(b)}
-                dec = rlm.decoder_tensors(tasks)
+                # the loss is computed where the model runs (an accelerator, if any)
+                dec = {k: v.to(acc.device) for k, v in rlm.decoder_tensors(tasks).items()}
                 ids, mask = rlm.pad([inputs[v][i] for i in b for v in range(V)])
                 seq_arch = torch.tensor([local[t[0]] * V + slot_of[rlm.view_of(t[1][0][0])]
                                          for t in tasks])
                 rows.train()
                 logits = rows(ids.to(acc.device), mask.to(acc.device), seq_arch.to(acc.device),
-                              dec["decoder_input_ids"].to(acc.device)).float().cpu()
+                              dec["decoder_input_ids"]).float()
                 ce, rank = _losses(rlm, logits, dec, table, pos_weight, cfg.rank_weight)
                 loss = ce + cfg.rank_weight * rank
                 acc.backward(loss)
@@ -272,7 +275,8 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 bar.set_postfix(loss=f"{row['loss']:.3f}",
                                 tau=f"{row.get('val_tau', float('nan')):.3f}")
             bar.close()
-        rlm.model = model
+        # prediction runs on the CPU: the model trained on an accelerator comes back from it
+        rlm.model = model.cpu()
         if best_state is not None:
             rlm.model.load_state_dict(best_state)
         rlm.model.eval()
@@ -310,7 +314,7 @@ def _losses(rlm, logits, dec, table, pos_weight, rank_weight):
     w = pos_weight[rows[valid]]
     ce = (nll * w).sum() / w.sum()
     if not rank_weight:
-        return ce, torch.zeros(())
+        return ce, ce.new_zeros(())
     score = rank_scores(rlm, masked, dec)
     return ce, pairwise_rank_loss(score, dec["value_true"], dec["value_col"])
 
@@ -321,6 +325,8 @@ def _validate(rlm, readout, texts: list[str], Y: np.ndarray) -> dict:
     the predictions relative to the labels' (near 0: the model collapsed to the mean)."""
     from scipy.stats import kendalltau
 
+    if next(readout.parameters()).device.type != "cpu":  # prediction runs on the CPU
+        readout = copy.deepcopy(readout).cpu()
     model, rlm.model = rlm.model, readout
     try:
         pred = rlm.predict_expected(texts)
@@ -364,7 +370,9 @@ def _save(ckpt: Path, model, ema, opt, sched, state: dict, best_state) -> None:
     for name, sd in files.items():
         if sd is not None:
             tmp = ckpt / f".{name}.tmp"
-            save_file({k: v.detach().clone().contiguous() for k, v in sd.items()}, str(tmp))
+            # a CPU copy of each: tied weights share storage, which safetensors refuses
+            save_file({k: v.detach().to("cpu", copy=True).contiguous() for k, v in sd.items()},
+                      str(tmp))
             os.replace(tmp, ckpt / name)
     tmp = ckpt / ".optimizer.pt.tmp"
     extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
