@@ -19,7 +19,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from nas_rlm.data import load_targets
-from nas_rlm.evaluation.protocol import heldout_indices
+from nas_rlm.data.splits import heldout_indices
 from nas_rlm.surrogates.rlm import RLM
 
 

@@ -197,7 +197,7 @@ def _recipe(size: str, overrides: Sequence[str], **fields):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .data import load_targets
-    from .evaluation.protocol import train_indices
+    from .data.splits import train_indices
     from .io import write_json
     from .run_dir import claim, data_fingerprint
     from .surrogates.recipes import train_rlm
@@ -231,7 +231,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
     from .data import load_latency
-    from .evaluation.protocol import source_devices
+    from .data.splits import source_devices
     from .surrogates.base_card import write_base_card
     from .surrogates.recipes import load_or_pretrain_base
 

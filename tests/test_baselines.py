@@ -8,8 +8,8 @@ import torch
 from scipy.stats import kendalltau
 
 from nas_rlm.data import load_targets
+from nas_rlm.data.splits import heldout_indices, train_indices
 from nas_rlm.errors import DataError, NasRlmError
-from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.search_spaces.onnx_stats import count_flops
 from nas_rlm.surrogates.base import Surrogate, point_estimate, uncertainty

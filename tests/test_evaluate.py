@@ -18,8 +18,8 @@ import pytest
 
 from nas_rlm.cli import main
 from nas_rlm.data import load_targets
+from nas_rlm.data.splits import heldout_indices, train_indices
 from nas_rlm.errors import NasRlmError, UnknownNameError
-from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.evaluation.ranking import (
     EvaluationConfig,
     evaluate,
@@ -196,8 +196,8 @@ def test_rlm_cell_decodes_accuracy_first_and_reads_out_twice(rlm_run):
 
 def test_saved_cell_model_reproduces_the_cell_predictions(rlm_run, data_dir):
     """--save-models keeps the very model that was scored (how the default model ships)."""
+    from nas_rlm.data.splits import heldout_indices
     from nas_rlm.data.targets import load_targets
-    from nas_rlm.evaluation.protocol import heldout_indices
     from nas_rlm.surrogates.rlm import RLM
 
     out, _res, _rec = rlm_run

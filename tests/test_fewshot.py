@@ -12,14 +12,14 @@ import pytest
 
 from nas_rlm.cli import main
 from nas_rlm.data import load_targets
-from nas_rlm.errors import NasRlmError, UnknownNameError
-from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot
-from nas_rlm.evaluation.protocol import (
+from nas_rlm.data.splits import (
     HELDOUT_DEVICES,
     heldout_indices,
     source_devices,
     train_indices,
 )
+from nas_rlm.errors import NasRlmError, UnknownNameError
+from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot
 from nas_rlm.surrogates.recipes import (
     FINETUNE_TRAIN,
     RLMRecipe,

@@ -34,7 +34,7 @@ def test_shipped_model_is_small_and_documented():
 
 
 def test_objective_order_and_no_leak(rlm):
-    from nas_rlm.evaluation.protocol import heldout_indices
+    from nas_rlm.data.splits import heldout_indices
 
     assert rlm.objectives == ["cifar10", "pixel3", "eyeriss", "gold_6226", "1080ti_1"]
     pool = set(rlm.training_info["train_indices"])

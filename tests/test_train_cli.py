@@ -9,7 +9,7 @@ import numpy as np
 
 from nas_rlm.cli import main
 from nas_rlm.data import load_targets
-from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.data.splits import heldout_indices, train_indices
 
 ARCH = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

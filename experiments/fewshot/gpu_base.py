@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from nas_rlm.evaluation.protocol import HELDOUT_DEVICES, source_devices
+from nas_rlm.data.splits import HELDOUT_DEVICES, source_devices
 from nas_rlm.surrogates.recipes import (
     CORPUS,
     RLMRecipe,

@@ -19,7 +19,7 @@ import torch
 from scipy.stats import spearmanr
 
 from nas_rlm.data import load_targets
-from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.data.splits import heldout_indices, train_indices
 from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm
 from nas_rlm.surrogates.rlm import RLM
 

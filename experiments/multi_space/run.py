@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nas_rlm.data.splits import heldout_indices, train_indices
 from nas_rlm.data.targets import load_targets
 from nas_rlm.evaluation.metrics import ranking_scores
-from nas_rlm.evaluation.protocol import heldout_indices, train_indices
 from nas_rlm.io import write_json
 from nas_rlm.search_spaces import SPACES, get_space
 from nas_rlm.surrogates.recipes import (

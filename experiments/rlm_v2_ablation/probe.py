@@ -21,7 +21,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from nas_rlm.data import load_targets
-from nas_rlm.evaluation.protocol import heldout_indices, train_indices
+from nas_rlm.data.splits import heldout_indices, train_indices
 from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.recipes import RLMRecipe, train_rlm
 

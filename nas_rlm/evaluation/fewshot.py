@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from ..data import load_targets
+from ..data.splits import HELDOUT_DEVICES, heldout_indices, source_devices, train_indices
 from ..errors import ConfigError, NasRlmError, UnknownNameError
 from ..io import atomic_write_text, write_json
 from ..run_dir import claim, data_fingerprint
 from ..search_spaces import get_space
 from .metrics import ranking_scores
-from .protocol import HELDOUT_DEVICES, heldout_indices, source_devices, train_indices
 
 #: ``rlm_scratch``: the default recipe's 800 steps from nothing; S ≤ 100 archs leave no
 #: validation split, so the lowest training loss at a readout is kept (as in fine-tuning).

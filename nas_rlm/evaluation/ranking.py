@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 
 from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
+from ..data.splits import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
 from ..errors import NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
 from ..run_dir import RunDirError, claim, data_fingerprint, differences
 from ..search_spaces import get_space
 from ..surrogates.base import Surrogate, point_estimate
 from .metrics import ranking_scores
-from .protocol import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
 
 #: Surrogates by name, with what each one is (the CLI's ``--surrogates`` choices).
 SURROGATES: dict[str, str] = {

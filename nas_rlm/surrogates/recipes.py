@@ -277,7 +277,7 @@ def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int =
     archs only (DESIGN §1.3): no held-out test arch is ever drawn. Accuracies are refused:
     a base that saw them could not be fine-tuned on accuracy honestly."""
     from ..data import load_targets
-    from ..evaluation.protocol import TABLE_SIZES, heldout_indices
+    from ..data.splits import TABLE_SIZES, heldout_indices
 
     acc = [c for c in columns if c in ACCURACY_NAMES]
     if acc:

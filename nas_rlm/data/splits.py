@@ -51,7 +51,7 @@ def source_devices(space: str, exclude: Sequence[str] | None = None,
     """The latency columns a base may learn: the table's devices less ``exclude`` (default:
     :data:`HELDOUT_DEVICES`). Unknown names in ``exclude`` are an error, so a typo cannot
     leave a held-out device in the corpus."""
-    from ..data import load_latency
+    from .tables import load_latency
 
     devices = list(load_latency(space, data_dir).device_names)
     exclude = list(HELDOUT_DEVICES.get(space, ()) if exclude is None else exclude)
