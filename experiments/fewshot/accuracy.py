@@ -4,7 +4,9 @@ DESIGN §3 held-out archs. The same pools and test archs as ``nas-rlm evaluate -
 --seeds S --test-limit L`` (the RLM from scratch and the baselines), so the two JSONs sit
 side by side in docs/fewshot.md.
 
-    python experiments/fewshot/accuracy.py BASE_MODEL_DIR N SEED TEST_LIMIT [steps=K ...]
+    python experiments/fewshot/accuracy.py BASE_MODEL_DIR N SEED TEST_LIMIT [COLUMN] [steps=K ...]
+
+COLUMN is an NB201 accuracy column (default cifar10; cifar100, imagenet16-120).
 """
 
 from __future__ import annotations
@@ -30,18 +32,20 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__)
     torch.set_num_threads(1)
     base_dir, n, seed, limit = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    fields = {k: json.loads(v) for k, _, v in (a.partition("=") for a in argv[4:])}
-    archs, Y = load_targets("nb201", [COLUMN])
+    rest = argv[4:]
+    column = rest.pop(0) if rest and "=" not in rest[0] else COLUMN
+    fields = {k: json.loads(v) for k, _, v in (a.partition("=") for a in rest)}
+    archs, Y = load_targets("nb201", [column])
     tr, te = train_indices("nb201", n, seed), heldout_indices("nb201")[:limit]
     t0 = time.time()
     rlm = finetune_rlm(RLM.from_pretrained(base_dir), [archs[i] for i in tr], Y[tr],
-                       [COLUMN], replace(FINETUNE_TRAIN, **fields), seed=seed,
+                       [column], replace(FINETUNE_TRAIN, **fields), seed=seed,
                        progress=False)
     seconds = time.time() - t0
     pred = rlm.predict_expected([archs[i] for i in te])[:, 0]
     print(json.dumps({
-        "column": COLUMN, "n": n, "seed": seed, "test_archs": len(te), "fields": fields,
-        "started_from": rlm.training_info["finetune"]["started_from"].get(COLUMN),
+        "column": column, "n": n, "seed": seed, "test_archs": len(te), "fields": fields,
+        "started_from": rlm.training_info["finetune"]["started_from"].get(column),
         "kendall_tau": round(float(kendalltau(pred, Y[te, 0]).statistic), 4),
         "spearman": round(float(spearmanr(pred, Y[te, 0]).statistic), 4),
         "finetune_seconds": round(seconds, 1)}))
