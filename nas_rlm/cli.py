@@ -265,19 +265,14 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from .run_dir import claim
     from .search.evaluators import TableEvaluator
     from .search_spaces import get_space
-    from .surrogates.recipes import FINETUNE_TRAIN, finetune_rlm
-    from .surrogates.rlm import RLM
+    from .surrogates.recipes import FINETUNE_TRAIN, finetune_rlm, load_base
 
     torch.set_num_threads(args.threads)
     if args.base is None:
         from .surrogates.pretrained import default_base_dir
 
         args.base = str(default_base_dir(args.space))
-    base = RLM.from_pretrained(args.base)
-    if "base" not in base.training_info:
-        raise NasRlmError(f"{args.base} is not a pretrained base (made by `nas-rlm pretrain`)")
-    if base.space != args.space:
-        raise NasRlmError(f"{args.base} is a base for {base.space}, not {args.space}")
+    base = load_base(args.base, args.space)
     space = base.search_space or get_space(args.space)
     table = TableEvaluator.from_csv(space, args.csv).table
     archs = [space.to_string(a) for a in table.row]
@@ -441,7 +436,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.space, [t.strip() for t in args.targets.split(",") if t.strip()],
         [s.strip() for s in args.surrogates.split(",") if s.strip()],
         _int_list(args.ns, "--ns"), _int_list(args.seeds, "--seeds"),
-        test_limit=args.test_limit, rlm_recipe=recipe)
+        test_limit=args.test_limit, rlm_recipe=recipe, rlm_base=args.rlm_base)
     res = evaluate(config, out_dir=out, data_dir=args.data_dir, progress=not args.quiet,
                    save_models=args.save_models, threads=args.threads,
                    force_restart=args.force_restart)
@@ -723,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--targets", default=",".join(EvaluationConfig.targets),
                     help="comma-separated table columns (accuracies and device latencies)")
     ev.add_argument("--surrogates", default=",".join(EvaluationConfig.surrogates),
-                    help="comma-separated: flops, flops_pruned, params, mlp, gbdt, rlm")
+                    help="comma-separated: flops, flops_pruned, params, mlp, gbdt, rlm, "
+                    "rlm_base")
     ev.add_argument("--ns", default=",".join(map(str, EvaluationConfig.ns)),
                     help="training pool sizes N")
     ev.add_argument("--seeds", default=",".join(map(str, EvaluationConfig.seeds)),
@@ -739,6 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rlm-set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any RLM recipe field, e.g. train.rank_weight=0 "
                     "(repeatable; recorded in the cells)")
+    ev.add_argument("--rlm-base", help="the `nas-rlm pretrain` model that rlm_base fine-tunes "
+                    "(default: the space's shipped base); it must never have seen a target")
     ev.add_argument("--test-limit", type=POSITIVE,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     ev.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")

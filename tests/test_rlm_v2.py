@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nas_rlm.errors import ModelFormatError, NasRlmError, UnknownNameError
 from nas_rlm.search_spaces.nb201 import NB201
-from nas_rlm.surrogates.normalization import HIGH, LOW, MonotoneMap
+from nas_rlm.surrogates.normalization import HIGH, LOW, REACH, MonotoneMap
 from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
 from nas_rlm.surrogates.rlm import RLM, write_manifest
 from nas_rlm.surrogates.training import pairwise_rank_loss, rank_scores
@@ -37,6 +37,10 @@ def test_normalisation_is_monotone_invertible_and_spans_one_decade(kind) -> None
     zo = f.forward(out)
     assert zo[0] < zo[1] < LOW and HIGH < zo[2] < zo[3]
     np.testing.assert_allclose(f.inverse(zo), out, rtol=1e-9)
+    # a stray decoded exponent (z = 1e9) is clipped REACH beyond the knots
+    far = f.inverse(np.array([-1e9, 1e9]))
+    np.testing.assert_allclose(far, f.inverse(np.array([LOW - REACH, HIGH + REACH])))
+    assert far[0] < y.min() and y.max() < far[1] < 1000 * y.max()
     if kind == "quantile":  # spread evenly: about a ninth of the labels per first digit
         counts = np.bincount(np.floor(z).astype(int).clip(1, 8))[1:]
         assert counts.min() > 0.08 * len(y)

@@ -55,6 +55,8 @@ SURROGATES: dict[str, str] = {
     "mlp": "torch MLP on the one-hot encoding (OneHotMLP defaults)",
     "gbdt": "gradient-boosted trees on the one-hot encoding (OneHotGBDT defaults)",
     "rlm": "RLM trained per cell with its recipe (RecipeRLM), all targets jointly",
+    "rlm_base": "a pretrained base (--rlm-base; default the space's shipped one) fine-tuned "
+                "per cell on each target alone (FinetunedRLM); refuses targets it saw",
 }
 #: Zero-shot rankers: their labels are only validated, never learned.
 ZERO_SHOT: frozenset[str] = frozenset({"flops", "flops_pruned", "params"})
@@ -132,13 +134,15 @@ def score_readout(point: np.ndarray, true: np.ndarray, targets: Sequence[str],
 def surrogate_factories(
     space: str, names: Sequence[str], objectives: Sequence[str] = (), rlm_recipe: Any = None,
     first: Sequence[str] = (), threads: int = 1, bases: Path | None = None,
+    rlm_base: str | os.PathLike[str] | None = None,
 ) -> dict[str, Callable[[int], Surrogate]]:
     """Name -> ``seed -> unfitted Surrogate``. The zero-shot proxies are shared across cells,
     so their per-arch count cache is too (their labels are only validated, never learned).
     With a pretraining recipe, the RLM cells of one seed share the pretrained base kept in
-    ``bases/s<seed>`` (it reads no table label, so every N may start from it)."""
+    ``bases/s<seed>`` (it reads no table label, so every N may start from it). ``rlm_base``
+    is the ``nas-rlm pretrain`` model that ``rlm_base`` fine-tunes (None: the shipped one)."""
     from ..surrogates.baselines import FlopsProxy, OneHotGBDT, OneHotMLP, ParamsProxy
-    from ..surrogates.recipes import RecipeRLM
+    from ..surrogates.recipes import FinetunedRLM, RecipeRLM
 
     sp = get_space(space)
     shared: dict[str, Surrogate] = {}
@@ -152,6 +156,7 @@ def surrogate_factories(
         "gbdt": lambda seed: OneHotGBDT(sp, objectives, seed=seed),
         "rlm": lambda seed: RecipeRLM(sp, objectives, rlm_recipe, seed, first, threads,
                                       base_dir=None if bases is None else bases / f"s{seed}"),
+        "rlm_base": lambda seed: FinetunedRLM(sp, objectives, rlm_base, seed, first, threads),
     }
     return {n: makers[n] for n in names}
 
@@ -170,6 +175,7 @@ class EvaluationConfig:
     seeds: Sequence[int] = (0, 1, 2, 3, 4)        # pool seeds
     test_limit: int | None = None                 # only the first held-out archs (smoke runs)
     rlm_recipe: Any = None                        # an RLMRecipe; None: DEFAULT_RECIPE
+    rlm_base: str | None = None                   # rlm_base's base dir; None: the shipped one
 
     def __post_init__(self) -> None:
         from ..search_spaces import SPACES
@@ -392,11 +398,13 @@ def evaluate(
 
     rlm_recipe = c.rlm_recipe or DEFAULT_RECIPE
     recipe = rlm_recipe.to_dict() if "rlm" in surrogates else None
+    base_dir, base = (_base_settings(space, targets, c.rlm_base) if "rlm_base" in surrogates
+                      else (None, None))
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
               "space_settings": get_space(space).settings()}
-    settings = {s: {**common, **({"rlm_recipe": recipe} if s == "rlm" else {})}
-                for s in surrogates}
+    own = {"rlm": {"rlm_recipe": recipe}, "rlm_base": {"rlm_base": base}}
+    settings = {s: {**common, **own.get(s, {})} for s in surrogates}
 
     out = Path(out_dir)
     cells_dir = out / "cells"
@@ -415,12 +423,14 @@ def evaluate(
                                                                            strict=True)),
               "data_dir": str(resolve_data_dir(data_dir)),
               "rlm_recipe": recipe,
+              "rlm_base": None if base is None else {"dir": str(base_dir), **base},
               "versions": _versions()}
     write_json(out / "config.json", config)
 
     pretrains = "rlm" in surrogates and rlm_recipe.pretrain_archs > 0
     factories = surrogate_factories(space, surrogates, targets, rlm_recipe, first, threads,
-                                    bases=out / "pretrained" if pretrains else None)
+                                    bases=out / "pretrained" if pretrains else None,
+                                    rlm_base=base_dir)
     cells, run, resumed = [], 0, 0
     with tqdm(total=len(grid), desc="evaluate", unit="cell", disable=not progress) as bar:
         for s, n, seed in grid:
@@ -452,6 +462,21 @@ def evaluate(
               f"archs)\n{table}")
     return {**results, "cells_run": run, "cells_resumed": resumed,
             "plots": [str(p) for p in plots]}
+
+
+def _base_settings(space: str, targets: Sequence[str],
+                   base_dir: str | os.PathLike[str] | None) -> tuple[Path, dict]:
+    """The base dir of ``rlm_base`` and what its cells depend on: the base (its manifest's
+    file hashes: a retrained base is a change, a moved one is not) and both budgets. Loading it
+    here refuses a base for another space, or one that saw a target, before any cell runs."""
+    from ..surrogates.pretrained import default_base_dir
+    from ..surrogates.recipes import FINETUNE_ACCURACY_TRAIN, FINETUNE_TRAIN, load_base
+
+    path = Path(base_dir) if base_dir is not None else default_base_dir(space)
+    load_base(path, space, targets)
+    manifest = json.loads((path / "manifest.json").read_text())
+    return path.resolve(), {"files": manifest["files"], "train": FINETUNE_TRAIN.settings(),
+                            "accuracy_train": FINETUNE_ACCURACY_TRAIN.settings()}
 
 
 def _versions() -> dict[str, str]:

@@ -8,7 +8,11 @@ first choice becomes a ranking decision. Predictions are mapped back to units on
 
 The map is piecewise linear through knots (quantiles of the training labels for
 ``"quantile"``, the two extremes for ``"minmax"``) and continues its end segments beyond them,
-so a value outside the training range stays ordered and invertible.
+so a value outside the training range stays ordered and invertible. On the way back, a
+normalised value more than ten ranges (``REACH``) beyond the knots is clipped there:
+constrained decoding may write any exponent, and an objective fine-tuned for a few steps
+sometimes samples one (measured: 8.6e10 % CIFAR-10 accuracy among 3 samples after 10 steps
+from the NB201 base). Labels never reach the clip; a sample that does is noise, not a rank.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from ..errors import ModelFormatError, NasRlmError
 
 KINDS = ("none", "quantile", "minmax")
 LOW, HIGH = 1.0, 9.0  # the normalised range: one decade, positive, first digit 1..9
+#: How far beyond the knots a decoded value is still mapped back unclipped (normalised units).
+#: Ten ranges: an exponent one above the labels' still maps back; a stray larger one does not.
+REACH = 10 * (HIGH - LOW)
 N_KNOTS = 33
 
 
@@ -73,10 +80,12 @@ class MonotoneMap:
         return _piecewise(y, self.x, self.z, lo, hi)
 
     def inverse(self, v: np.ndarray) -> np.ndarray:
-        """Normalised → units (exact inverse of :meth:`forward`)."""
+        """Normalised → units: the exact inverse of :meth:`forward` within ``REACH`` of the
+        knots, clipped beyond it."""
         if self.kind == "none":
             return np.array(v, dtype=np.float64)
         lo, hi = self._slopes
+        v = np.clip(np.asarray(v, dtype=np.float64), self.z[0] - REACH, self.z[-1] + REACH)
         return _piecewise(v, self.z, self.x, 1.0 / lo, 1.0 / hi)
 
     def to_dict(self) -> dict[str, Any]:
