@@ -360,7 +360,7 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
     archs, Y = load_targets("nb201", ["eyeriss", "cifar10"], data_dir)
     idx = train_indices("nb201", 16, 0)
     sur = FinetunedRLM("nb201", ["eyeriss", "cifar10"], base_dir, train=_few(),
-                       accuracy_train=replace(_few(), steps=6))
+                       accuracy_train=replace(_few(), steps=6), epochs=0)
     sur.fit([archs[i] for i in idx], Y[idx])
     steps = [m.training_info["steps_run"] for m in sur.models]
     assert steps == [4, 6]
@@ -372,6 +372,17 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
     np.testing.assert_allclose(point[:, 1], sur.models[1].predict_point(test)[:, 0])
     for j, (m, o) in enumerate(zip(sur.models, ["eyeriss", "cifar10"], strict=True)):
         assert m.scalers[o].x[-1] == pytest.approx(Y[idx, j].max())  # fitted on its labels
+
+
+def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
+    from nas_rlm.surrogates.recipes import FINETUNE_ACCURACY_TRAIN, finetune_budget
+
+    assert finetune_budget(["eyeriss"], 10) == FINETUNE_TRAIN
+    assert finetune_budget(["eyeriss"], 80).steps == FINETUNE_TRAIN.steps == 30
+    assert finetune_budget(["cifar10", "eyeriss"], 78) == FINETUNE_ACCURACY_TRAIN
+    assert finetune_budget(["eyeriss"], 781).steps == 293  # 12 passes of 32 archs
+    assert finetune_budget(["cifar10"], 781).steps == 293
+    assert finetune_budget(["eyeriss"], 781, epochs=0).steps == 30
 
 
 def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data_dir,

@@ -470,13 +470,19 @@ def _base_settings(space: str, targets: Sequence[str],
     file hashes: a retrained base is a change, a moved one is not) and both budgets. Loading it
     here refuses a base for another space, or one that saw a target, before any cell runs."""
     from ..surrogates.pretrained import default_base_dir
-    from ..surrogates.recipes import FINETUNE_ACCURACY_TRAIN, FINETUNE_TRAIN, load_base
+    from ..surrogates.recipes import (
+        FINETUNE_ACCURACY_TRAIN,
+        FINETUNE_EPOCHS,
+        FINETUNE_TRAIN,
+        load_base,
+    )
 
     path = Path(base_dir) if base_dir is not None else default_base_dir(space)
     load_base(path, space, targets)
     manifest = json.loads((path / "manifest.json").read_text())
     return path.resolve(), {"files": manifest["files"], "train": FINETUNE_TRAIN.settings(),
-                            "accuracy_train": FINETUNE_ACCURACY_TRAIN.settings()}
+                            "accuracy_train": FINETUNE_ACCURACY_TRAIN.settings(),
+                            "epochs": FINETUNE_EPOCHS}
 
 
 def _versions() -> dict[str, str]:
