@@ -593,7 +593,8 @@ class FinetunedRLM(Surrogate):
     One fine-tune per objective, each with the budget :func:`finetune_budget` gives its kind
     and ``N`` (as ``nas-rlm finetune`` does). The base is reloaded for every fine-tune
     (fine-tuning changes it in place). A base that saw an objective in pretraining is
-    refused: its figure would not be one from ``N`` labels.
+    refused by :meth:`fit` before any fine-tuning (``evaluate`` refuses it before any cell):
+    its figure would not be one from ``N`` labels.
     """
 
     def __init__(self, space: SearchSpace | str, objectives: Sequence[str] = (),
@@ -609,9 +610,8 @@ class FinetunedRLM(Surrogate):
         self.base_dir = Path(base_dir) if base_dir is not None else default_base_dir(
             self.space.name)
         self.seed, self.threads = seed, threads
-        self.accuracy = set(ACCURACY_NAMES if accuracy is None else accuracy)
+        self.accuracy = sorted(ACCURACY_NAMES if accuracy is None else accuracy)
         self.train, self.accuracy_train, self.epochs = train, accuracy_train, epochs
-        load_base(self.base_dir, self.space.name, self.objectives)  # refuse before any fit
         self.models: list[RLM] = []
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
@@ -620,16 +620,17 @@ class FinetunedRLM(Surrogate):
         if Y.shape[1] != len(self.objectives):
             raise NasRlmError(f"labels have {Y.shape[1]} columns for objectives "
                               f"{self.objectives}")
-        base = self.base_dir
-        self.models = [finetune_rlm(load_base(base, self.space.name, [o]), archs, Y[:, [j]],
-                                    [o], self.budget(o, len(archs)), seed=self.seed,
-                                    accuracy=sorted(self.accuracy), progress=False,
-                                    threads=self.threads)
+        # a fresh base per objective (fine-tuning changes it in place); the first load checks
+        # every objective, so a base that saw one is refused before any fine-tuning
+        self.models = [finetune_rlm(load_base(self.base_dir, self.space.name, self.objectives),
+                                    archs, Y[:, [j]], [o], self.budget(o, len(archs)),
+                                    seed=self.seed, accuracy=self.accuracy,
+                                    progress=False, threads=self.threads)
                        for j, o in enumerate(self.objectives)]
         return self
 
     def budget(self, objective: str, n: int) -> TrainConfig:
-        return finetune_budget([objective], n, sorted(self.accuracy), self.epochs, self.train,
+        return finetune_budget([objective], n, self.accuracy, self.epochs, self.train,
                                self.accuracy_train)
 
     def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
