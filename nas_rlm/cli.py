@@ -742,7 +742,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     ev.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     ev.add_argument("--save-models", action="store_true",
-                    help="keep each trained RLM in OUT/models/rlm_n<N>_s<seed>")
+                    help="keep each trained RLM in OUT/models/<surrogate>_n<N>_s<seed> "
+                         "(rlm_base: one dir per target below it)")
     ev.add_argument("--data-dir", help=data_dir_help)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_evaluate)

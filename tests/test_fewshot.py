@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from nas_rlm.cli import main
 from nas_rlm.data import load_targets
@@ -183,6 +184,28 @@ def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir
     assert start == max(rho, key=rho.get)
     assert rlm.objectives == ["eyeriss"] and "eyeriss" in rlm.executed_objectives
     assert rlm.predict_expected(archs).shape == (12, 1)
+
+
+def test_a_frozen_encoder_fine_tune_moves_only_the_decoder(base_dir, data_dir):
+    """``freeze_encoder``: every encoder weight and every text token's embedding row stays
+    bit-identical (no gradient, no weight decay); the decoder still learns."""
+    from dataclasses import replace
+
+    archs, Y = _pool("eyeriss", 16, data_dir)
+    base = RLM.from_pretrained(base_dir)
+    before = {k: v.clone() for k, v in base.model.state_dict().items()}
+    off = base.text_offset  # eyeriss's new token shifts the text rows by one
+    rlm = finetune_rlm(base, archs, Y, ["eyeriss"],
+                       replace(_few(), freeze_encoder=True, lr=1e-2), progress=False)
+    after = rlm.model.state_dict()
+    assert rlm.text_offset == off + 1
+    assert torch.equal(after["shared.weight"][off + 1:], before["shared.weight"][off:])
+    enc = [k for k in before if k.startswith("encoder.") and k != "encoder.embed_tokens.weight"]
+    assert enc and all(torch.equal(after[k], before[k]) for k in enc)
+    dec = [k for k in before if k.startswith("decoder.block.")]
+    assert any(not torch.equal(after[k], before[k]) for k in dec)
+    with pytest.raises(NasRlmError, match="freeze_encoder must be true or false"):
+        replace(_few(), freeze_encoder="yes")
 
 
 def test_finetune_warns_on_a_column_the_base_saw(base_dir, data_dir):
@@ -392,9 +415,18 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     out = tmp_path / "ev"
     cfg = EvaluationConfig("nb201", ["fpga"], ["rlm_base", "flops_pruned"], [12], [0],
                            test_limit=25, rlm_base=str(base_dir))
-    res = evaluate(cfg, out_dir=out, data_dir=data_dir, progress=False)
+    res = evaluate(cfg, out_dir=out, data_dir=data_dir, progress=False, save_models=True)
     tau = res["summary"]["rlm_base"]["fpga"]["N=12"]["kendall_tau"]["mean"]
     assert -1 <= tau <= 1 and "rlm_base_ev" in res["summary"]
+    # --save-models keeps the scored model: reloaded, it predicts the cell's EV readout
+    saved = RLM.from_pretrained(out / "models" / "rlm_base_n12_s0" / "fpga")
+    cell = np.load(out / "cells" / "rlm_base_n12_s0.npz")
+    te = cell["test_indices"]
+    archs, _ = load_targets("nb201", ["fpga"], data_dir)
+    np.testing.assert_allclose(saved.predict_expected([archs[i] for i in te])[:, 0],
+                               cell["rlm_base_ev.point"][:, 0], rtol=1e-5)
+    assert saved.training_info["train_indices"] == json.loads(
+        (out / "cells" / "rlm_base_n12_s0.json").read_text())["train_indices"]
     config = json.loads((out / "config.json").read_text())
     assert config["rlm_base"]["dir"] == str(base_dir.resolve())
     assert config["rlm_base"]["train"]["steps"] == FINETUNE_TRAIN.steps

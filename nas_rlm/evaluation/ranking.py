@@ -223,6 +223,14 @@ def _arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
+#: The surrogates ``save_models`` keeps, and the RLMs each is made of (``rlm_base``: one
+#: fine-tuned model per target, saved as ``<cell>/<target>``).
+SAVED_MODELS: dict[str, Callable[[Surrogate], list]] = {
+    "rlm": lambda m: [m.rlm],
+    "rlm_base": lambda m: list(m.models),
+}
+
+
 def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
               archs: Sequence[str], Y: np.ndarray, tr: np.ndarray, te: np.ndarray,
               targets: Sequence[str], larger: Sequence[bool], settings: dict,
@@ -231,8 +239,9 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
     t0 = time.perf_counter()
     model = make(seed).fit([archs[i] for i in tr], Y[tr])
     fit_s = time.perf_counter() - t0
-    if models_dir is not None and name == "rlm":
-        model.rlm.training_info["train_indices"] = tr.tolist()  # its pool, for leakage checks
+    if models_dir is not None and name in SAVED_MODELS:
+        for rlm in SAVED_MODELS[name](model):  # its pool, for leakage checks
+            rlm.training_info["train_indices"] = tr.tolist()
         model.save(models_dir / _cell_stem(name, n, seed))
     test_archs, true = [archs[i] for i in te], Y[te]
     t0 = time.perf_counter()
@@ -380,7 +389,8 @@ def evaluate(
 
     ``config.targets`` are column names of ``target_names(space)`` (accuracy first is not
     required: the RLM reorders internally). ``save_models`` keeps each trained RLM in
-    ``out_dir/models/<cell>`` (safetensors; how the shipped default model is made).
+    ``out_dir/models/<cell>`` (safetensors; how the shipped default model is made; for
+    ``rlm_base``, one dir per target below it).
     ``progress`` shows a bar and prints the τ table. Returns the content of ``results.json``
     plus ``cells_run``/``cells_resumed``.
     """

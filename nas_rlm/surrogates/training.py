@@ -56,6 +56,8 @@ class TrainConfig:
     labels_per_arch: int = 0     # labels drawn per arch per step (0: all): a base with ~40
                                  # labels per arch spends its steps on the decoder otherwise
     ema_decay: float = 0.99      # weight average read out and kept (0: the raw weights)
+    freeze_encoder: bool = False  # train the decoder (and the token embeddings it reads) only:
+                                 # fine-tuning keeps what pretraining taught the encoder
     eval_every: int = 100        # steps between validation readouts (and checkpoints)
     patience: int = 10           # readouts without a better validation τ before stopping
     val_fraction: float = 0.1    # of the training pool, for early stopping
@@ -85,6 +87,9 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1:
             raise NasRlmError(f"TrainConfig.val_fraction must be in [0, 1), got "
                               f"{self.val_fraction}")
+        if not isinstance(self.freeze_encoder, bool):
+            raise NasRlmError(f"TrainConfig.freeze_encoder must be true or false, got "
+                              f"{self.freeze_encoder!r}")
         if self.schedule not in ("cosine", "constant"):
             raise NasRlmError(f"TrainConfig.schedule must be 'cosine' or 'constant', got "
                               f"{self.schedule!r}")
@@ -98,14 +103,31 @@ class _Rows(torch.nn.Module):
     """Encoder once per arch, decoder once per sequence: one module, so ``accelerate`` (DDP)
     sees a single forward and synchronises every gradient."""
 
-    def __init__(self, model):
+    def __init__(self, model, freeze_encoder: bool = False):
         super().__init__()
         self.model = model
+        self.freeze_encoder = freeze_encoder
 
     def forward(self, ids, mask, seq_arch, decoder_input_ids):
-        hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        # a frozen encoder runs without a graph: no gradient reaches its layers or the text
+        # tokens' embeddings (shared with the decoder, whose own rows still learn)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_encoder):
+            hidden = self.model.get_encoder()(input_ids=ids,
+                                              attention_mask=mask).last_hidden_state
         return self.model(encoder_outputs=(hidden[seq_arch],), attention_mask=mask[seq_arch],
                           decoder_input_ids=decoder_input_ids).logits
+
+
+def _param_groups(model, cfg: TrainConfig) -> list[dict]:
+    """AdamW's groups. With a frozen encoder, the embedding it shares with the decoder gets no
+    weight decay: the text tokens' rows, which get no gradient, then stay exactly as they were
+    (the decoder's rows are a few hundred numbers)."""
+    if not cfg.freeze_encoder:
+        return [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
+    shared = model.get_input_embeddings().weight
+    rest = [p for p in model.parameters() if p is not shared]
+    return [{"params": rest, "weight_decay": cfg.weight_decay},
+            {"params": [shared], "weight_decay": 0.0}]
 
 
 def rank_scores(rlm, logits: torch.Tensor, dec: dict) -> torch.Tensor:
@@ -181,8 +203,8 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         acc = Accelerator(cpu=not torch.cuda.is_available())
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
-            rows = _Rows(rlm.model)
-            opt = torch.optim.AdamW(rows.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            rows = _Rows(rlm.model, cfg.freeze_encoder)
+            opt = torch.optim.AdamW(_param_groups(rlm.model, cfg), lr=cfg.lr)
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, _schedule(cfg.schedule, cfg.warmup_steps, cfg.steps))
             rows, opt = acc.prepare(rows, opt)
