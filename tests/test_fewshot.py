@@ -406,6 +406,12 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert finetune_budget(["eyeriss"], 781).steps == 293  # 12 passes of 32 archs
     assert finetune_budget(["cifar10"], 781).steps == 293
     assert finetune_budget(["eyeriss"], 781, epochs=0).steps == 30
+    # a device past the fixed budget trains the decoder alone; an accuracy never does
+    assert finetune_budget(["eyeriss"], 781).freeze_encoder
+    assert not finetune_budget(["eyeriss"], 80).freeze_encoder
+    assert not finetune_budget(["cifar10"], 781).freeze_encoder
+    assert not finetune_budget(["cifar10", "eyeriss"], 781).freeze_encoder
+    assert not finetune_budget(["eyeriss"], 781, freeze_devices=False).freeze_encoder
 
 
 def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data_dir,

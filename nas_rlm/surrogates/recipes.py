@@ -425,14 +425,28 @@ FINETUNE_ACCURACY_TRAIN = replace(FINETUNE_TRAIN, steps=100)
 FINETUNE_EPOCHS = 12
 
 
+#: Devices fine-tuned past the fixed budget train the decoder alone (``freeze_encoder``): the
+#: encoder keeps what pretraining taught it. Pool validation (500 pool archs, ρ unfrozen →
+#: frozen; tune_freeze.jsonl): at N = 781 raspi4 0.910 → 0.927 and 0.911 → 0.913 (seeds 0,
+#: 1), pixel2 0.895 → 0.909 and 0.896 → 0.909, eyeriss 0.948 → 0.947 and 0.959 → 0.961; at N
+#: = 390 raspi4 0.876 → 0.875, eyeriss 0.923 → 0.939, pixel2 0.865 → 0.877; at half the
+#: time. Not for an accuracy (CIFAR-10, N = 781: 0.917 → 0.907), nor at S = 20 (six devices,
+#: mean 0.940 → 0.938; eyeriss 0.921 → 0.907).
+FREEZE_DEVICE_ENCODER = True
+
+
 def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | None = None,
                     epochs: float = FINETUNE_EPOCHS, train: TrainConfig = FINETUNE_TRAIN,
-                    accuracy_train: TrainConfig = FINETUNE_ACCURACY_TRAIN) -> TrainConfig:
+                    accuracy_train: TrainConfig = FINETUNE_ACCURACY_TRAIN,
+                    freeze_devices: bool = FREEZE_DEVICE_ENCODER) -> TrainConfig:
     """The fine-tuning budget for ``n`` labels of ``columns``: ``accuracy_train`` if one is
-    an accuracy, else ``train``, with at least ``epochs`` passes over the labels."""
+    an accuracy, else ``train``, with at least ``epochs`` passes over the labels. Device
+    columns whose passes outgrow the fixed budget freeze the encoder (``freeze_devices``)."""
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     cfg = accuracy_train if acc & set(columns) else train
-    return replace(cfg, steps=max(cfg.steps, math.ceil(epochs * n / cfg.batch_size)))
+    steps = max(cfg.steps, math.ceil(epochs * n / cfg.batch_size))
+    freeze = cfg.freeze_encoder or (freeze_devices and cfg is train and steps > cfg.steps)
+    return replace(cfg, steps=steps, freeze_encoder=freeze)
 
 
 def load_base(base_dir: str | os.PathLike, space: str | None = None,

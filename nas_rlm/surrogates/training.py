@@ -303,7 +303,10 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
             rlm.model.load_state_dict(best_state)
         rlm.model.eval()
         info = {"config": asdict(cfg), "n_train": len(tr_idx), "n_val": int(n_val),
-                "best_step": state["best_step"], "best_val_tau": state["best_tau"],
+                "best_step": state["best_step"],
+                # with no validation split the readout kept is the one of lowest training loss
+                "best_val_tau": state["best_tau"] if n_val else None,
+                "selected_by": "validation Kendall tau" if n_val else "training loss",
                 "steps_run": state["step"], "seconds": round(time.perf_counter() - t0, 1),
                 "history": state["history"]}
         rlm.training_info = info
