@@ -261,14 +261,24 @@ def test_finetune_cli_bad_csv_is_one_line(base_dir, data_dir, tmp_path, capsys, 
     assert match in err and "\n" not in err
 
 
-def test_finetune_refuses_a_model_that_is_not_a_base(tmp_path, capsys):
+def test_finetune_refuses_a_model_that_is_not_a_base(tmp_path, capsys, tiny_config):
+    """A model from scratch, and a fine-tuned one (the shipped default: it saw its five
+    columns, so as a base it would leak them into few-shot figures)."""
+    from nas_rlm.search_spaces import get_space
     from nas_rlm.surrogates.pretrained import default_model_dir
 
+    sp = get_space("nb201")
+    scratch = RLM(["eyeriss"], sp, tiny_config())
+    scratch.build(scratch.texts_for(sp.sample(4, np.random.default_rng(0)))).save_pretrained(
+        tmp_path / "scratch")
     csv = tmp_path / "x.csv"
     csv.write_text("arch,eyeriss\n")
-    assert main(["finetune", "--base", str(default_model_dir()), "--csv", str(csv),
-                 "--out", str(tmp_path / "ft")]) == 2
-    assert "not a pretrained base" in capsys.readouterr().err
+    for model, why in ((tmp_path / "scratch", "made by `nas-rlm pretrain`"),
+                       (default_model_dir(), "it was fine-tuned on cifar10, pixel3, eyeriss")):
+        assert main(["finetune", "--base", str(model), "--csv", str(csv),
+                     "--out", str(tmp_path / "ft")]) == 2
+        err = capsys.readouterr().err
+        assert "not a pretrained base" in err and why in err
 
 
 def test_pretrain_cli_exclude_columns(tmp_path, capsys, data_dir):

@@ -458,6 +458,10 @@ def load_base(base_dir: str | os.PathLike, space: str | None = None,
     info = base.training_info.get("base")
     if info is None:
         raise NasRlmError(f"{base_dir} is not a pretrained base (made by `nas-rlm pretrain`)")
+    tuned = base.training_info.get("finetune")
+    if tuned is not None:  # it has seen its fine-tuning columns, which no base check covers
+        raise NasRlmError(f"{base_dir} is not a pretrained base: it was fine-tuned on "
+                          f"{', '.join(tuned['columns'])}; pass the base it came from")
     if space is not None and base.space != space:
         raise NasRlmError(f"{base_dir} is a base for {base.space}, not {space}")
     seen = sorted(set(unseen) & set(info.get("source_columns", [])))

@@ -1,0 +1,43 @@
+"""Score default-model candidates on a validation split of the training pool (never the
+held-out set): 500 pool archs outside the (N = 781, seed 0) pool the default model trains
+on, the split every choice of the default model is made on. Prints one JSON object:
+Kendall τ / Spearman ρ of the expected-value readout per model and column.
+
+    python experiments/nb201_default_surrogate/pool_validation.py DATA_DIR MODEL_DIR [...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from nas_rlm.data import load_targets
+from nas_rlm.data.splits import heldout_indices, train_indices
+from nas_rlm.surrogates.rlm import RLM
+
+
+def main() -> None:
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    torch.set_num_threads(1)
+    data_dir, models = sys.argv[1], sys.argv[2:]
+    out = {}
+    for path in models:
+        rlm = RLM.from_pretrained(path)
+        archs, Y = load_targets("nb201", rlm.objectives, data_dir)
+        pool = np.setdiff1d(np.arange(len(archs)), heldout_indices("nb201"))
+        val = np.random.default_rng([0, 99]).choice(
+            np.setdiff1d(pool, train_indices("nb201", 781, 0)), 500, replace=False)
+        P = rlm.predict_expected([archs[i] for i in val])
+        out[path] = {c: {"kendall_tau": round(float(kendalltau(P[:, j], Y[val, j]).statistic), 4),
+                         "spearman": round(float(spearmanr(P[:, j], Y[val, j]).statistic), 4)}
+                     for j, c in enumerate(rlm.objectives)}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
