@@ -446,6 +446,7 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     config = json.loads((out / "config.json").read_text())
     assert config["rlm_base"]["dir"] == str(base_dir.resolve())
     assert config["rlm_base"]["train"]["steps"] == FINETUNE_TRAIN.steps
+    assert config["rlm_base"]["freeze_devices"] is True  # a rule change is a settings change
     again = evaluate(cfg, out_dir=out, data_dir=data_dir, progress=False)
     assert again["cells_run"] == 0 and again["summary"] == res["summary"]
     seen = EvaluationConfig("nb201", ["cifar10", "pixel3"], ["rlm_base"], [12], [0],

@@ -620,7 +620,8 @@ class FinetunedRLM(Surrogate):
                  accuracy: Sequence[str] | None = None, threads: int = 1,
                  train: TrainConfig = FINETUNE_TRAIN,
                  accuracy_train: TrainConfig = FINETUNE_ACCURACY_TRAIN,
-                 epochs: float = FINETUNE_EPOCHS) -> None:
+                 epochs: float = FINETUNE_EPOCHS,
+                 freeze_devices: bool = FREEZE_DEVICE_ENCODER) -> None:
         from .pretrained import default_base_dir
 
         self.space = as_space(space)
@@ -630,6 +631,7 @@ class FinetunedRLM(Surrogate):
         self.seed, self.threads = seed, threads
         self.accuracy = sorted(ACCURACY_NAMES if accuracy is None else accuracy)
         self.train, self.accuracy_train, self.epochs = train, accuracy_train, epochs
+        self.freeze_devices = freeze_devices
         self.models: list[RLM] = []
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
@@ -649,7 +651,7 @@ class FinetunedRLM(Surrogate):
 
     def budget(self, objective: str, n: int) -> TrainConfig:
         return finetune_budget([objective], n, self.accuracy, self.epochs, self.train,
-                               self.accuracy_train)
+                               self.accuracy_train, self.freeze_devices)
 
     def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
         return np.concatenate([m.predict(archs, k=k, seed=self.seed)
