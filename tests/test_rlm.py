@@ -621,11 +621,13 @@ def test_learns_pixel3_latency_ranking(tiny_config, data_dir) -> None:
             lr=2e-3, warmup_steps=10, eval_every=50, progress=False, seed=0)
     test_archs = [all_archs[i] for i in test_idx]
     rho_expected = spearmanr(rlm.predict_expected(test_archs)[:, 0], lat[test_idx])[0]
-    rho_median = spearmanr(np.median(rlm.predict(test_archs, k=8)[:, :, 0], 1),
+    rho_median = spearmanr(np.median(rlm.predict(test_archs, k=32)[:, :, 0], 1),
                            lat[test_idx])[0]
-    # observed (seed 0, this torch build): expected value 0.835, median of 8 samples 0.217;
-    # an untrained model scatters around 0. Sampling at temperature 1 spreads the first digit,
-    # which is why the expected value is the point estimate that ranks.
+    # observed (seed 0): expected value 0.824-0.835, median of 32 samples 0.39 (sampling
+    # seeds 1, 2: 0.37, 0.44); an untrained model scatters around 0. The median of 8 samples
+    # was too noisy to test (0.09-0.36 over sampling seeds on one machine, 0.22 on another).
+    # Sampling at temperature 1 spreads the first digit, which is why the expected value is
+    # the point estimate that ranks.
     assert rho_expected > 0.7, rho_expected
     assert rho_median > 0.1, rho_median
 
