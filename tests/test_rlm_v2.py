@@ -67,6 +67,20 @@ def test_damaged_normalisation_is_a_model_format_error() -> None:
         MonotoneMap.fit(np.arange(3.0), "log")
 
 
+def test_an_accuracy_decoded_out_of_range_is_clipped_to_percent(tiny_config) -> None:
+    """Far beyond the knots an accuracy reads as at most 100 % and a nonnegative quantity
+    (every label ≥ 0) as at least 0; a column with negative labels keeps its sign."""
+    rlm = RLM(["cifar10", "pixel3", "score"], NB201(), tiny_config())
+    rlm.fit_scalers(np.array([[40.0, 2.0, -1.0], [70.0, 5.0, 0.5], [94.0, 20.0, 3.0]]))
+    high = rlm.denormalise(np.full((1, 3), HIGH + 3.0))[0]
+    low = rlm.denormalise(np.full((1, 3), LOW - 50.0))[0]
+    assert high[0] == 100.0 and high[1] > 20.0  # observed 31.25 ms: a latency has no cap
+    assert low[0] == 0.0 and low[1] == 0.0  # unclipped: -335 % and -35.5 ms
+    assert low[2] < -1.0  # a column with negative labels keeps its sign
+    inside = rlm.denormalise(rlm.normalise(np.array([[70.0, 5.0, 0.5]])))
+    np.testing.assert_allclose(inside, [[70.0, 5.0, 0.5]])
+
+
 # -- the recipe ------------------------------------------------------------------------------
 def test_recipe_overrides_and_errors() -> None:
     r = DEFAULT_RECIPE.with_overrides(["train.steps=50", "model.chained=true",

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from transformers import EncoderDecoderCache, T5Config, T5ForConditionalGeneration
 
+from ..data.tables import ACCURACY_NAMES
 from ..errors import ModelFormatError, NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, sha256_file, write_json
 from ..search_spaces import SearchSpace, as_space, get_space
@@ -348,10 +349,19 @@ class RLM(Surrogate):
                          for j, o in enumerate(self.objectives)], 1)
 
     def denormalise(self, Z: np.ndarray) -> np.ndarray:
-        """``Z`` of shape ``(..., n_objectives)`` in normalised units back to units."""
+        """``Z`` of shape ``(..., n_objectives)`` in normalised units back to units. Values
+        no label could take are clipped: an objective whose training labels were all ≥ 0 (a
+        latency, FLOPs) at 0, an accuracy (``ACCURACY_NAMES``, in %) at 100. A sample whose
+        exponent landed a decade off would otherwise read as, say, 124 % or -0.3 ms."""
         out = np.empty_like(Z, dtype=np.float64)
         for j, o in enumerate(self.objectives):
-            out[..., j] = self.scalers[o].inverse(Z[..., j]) if o in self.scalers else Z[..., j]
+            if o not in self.scalers:
+                out[..., j] = Z[..., j]
+                continue
+            scaler = self.scalers[o]
+            lo = 0.0 if scaler.x and scaler.x[0] >= 0 else None
+            hi = 100.0 if o in ACCURACY_NAMES else None
+            out[..., j] = np.clip(scaler.inverse(Z[..., j]), lo, hi)
         return out
 
     def sequences(self, Z: np.ndarray) -> list[tuple[int, list[tuple[int, float]]]]:
