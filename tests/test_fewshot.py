@@ -353,12 +353,13 @@ def test_validation_skips_constant_labels(tiny_config):
 
 
 def test_fewshot_scratch_and_mlp_cells(tmp_path, data_dir, monkeypatch):
-    """``rlm_scratch`` trains the default recipe's model on the S samples alone (2 steps
-    here) and ``mlp`` the one-hot MLP; both score the same test archs."""
+    """``rlm_scratch`` trains the default recipe's model on the S samples alone (20 steps
+    here: fewer leave its values below every label, where they are clipped to 0 and tie)
+    and ``mlp`` the one-hot MLP; both score the same test archs."""
     from nas_rlm.evaluation import fewshot as fs
 
-    monkeypatch.setattr(fs, "SCRATCH_TRAIN", {**fs.SCRATCH_TRAIN, "steps": 2,
-                                              "eval_every": 1})
+    monkeypatch.setattr(fs, "SCRATCH_TRAIN", {**fs.SCRATCH_TRAIN, "steps": 20,
+                                              "warmup_steps": 5, "eval_every": 10})
     cfg = FewShotConfig("nb201", ("eyeriss",), (10,), (0,), ("rlm_scratch", "mlp"),
                         test_limit=40)
     res = fewshot(cfg, base_dir=None, out_dir=tmp_path / "fs", data_dir=data_dir,
