@@ -121,7 +121,7 @@ class _Rows(torch.nn.Module):
 def _param_groups(model, cfg: TrainConfig) -> list[dict]:
     """AdamW's groups. With a frozen encoder, the embedding it shares with the decoder gets no
     weight decay: the text tokens' rows, which get no gradient, then stay exactly as they were
-    (the decoder's rows are a few hundred numbers)."""
+    (the few dozen number and objective rows the decoder reads learn without decay)."""
     if not cfg.freeze_encoder:
         return [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
     shared = model.get_input_embeddings().weight
