@@ -48,20 +48,21 @@ def main() -> None:
     tc = info["config"]
     starts = ", ".join(f"{c} from {s}" for c, s in ft["started_from"].items())
     seen = " and ".join(ft["seen_in_pretraining"]) or "none"
+    version = json.loads((dest / "rlm.json").read_text())["format_version"]
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters) that reads
 the canonical ONNX text of an NB201 network and writes one number per objective, each after
 its objective token: {', '.join(rlm.objectives)} (CIFAR-10 test accuracy in %, 200 epochs;
 then latency in ms on each device). Accuracy is read from the optimised graph (dead branches
-removed); {', '.join(rlm.executed_objectives)} from the graph the devices ran (dead branches
-kept). Numbers are exponent first, each objective normalised onto [1, 9] by a quantile map
-fitted on the training labels (saved in `rlm.json`, mapped back to units on output). Format
-version {json.loads((dest / 'rlm.json').read_text())['format_version']}.
+removed); {', '.join(o for o in rlm.objectives if o in rlm.executed_objectives)} from the
+graph the devices ran (dead branches kept). Numbers are exponent first, each objective
+normalised onto [1, 9] by a quantile map fitted on the training labels (saved in `rlm.json`,
+mapped back to units on output). Format version {version}.
 
 It is the shipped base (`{BASE}`, made by `nas-rlm pretrain`; its card lists what it saw)
-fine-tuned by `nas-rlm finetune` on all five columns at once. Chosen over the same model
-trained from scratch on a validation split of the training pool (docs/rlm_v2.md, "The
+fine-tuned by `nas-rlm finetune` on all five columns at once. Chosen over a model of the
+same size trained from scratch on a validation split of the training pool (docs/rlm_v2.md, "The
 default model").
 
 ## Data
@@ -81,8 +82,8 @@ default model").
 ```bash
 bash experiments/nb201_default_surrogate/train.sh ../shared/data
 ```
-The fine-tune: {info['steps_run']} optimizer steps (`finetune_budget`: at least
-{tc['steps']} steps, 12 passes over the labels), batch {tc['batch_size']} archs, lr
+The fine-tune: {info['steps_run']} optimizer steps (`finetune_budget`: 12 passes over the
+{ft['n']} labels), batch {tc['batch_size']} archs, lr
 {tc['lr']} ({tc['schedule']}), ranking-loss weight {tc['rank_weight']}, EMA {tc['ema_decay']},
 no validation split (the readout of lowest training loss is kept: step {info['best_step']}).
 d_model {cfg.d_model}, {cfg.encoder_layers}+{cfg.decoder_layers} layers, BPE vocabulary
