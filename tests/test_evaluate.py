@@ -18,7 +18,7 @@ import pytest
 
 from nas_rlm.cli import main
 from nas_rlm.data import load_targets
-from nas_rlm.data.splits import heldout_indices, train_indices
+from nas_rlm.data.splits import heldout_indices, pool_validation_indices, train_indices
 from nas_rlm.errors import NasRlmError, UnknownNameError
 from nas_rlm.evaluation.ranking import (
     EvaluationConfig,
@@ -159,6 +159,11 @@ def test_no_heldout_arch_in_any_protocol_pool():
             assert not held & set(train_indices("nb201", n, seed).tolist())
     tr, te = protocol_split("nb201", 781, 0, test_limit=TEST_LIMIT)
     assert len(te) == TEST_LIMIT and set(te.tolist()) <= held and not set(tr) & set(te)
+    # the split choices are made on: pool archs outside the training pool, never held out
+    val = pool_validation_indices("nb201", 781, 0)
+    assert len(set(val.tolist())) == 500 and not set(val.tolist()) & held
+    assert not set(val.tolist()) & set(train_indices("nb201", 781, 0).tolist())
+    assert np.array_equal(val, pool_validation_indices("nb201", 781, 0))
 
 
 @pytest.mark.parametrize("which", ["baseline_run", "rlm_run"])

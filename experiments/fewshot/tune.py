@@ -14,12 +14,11 @@ import sys
 import time
 from dataclasses import replace
 
-import numpy as np
 import torch
 from scipy.stats import spearmanr
 
 from nas_rlm.data import load_targets
-from nas_rlm.data.splits import heldout_indices, train_indices
+from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm
 from nas_rlm.surrogates.rlm import RLM
 
@@ -32,8 +31,7 @@ def main(argv: list[str]) -> None:
     fields = {k: json.loads(v) for k, _, v in (a.partition("=") for a in argv[4:])}
     archs, Y = load_targets("nb201", [device])
     tr = train_indices("nb201", n, seed)
-    pool = np.setdiff1d(np.setdiff1d(np.arange(len(archs)), heldout_indices("nb201")), tr)
-    val = np.random.default_rng([seed, 99]).choice(pool, 500, replace=False)
+    val = pool_validation_indices("nb201", n, seed)
     a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
     base = RLM.from_pretrained(base_dir)
     t0 = time.time()

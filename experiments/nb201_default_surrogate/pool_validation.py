@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import sys
 
-import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
 from nas_rlm.data import load_targets
-from nas_rlm.data.splits import heldout_indices, train_indices
+from nas_rlm.data.splits import pool_validation_indices
 from nas_rlm.surrogates.rlm import RLM
 
 
@@ -29,9 +28,7 @@ def main() -> None:
     for path in models:
         rlm = RLM.from_pretrained(path)
         archs, Y = load_targets("nb201", rlm.objectives, data_dir)
-        pool = np.setdiff1d(np.arange(len(archs)), heldout_indices("nb201"))
-        val = np.random.default_rng([0, 99]).choice(
-            np.setdiff1d(pool, train_indices("nb201", 781, 0)), 500, replace=False)
+        val = pool_validation_indices("nb201", 781, 0)
         P = rlm.predict_expected([archs[i] for i in val])
         out[path] = {c: {"kendall_tau": round(float(kendalltau(P[:, j], Y[val, j]).statistic), 4),
                          "spearman": round(float(spearmanr(P[:, j], Y[val, j]).statistic), 4)}

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from nas_rlm.io import atomic_write_text
-from nas_rlm.surrogates.rlm import RLM
+from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
 
 BASE = "nas_rlm/pretrained/nb201-base"
 
@@ -48,7 +48,6 @@ def main() -> None:
     tc = info["config"]
     starts = ", ".join(f"{c} from {s}" for c, s in ft["started_from"].items())
     seen = " and ".join(ft["seen_in_pretraining"]) or "none"
-    version = json.loads((dest / "rlm.json").read_text())["format_version"]
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters) that reads
@@ -58,7 +57,7 @@ then latency in ms on each device). Accuracy is read from the optimised graph (d
 removed); {', '.join(o for o in rlm.objectives if o in rlm.executed_objectives)} from the
 graph the devices ran (dead branches kept). Numbers are exponent first, each objective
 normalised onto [1, 9] by a quantile map fitted on the training labels (saved in `rlm.json`,
-mapped back to units on output). Format version {version}.
+mapped back to units on output). Format version {FORMAT_VERSION}.
 
 It is the shipped base (`{BASE}`, made by `nas-rlm pretrain`; its card lists what it saw)
 fine-tuned by `nas-rlm finetune` on all five columns at once. Chosen over a model of the

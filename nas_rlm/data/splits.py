@@ -38,6 +38,14 @@ def train_indices(space: str, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
 
 
+def pool_validation_indices(space: str, n: int, seed: int, size: int = 500) -> np.ndarray:
+    """``size`` pool archs outside the (``n``, ``seed``) training pool: where choices of a
+    recipe or a shipped model are made, never on the held-out set."""
+    pool = np.setdiff1d(np.arange(TABLE_SIZES[space]), heldout_indices(space))
+    rest = np.setdiff1d(pool, train_indices(space, n, seed))
+    return np.random.default_rng([seed, 99]).choice(rest, size, replace=False)
+
+
 #: DESIGN §3 "Few-shot on a new device": devices no pretrained base sees, not even on
 #: training-pool archs; every other latency column of the space is a source device.
 HELDOUT_DEVICES = {
