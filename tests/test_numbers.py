@@ -153,6 +153,28 @@ def test_bad_inputs() -> None:
             P10Tokenizer(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("tok", TOKENIZERS, ids=repr)
+def test_decode_values_is_decode_ids_per_row(tok: NumberTokenizer) -> None:
+    """The array readout gives every row's ``decode_ids`` value bit for bit (signed zeros,
+    leading zero digits and exponents beyond 10^±22 included), and names a bad token."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    ids = np.column_stack([rng.choice(sorted(allowed), 3000)
+                           for allowed in tok.allowed_ids_by_position])
+    ids = np.vstack([ids, tok.encode_ids([0.0]), tok.encode_ids([-0.0]),
+                     tok.encode_ids([tok.max_value])])
+    got = tok.decode_values(ids)
+    want = np.array([tok.decode_ids(row, 1)[0] for row in ids])
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+    bad = ids[:2].copy()
+    bad[1, tok.sign_position] = tok.eos_id
+    with pytest.raises(NumberError, match="position 0 of row 1"):
+        tok.decode_values(bad)
+    with pytest.raises(NumberError, match="shape"):
+        tok.decode_values(ids[:, :-1])
+
+
 def test_non_normalized_mantissa_decodes() -> None:
     # The grammar allows a leading zero digit; it must still parse to a finite float.
     assert P10.decode(toks("<-> <E2> <0> <5> <0> <0>"), 1) == [-50.0]  # 0.500 × 10^2

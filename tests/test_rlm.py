@@ -272,6 +272,9 @@ def test_kv_cached_greedy_matches_full_recompute(fitted, archs) -> None:
     greedy = fitted.denormalise(greedy.reshape(m, n).T)
     near_greedy = fitted.predict(texts, k=1, temperature=1e-6)[:, 0]
     assert np.array_equal(near_greedy, greedy)
+    # k samples that all agree share one decoder row to the end, and are all the greedy one
+    shared = fitted.predict(texts, k=3, temperature=1e-6)
+    assert np.array_equal(shared, np.repeat(greedy[:, None], 3, 1))
 
     # the comparison has power: ignoring the prefix changes the tokens on this model
     wrong = _greedy_without_cache(fitted, texts, last_token_only=True)
@@ -301,9 +304,10 @@ class _StubSeq2Seq:
     whole prefix.
     """
 
-    def __init__(self, numbers, vocab_size: int):
+    def __init__(self, numbers, vocab_size: int, second_split: bool = False):
         self.numbers = numbers
         self.config = SimpleNamespace(vocab_size=vocab_size)
+        self.second_split = second_split
 
     def eval(self):
         return self
@@ -328,6 +332,12 @@ class _StubSeq2Seq:
             is_e1 = hist[:, 3] == t("<E1>")
             logits[is_e1, 0, t("<1>")] = 50.0
             logits[~is_e1, 0, t("<9>")] = 50.0
+        elif step == 4 and self.second_split:  # d2: 0 or 5, evenly
+            logits[:, 0, t("<0>")] = logits[:, 0, t("<5>")] = 50.0
+        elif step == 5 and self.second_split:  # d3 reads the exponent, two tokens back
+            is_e1 = hist[:, 3] == t("<E1>")
+            logits[is_e1, 0, t("<1>")] = 50.0
+            logits[~is_e1, 0, t("<8>")] = 50.0
         else:
             logits[:, 0, t("<0>")] = 50.0
         return SimpleNamespace(logits=logits, cache=_History(hist))
@@ -343,6 +353,22 @@ def stub_rlm(tiny_config, bpe) -> RLM:
 def test_stub_decoder_has_the_intended_support(stub_rlm, archs) -> None:
     samples = stub_rlm.predict(archs[:2], k=64, seed=0)[..., 0]
     assert set(np.unique(samples)) == {9.0, 10.0}
+
+
+def test_samples_sharing_a_prefix_keep_the_per_row_law(stub_rlm, archs) -> None:
+    """k samples decoded as one row that splits where their draws differ (``_steps``) have
+    the law of k rows decoded one sample each. The stub splits twice (exponent, then d2) and
+    its d3 reads the exponent from two tokens back: a split that mixed up the rows' histories
+    would write values outside the four below."""
+    from scipy.stats import chisquare
+
+    stub_rlm.model.second_split = True
+    values = stub_rlm.predict(archs[:2], k=4000, seed=0)[..., 0].ravel()
+    support = [10.1, 15.1, 9.08, 9.58]  # E1 1.{0,5}10, E0 9.{0,5}80
+    assert set(np.round(values, 6)) == set(support)
+    counts = [int(np.isclose(values, v).sum()) for v in support]
+    law = np.array([0.51, 0.51, 0.49, 0.49]) / 2
+    assert chisquare(counts, law * len(values)).pvalue > 1e-3
 
 
 def test_predict_expected_stays_within_the_decoders_support(stub_rlm, archs) -> None:

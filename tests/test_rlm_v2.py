@@ -265,6 +265,28 @@ def test_shared_cross_attention_equals_per_row_copies(tiny_config, texts, mode,
     np.testing.assert_allclose(grouped[1], copies[1], rtol=1e-4)
 
 
+@pytest.mark.parametrize("rows", [[0, 0, 0, 2, 2, 3], [0, 0, 2, 3], [1, 1, 1, 1]])
+def test_grouped_attention_with_any_rows_per_text(rows) -> None:
+    """Rows attend to their own text's keys whatever the count per text, a text with no rows
+    included, and also where the row count equals the text count by chance ([0, 0, 2, 3])."""
+    from types import SimpleNamespace
+
+    from nas_rlm.surrogates.grouped_attention import grouped_attention
+
+    gen = torch.Generator().manual_seed(0)
+    n, h, L, d = 4, 2, 5, 8
+    rows = torch.tensor(rows)
+    q = torch.randn(len(rows), h, 1, d, generator=gen)
+    k, v = torch.randn(n, h, L, d, generator=gen), torch.randn(n, h, L, d, generator=gen)
+    valid = torch.arange(L) < torch.tensor([5, 3, 4, 2])[:, None]  # each text's own length
+    mask = valid[rows][:, None, None, :]
+    cross = SimpleNamespace(is_causal=False, has_relative_attention_bias=False)
+    out, _ = grouped_attention(cross, q, k, v, mask, scaling=1.0, decoder_rows=rows)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k[rows], v[rows], attn_mask=mask,
+                                                           scale=1.0).transpose(1, 2)
+    torch.testing.assert_close(out, ref)
+
+
 def test_decoding_scores_only_number_and_objective_tokens(tiny_config, texts,
                                                           monkeypatch) -> None:
     """The decoder's output layer is sliced to the ids it may write while decoding: the kept

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, ClassVar
 
+import numpy as np
+
 from nas_rlm.errors import NumberError
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -42,6 +44,7 @@ DIGIT_TOKENS: tuple[str, ...] = tuple(f"<{d}>" for d in range(10))
 
 # Our own context: a caller's getcontext().prec must not change how we round.
 _CTX = Context(prec=60)
+_POW10 = np.array([float(10**q) for q in range(23)])  # the powers of ten a double holds exactly
 _MAX_DIGITS = 17  # a double carries at most 17 significant decimal digits
 
 
@@ -283,6 +286,42 @@ class NumberTokenizer:
     def decode_ids(self, ids: Iterable[int], n_values: int) -> list[float]:
         """``decode`` over ids (ints, or anything ``int()`` accepts, e.g. a 1-D tensor)."""
         return self.decode([self.id_to_token(i) for i in ids], n_values)
+
+    def decode_values(self, ids: Any) -> np.ndarray:
+        """Values of a ``(rows, tokens_per_value)`` id array, one value per row, as a float
+        array: what ``decode_ids(row, 1)[0]`` gives for every row, at array speed.
+
+        Why: a prediction decodes ``archs × objectives × samples`` values (11,680 for 292
+        archs × 5 × 8), a third of a second one at a time. Exact: mantissa and power of ten
+        are both exact doubles where ``digits ≤ 15`` and the power is within 10^±22, so one
+        IEEE multiply or divide is the correctly rounded value, as ``Decimal`` gives; other
+        rows go through ``decode_ids``.
+        """
+        a = np.asarray(ids)
+        tpv = self.tokens_per_value
+        if a.ndim != 2 or a.shape[1] != tpv or not np.issubdtype(a.dtype, np.integer):
+            raise NumberError(f"decode_values takes integer ids of shape (rows, {tpv}), "
+                              f"got {a.dtype} {a.shape}")
+        for pos, allowed in enumerate(self.allowed_ids_by_position):
+            bad = ~np.isin(a[:, pos], list(allowed))
+            if bad.any():
+                row = int(bad.argmax())
+                raise NumberError(f"token id {int(a[row, pos])} at position {pos} of row {row} "
+                                  "is not allowed there")
+        digit_of = np.zeros(len(self._vocab), dtype=np.int64)
+        digit_of[[self._ids[t] for t in DIGIT_TOKENS]] = np.arange(10)
+        mant = np.zeros(len(a), dtype=np.int64)
+        for pos in self.mantissa_positions:
+            mant = mant * 10 + digit_of[a[:, pos]]
+        combos, inv = np.unique(a[:, list(self.exponent_positions)], axis=0,
+                                return_inverse=True)
+        power = np.array([self.exponent_of(c) for c in combos])[inv.ravel()] - self.digits + 1
+        exact = (abs(power) <= 22) & (self.digits <= 15)
+        scale = _POW10[np.where(exact, abs(power), 0)]
+        out = np.where(power >= 0, mant * scale, mant / scale)
+        for row in np.flatnonzero(~exact):
+            out[row] = abs(self.decode_ids(a[row], 1)[0])  # signed below
+        return np.where(a[:, self.sign_position] == self._ids[MINUS], -out, out)
 
     def _expect(self, toks: Sequence[str], i: int, allowed: Sequence[str], what: str) -> str:
         if toks[i] not in allowed:
