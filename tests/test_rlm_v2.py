@@ -333,6 +333,14 @@ def test_device_objectives_read_the_executed_graph(tiny_config, tmp_path) -> Non
     pred = rlm.predict_point(archs)
     assert pred.shape == (12, 2) and np.isfinite(pred).all()
     assert rlm.predict(archs[:3], k=2).shape == (3, 2, 2)
+    # another dead branch: the same optimised text, another executed one; each view's text
+    # is decoded once per call, so the accuracy read from the shared text is the same number
+    dead2 = DEAD.replace("|nor_conv_3x3~0|+", "|avg_pool_3x3~0|+", 1)
+    (a, b), = rlm.views_for([dead2])
+    assert a == views[0][0] and b != views[0][1]
+    both, samples = rlm.predict_point([DEAD, dead2]), rlm.predict([DEAD, dead2], k=3)
+    assert both[0, 0] == both[1, 0]
+    np.testing.assert_array_equal(samples[0, :, 0], samples[1, :, 0])
     loaded = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
     assert loaded.executed_objectives == ["pixel3"]
     np.testing.assert_array_equal(loaded.predict_point(archs), pred)

@@ -465,35 +465,37 @@ class RLM(Surrogate):
         return self.predict_expected(archs)
 
     def _run(self, archs, k, temperature, seed, batch_size, progress, expected) -> np.ndarray:
+        """Each view's objectives are decoded from that view's distinct texts, longest first:
+        a text shared by several archs (NB201's optimised graphs: about 2,400 distinct among
+        5,000 archs) is encoded and decoded once, so it gets one value, and batches pad their
+        texts to similar lengths (about 13 % fewer encoder tokens than in arrival order)."""
         from tqdm import tqdm
 
         if self.model is None:
             raise NasRlmError("the RLM has no model yet: fit it or load one with from_pretrained")
-        texts = self.views_for(archs)
-        # distinct texts, longest first, so a batch pads its texts to similar lengths (about
-        # 13 % fewer encoder tokens on NB201 than in arrival order)
-        uniq = sorted(dict.fromkeys(texts), key=lambda v: -sum(map(len, v)))
-        where = {t: i for i, t in enumerate(uniq)}
+        views = self.views_for(archs)
         self.model.eval()
         gen = torch.Generator().manual_seed(seed)
-        out = np.empty((len(uniq), k, len(self.objectives)))
-        starts = range(0, len(uniq), batch_size)
-        for s in tqdm(starts, desc="predict", unit="batch", disable=not progress):
-            chunk = uniq[s : s + batch_size]
-            out[s : s + len(chunk)] = self._decode(chunk, k, temperature, gen, expected)
-        return self.denormalise(out[[where[t] for t in texts]])
-
-    def _decode(self, inputs, k, temperature, gen, expected) -> np.ndarray:
-        """Normalised values ``(len(inputs), k, n_objectives)``: each view's objectives are
-        decoded from that view's texts."""
-        out = np.empty((len(inputs), k, len(self.objectives)))
+        out = np.empty((len(views), k, len(self.objectives)))
+        jobs = []
         for v in range(self.n_views):
             cols = [j for j in range(len(self.objectives)) if self.view_of(j) == v]
+            texts = [x[v] for x in views]
             if cols:
-                out[:, :, cols] = self._decode_view([x[v] for x in inputs],
-                                                    [self.objectives[j] for j in cols],
-                                                    k, temperature, gen, expected)
-        return out
+                jobs.append((cols, texts, sorted(dict.fromkeys(texts), key=lambda t: -len(t))))
+        bar = tqdm(total=sum(-(-len(u) // batch_size) for _, _, u in jobs), desc="predict",
+                   unit="batch", disable=not progress)
+        for cols, texts, uniq in jobs:
+            values = np.empty((len(uniq), k, len(cols)))
+            for s in range(0, len(uniq), batch_size):
+                values[s : s + batch_size] = self._decode_view(
+                    uniq[s : s + batch_size], [self.objectives[j] for j in cols], k,
+                    temperature, gen, expected)
+                bar.update()
+            where = {t: i for i, t in enumerate(uniq)}
+            out[:, :, cols] = values[[where[t] for t in texts]]
+        bar.close()
+        return self.denormalise(out)
 
     def _decode_view(self, texts, objectives, k, temperature, gen, expected) -> np.ndarray:
         """Normalised values ``(len(texts), k, len(objectives))`` read from ``texts``."""
