@@ -440,7 +440,8 @@ def test_unpruned_texts_keep_the_dead_branches_the_devices_ran():
     check_runnable(keep.to_onnx(DEAD_SOURCE, weights="random", seed=2))
     # the texts differ exactly where something is dead; FLOPs conventions do not change
     assert keep.to_text(DEAD_BRANCH) != SPACE.to_text(DEAD_BRANCH)
-    assert keep.to_text(ALL_CONV3) == SPACE.to_text(ALL_CONV3)
+    shared = NB201(prune=False, every_edge=False)  # ReLUs of one tensor shared, as pruned
+    assert shared.to_text(ALL_CONV3) == SPACE.to_text(ALL_CONV3) != keep.to_text(ALL_CONV3)
     for arch in (DEAD_BRANCH, DEAD_SOURCE, ALL_CONV3):
         assert keep.pruned_flops(arch) == SPACE.pruned_flops(arch)
         assert keep.flops(arch) == SPACE.flops(arch) and keep.params(arch) == SPACE.params(arch)
@@ -452,18 +453,51 @@ def test_space_settings_round_trip_through_get_space():
     from nas_rlm.search_spaces import get_space
 
     keep = get_space("nb201", NB201(prune=False).settings())
-    assert keep.settings() == {"prune": False}
+    assert keep.settings() == {"prune": False, "every_edge": True}
+    # a checkpoint from before every_edge existed reads the shared graph it was trained on
+    old = get_space("nb201", {"prune": True}, recorded=True)
+    assert old.settings() == {"prune": True, "every_edge": False}
+    assert old.executed().to_text(DEAD_BRANCH) == NB201(prune=False,
+                                                        every_edge=False).to_text(DEAD_BRANCH)
     assert keep.to_text(DEAD_BRANCH) == NB201(prune=False).to_text(DEAD_BRANCH)
-    with pytest.raises(UnknownNameError, match=r"no setting.*width.*valid: prune"):
+    with pytest.raises(UnknownNameError, match=r"no setting.*width.*valid: .*prune"):
         get_space("nb201", {"width": 8})
     with pytest.raises(ArchError, match="prune must be true or false"):
         NB201(prune="no")
+    shared = get_space("nb201", NB201(every_edge=False).settings())
+    assert shared.settings() == {"prune": True, "every_edge": False}
+    assert shared.executed().settings() == {"prune": False, "every_edge": False}
+    assert NB201().executed().settings() == {"prune": False, "every_edge": True}
+    with pytest.raises(ArchError, match="every_edge must be true or false"):
+        NB201(every_edge=1)
+
+
+def test_every_edge_writes_the_executed_cell_as_infercell_runs_it():
+    """Two pools of one tensor, two ReLU-convs of one tensor and a ``none`` edge: the shared
+    executed graph has one pool, one ReLU and no trace of the ``none``; edge by edge it has
+    both pools, both ReLUs and the ``x·0``. The pruned graph and the network's outputs are
+    the same either way."""
+    arch = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
+            "|none~0|avg_pool_3x3~1|nor_conv_1x1~2|")
+
+    def cell_ops(space):
+        return sorted(n.op_type for n in space.to_onnx(arch, weights="none").functions[0].node)
+
+    shared, every = NB201(prune=False, every_edge=False), NB201(prune=False)
+    assert cell_ops(shared).count("AveragePool") == 1 and cell_ops(every).count("AveragePool") == 2
+    assert cell_ops(shared).count("Relu") == 2 and cell_ops(every).count("Relu") == 3
+    assert "Mul" not in cell_ops(shared) and cell_ops(every).count("Mul") == 1
+    assert NB201(every_edge=False).to_text(arch) == SPACE.to_text(arch)  # pruned: unchanged
+    x = {"input": np.random.default_rng(0).standard_normal((2, 3, 32, 32), dtype=np.float32)}
+    outs = [ort.InferenceSession(s.to_onnx(arch, seed=3).SerializeToString()).run(None, x)[0]
+            for s in (shared, every)]
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
 
 
 def test_dead_branches_follow_the_return_and_leave_the_live_part_as_pruned():
     import re
 
-    keep = NB201(prune=False)
+    keep = NB201(prune=False, every_edge=False)  # shared, so the live part is the pruned one
 
     def cell(text: str) -> tuple[list[str], list[str]]:
         body = text.split("\nin ")[0].splitlines()[1:]

@@ -55,6 +55,14 @@ def test_normalisation_round_trips_any_labels(values, kind) -> None:
     back = MonotoneMap.from_dict(json.loads(json.dumps(f.to_dict())))
     assert back == f
     np.testing.assert_allclose(f.inverse(f.forward(y)), y, rtol=1e-7, atol=1e-6)
+    # a quantile map of one distinct label is constant; other kinds never say so
+    if np.ptp(y) <= 1e-12 * max(1.0, abs(y.min())) or kind != "quantile":
+        assert back.constant == (kind == "quantile")
+
+
+def test_labels_that_vary_are_not_constant() -> None:
+    for y in (np.arange(10.0), np.r_[0.0, 1.0], np.r_[5.0, 6.0, 6.0, 6.0], np.r_[-1e6, 1e6]):
+        assert not MonotoneMap.fit(y).constant
 
 
 def test_damaged_normalisation_is_a_model_format_error() -> None:

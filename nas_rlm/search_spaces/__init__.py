@@ -29,16 +29,22 @@ SPACES: dict[str, type[SearchSpace]] = {
 }
 
 
-def get_space(name: str, settings: Mapping[str, Any] | None = None) -> SearchSpace:
+def get_space(name: str, settings: Mapping[str, Any] | None = None,
+              recorded: bool = False) -> SearchSpace:
     """The adapter for ``name`` built with ``settings`` (its constructor arguments, as
-    :meth:`SearchSpace.settings` records them); unknown names list the valid ones."""
+    :meth:`SearchSpace.settings` records them); unknown names list the valid ones.
+
+    ``recorded``: the settings come from a file (a checkpoint) that may predate a setting;
+    one it lacks takes the value every space had before it existed
+    (:attr:`SearchSpace.legacy_settings`), not today's default, so the file's model reads
+    the texts it was trained on."""
     try:
         cls = SPACES[name]
     except KeyError:
         raise UnknownNameError(
             f"unknown search space {name!r}; valid spaces: {', '.join(sorted(SPACES))}"
         ) from None
-    settings = dict(settings or {})
+    settings = {**(cls.legacy_settings if recorded else {}), **(settings or {})}
     valid = setting_names(cls)
     unknown = sorted(set(settings) - set(valid))
     if unknown:

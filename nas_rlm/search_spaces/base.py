@@ -34,6 +34,9 @@ class SearchSpace(ABC):
     name: str = ""
     #: Whether :meth:`flops` counts bias adds (OFA publishes FLOPs without them).
     flops_bias: ClassVar[bool] = True
+    #: Settings added after checkpoints recorded this space's settings, with the value the
+    #: space had before each existed (``get_space(..., recorded=True)`` fills them in).
+    legacy_settings: ClassVar[dict[str, Any]] = {}
 
     def settings(self) -> dict[str, Any]:
         """The constructor arguments this instance was built with, JSON-ready.

@@ -8,7 +8,8 @@ The ONNX graph is written the way an inference exporter and optimiser would leav
 BatchNorm after a conv is folded into the conv's bias, identical ReLUs/pools of the same tensor
 are shared, ``skip_connect`` is the tensor itself, and edges that cannot influence the output
 (``none`` edges and the dead branches they leave) are removed, unless ``NB201(prune=False)``
-keeps the dead branches, as the benchmark's devices ran them. The cell is a model-local
+keeps the dead branches, as the benchmark's devices ran them, each edge its own op
+(``every_edge``). The cell is a model-local
 function called 15 times, so the text shows it once. :meth:`NB201.params` and
 :meth:`NB201.flops` count the unpruned, unfolded network instead, because that is the
 published convention (and they match xautodl exactly).
@@ -20,7 +21,7 @@ import gzip
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import onnx
 
@@ -106,15 +107,29 @@ class NB201(ChoiceSpace):
     ops = OPS
     n_slots = N_EDGES
 
-    def __init__(self, prune: bool = True) -> None:
+    #: checkpoints made before 2026-12-01 read the shared executed graph
+    legacy_settings: ClassVar[dict[str, Any]] = {"every_edge": False}
+
+    def __init__(self, prune: bool = True, every_edge: bool = True) -> None:
         """``prune`` removes the branches that cannot reach a cell's output, as an exporter's
         dead-code elimination would. The published device latencies were measured on the
         network that still runs them: on the pruned graph even a perfect ranker of each
         distinct text reaches only ρ 0.89-0.92 on them (docs/rlm_v2.md), so ``prune=False``
-        renders them too, as computations whose results are never read."""
-        if not isinstance(prune, bool):
-            raise ArchError(f"prune must be true or false, got {prune!r}")
+        renders them too, as computations whose results are never read.
+
+        ``every_edge`` writes the unpruned graph (the executed view) edge by edge, as
+        xautodl's ``InferCell`` runs it: each edge its own ReLU or pool, ``none`` as ``x·0``,
+        instead of sharing identical ReLUs and pools of one tensor and dropping ``none``
+        edges. Latency on eyeriss is exactly linear in how many edges carry each op (R² 1.0
+        over all 15,625 cells), which the shared graph hides when two edges pool the same
+        tensor (docs/rlm_v2.md, "What the executed text hides"). On by default since
+        2026-12-01; checkpoints made before read the shared graph (``legacy_settings``).
+        The pruned graph is the same either way."""
+        for name, value in (("prune", prune), ("every_edge", every_edge)):
+            if not isinstance(value, bool):
+                raise ArchError(f"{name} must be true or false, got {value!r}")
         self.prune = prune
+        self.every_edge = every_edge
 
     # -- identity ------------------------------------------------------------------------
     def parse_string(self, text: str) -> Arch:
@@ -138,7 +153,8 @@ class NB201(ChoiceSpace):
         """The NB201 network. ``optimized=False`` gives the literal official network instead
         (every non-``none`` edge, BatchNorm unfolded, cells inlined), used for params/FLOPs."""
         return build_network(self.parse(arch), weights, seed, optimized,
-                             prune=optimized and self.prune)
+                             prune=optimized and self.prune,
+                             every_edge=self.every_edge and not (optimized and self.prune))
 
     def to_torch(self, arch: Any, num_classes: int = N_CLASSES, channels: int = C,
                  cells: int = N_CELLS) -> Any:
@@ -154,7 +170,7 @@ class NB201(ChoiceSpace):
         return TinyNetwork(edges, channels, cells, num_classes)
 
     def executed(self) -> NB201:
-        return NB201(prune=False)
+        return NB201(prune=False, every_edge=self.every_edge)
 
     def pruned_flops(self, arch: Any) -> float:
         return count_flops(build_network(self.parse(arch), "none", 0, True, prune=True))
@@ -188,9 +204,11 @@ def live_edges(arch: Arch, prune: bool = True) -> list[int]:
     return [e for e in present if EDGES[e][1] in reach and EDGES[e][0] in useful]
 
 
-def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: bool) -> str:
-    """Write one cell into ``b`` and return its output tensor."""
-    edges = live_edges(arch, prune=prune)
+def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: bool,
+               every_edge: bool = False) -> str:
+    """Write one cell into ``b`` and return its output tensor (``every_edge``: see
+    :class:`NB201`)."""
+    edges = list(range(N_EDGES)) if every_edge else live_edges(arch, prune=prune)
     nodes: dict[int, str] = {0: x}
     relu: dict[str, str] = {}
     pool: dict[str, str] = {}
@@ -203,7 +221,11 @@ def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: b
             if src is None:  # an unpruned edge out of an all-zero node
                 src = nodes[EDGES[e][1]] = b.op("Mul", [x, b.const(0.0)])
             op = OPS[arch[e]]
-            if op == "skip_connect":
+            if every_edge:  # nothing shared: this edge's own op, as InferCell runs it
+                relu, pool = {}, {}
+            if op == "none":  # only with every_edge: xautodl's Zero is x.mul(0.)
+                terms.append(b.op("Mul", [src, b.const(0.0)]))
+            elif op == "skip_connect":
                 terms.append(src)
             elif op == "avg_pool_3x3":
                 if src not in pool:
@@ -242,13 +264,13 @@ def _reduction(b: GraphBuilder, x: str, c_in: int, c_out: int, fold: bool) -> st
 
 
 def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool,
-                  prune: bool = True) -> onnx.ModelProto:
+                  prune: bool = True, every_edge: bool = False) -> onnx.ModelProto:
     b = GraphBuilder(weights, seed)
     x = _conv_bn(b, "input", 3, C, 3, 1, fold=optimized)
     functions = []
     if optimized:  # the cell is written once, as a function, and called 15 times
         fb = FunctionBuilder()
-        out = _emit_cell(fb, "x", 0, arch, fold=True, prune=prune)
+        out = _emit_cell(fb, "x", 0, arch, fold=True, prune=prune, every_edge=every_edge)
         if out == "x":  # a pure skip cell still needs a node to name its output
             out = fb.op("Identity", ["x"])
         functions.append(make_function("Cell", fb, ["x"] + [p[0] for p in fb.params], [out]))

@@ -151,7 +151,7 @@ def load_baseline(path: str | os.PathLike) -> _BaselineSurrogate:
     try:
         record = json.loads(file.read_text())
         cls = {c.__name__: c for c in BASELINES}[record["kind"]]
-        space = get_space(record["space"], record.get("space_settings") or {})
+        space = get_space(record["space"], record.get("space_settings") or {}, recorded=True)
         model = cls(space, record["objectives"], **record["settings"])
         labels = np.asarray(record["labels"], dtype=np.float64)
         archs = record["archs"]

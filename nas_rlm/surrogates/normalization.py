@@ -65,6 +65,16 @@ class MonotoneMap:
         return cls(kind, tuple(map(float, xs)), tuple(map(float, zs)))
 
     @property
+    def constant(self) -> bool:
+        """A quantile map fitted on labels with one distinct value (``fit`` centres those on
+        two knots one unit apart; labels that vary give a quantile map more knots, unless all
+        but a sliver of them share one value), e.g. NB201's count of 5x5 convolutions: such
+        an objective tells nothing apart. A min-max map of two labels one unit apart has the
+        same knots, so it is never called constant."""
+        return (self.kind == "quantile" and len(self.x) == 2 and self.z == (LOW, HIGH)
+                and abs(self.x[1] - self.x[0] - 1.0) <= 1e-9 * max(1.0, abs(self.x[0])))
+
+    @property
     def _slopes(self) -> tuple[float, float]:
         """Slopes of the first and last segments, continued beyond the knots: the density of
         labels near each end (accuracies crowd at the top), so a prediction past the best

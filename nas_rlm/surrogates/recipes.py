@@ -479,7 +479,8 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     """Fine-tune a pretrained base (``nas-rlm pretrain``) on ``Y`` for ``columns``, in place.
 
     A column the base has no token for gets one, started from the base objective whose
-    predictions on ``archs`` rank the labels best (Spearman ρ): a new device starts as the
+    predictions on ``archs`` rank the labels best (Spearman ρ; objectives whose pretraining
+    labels were constant are never chosen): a new device starts as the
     most similar device the base knows, and fine-tuning moves it from there. A column the
     base learnt in pretraining is warned about: its figures are not few-shot figures."""
     import warnings
@@ -493,7 +494,8 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
         warnings.warn(f"column(s) {', '.join(seen)} were pretraining labels of this base; "
                       "fine-tuning on them is not a few-shot result", stacklevel=2)
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
-    known = [o for o in base.objectives if o in base.scalers]
+    # a base objective whose pretraining labels never varied cannot start a ranking
+    known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
     ex = set(base.executed_objectives)
     new = [c for c in columns if c not in base.objective_vocab]
     # where the base reads the executed graph, a new device column reads it too

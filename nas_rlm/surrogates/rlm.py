@@ -759,7 +759,7 @@ class RLM(Surrogate):
         try:
             space = raw.get("space")
             if space is not None:
-                space = get_space(space, raw.get("space_settings") or {})
+                space = get_space(space, raw.get("space_settings") or {}, recorded=True)
             rlm = cls(objectives, space, config,
                       load_text_tokenizer(path / TOKENIZER), numbers,
                       objective_vocab=vocab,
