@@ -25,6 +25,7 @@ from sklearn.linear_model import RidgeCV
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.search_spaces.nb201 import NB201
+from nas_rlm.surrogates.baselines import one_hot
 from nas_rlm.surrogates.recipes import load_base
 from nas_rlm.surrogates.rlm import Views
 
@@ -40,14 +41,9 @@ def pooled(rlm, texts: list[str], batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def one_hot(archs) -> np.ndarray:
-    space = NB201()
-    return np.array([np.eye(5)[space.encode(a)].ravel() for a in archs])
-
-
 def bag_of_ops(archs) -> np.ndarray:
     """How many of the six edges carry each of the five ops (position ignored)."""
-    return one_hot(archs).reshape(len(archs), 6, 5).sum(1)
+    return one_hot(NB201(), archs).reshape(len(archs), 6, 5).sum(1).astype(np.float64)
 
 
 #: The base's computed objectives of the executed graph that count what runs.
@@ -66,7 +62,7 @@ def main(argv: list[str]) -> None:
     views: list[Views] = rlm.views_for([archs[i] for i in (*tr, *val)])
     feats = [pooled(rlm, [v[i] for v in views]) for i in range(rlm.n_views)]
     pool_archs = [archs[i] for i in (*tr, *val)]
-    oh, bag = one_hot(pool_archs), bag_of_ops(pool_archs)
+    oh, bag = one_hot(NB201(), pool_archs).astype(np.float64), bag_of_ops(pool_archs)
     counter = load_base(base_dir, "nb201")
     counter.set_objectives(COUNTS)
     decoded = counter.predict_expected(pool_archs)  # the base's own reading of the counts

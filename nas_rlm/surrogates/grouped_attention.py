@@ -9,8 +9,8 @@ query positions of one SDPA call. Exact: the same softmax over the same keys, pe
 rows per text may differ (``decoder_rows``): sampling shares rows between samples with the
 same prefix, so a text whose samples part ways has more rows than one whose samples agree.
 
-Registered as the attention implementation ``"nas_rlm_grouped"`` of the decoder only; when
-the key and query batches agree (training) and in self-attention it is plain SDPA.
+Registered as the attention implementation ``"nas_rlm_grouped"`` of the decoder, and set
+only while decoding (``rlm._decoder_attention``); in self-attention it is plain SDPA.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ def grouped_attention(module, query, key, value, attention_mask, dropout: float 
                       decoder_rows: torch.Tensor | None = None, **kwargs):
     """``query`` ``(b, H, q, D)`` against ``key``/``value`` ``(n, H, L, D)``.
 
-    ``decoder_rows`` (``(b,)``, non-decreasing) is each row's text; without it the rows are
-    ``b / n`` per text. Texts with fewer rows than the most are padded with zero queries,
-    whose outputs are dropped: only the attention itself pays for the padding.
+    ``decoder_rows`` (``(b,)``, non-decreasing) is each row's text: decoding passes it with
+    every call made under this implementation. Texts with fewer rows than the most are padded
+    with zero queries, whose outputs are dropped: only the attention itself pays for the
+    padding.
     """
-    self_attention = getattr(module, "is_causal", False)  # the decoder's; cross is not causal
-    if self_attention or (decoder_rows is None and key.shape[0] == query.shape[0]):
+    if getattr(module, "is_causal", False):  # the decoder's self-attention; cross is not causal
+
         return sdpa_attention_forward(module, query, key, value, attention_mask,
                                       dropout=dropout, scaling=scaling,
                                       position_bias=position_bias, **kwargs)
@@ -42,9 +43,7 @@ def grouped_attention(module, query, key, value, attention_mask, dropout: float 
     n = key.shape[0]
     b, h, q, d = query.shape
     if decoder_rows is None:
-        if b % n:
-            raise RuntimeError(f"{b} decoder rows cannot share {n} encoder outputs")
-        decoder_rows = torch.arange(n).repeat_interleave(b // n)
+        raise RuntimeError("grouped cross-attention needs decoder_rows (each row's text)")
     if len(decoder_rows) != b:
         raise RuntimeError(f"decoder_rows names the text of {len(decoder_rows)} rows, not {b}")
     counts = torch.bincount(decoder_rows, minlength=n)
