@@ -227,6 +227,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    import platformdirs
+
+    from .surrogates.corpus import CorpusConfig, build_corpus
+
+    spaces = None if args.spaces == "all" else tuple(
+        s.strip() for s in args.spaces.split(",") if s.strip())
+    exclude = None if args.exclude_columns is None else tuple(
+        c.strip() for c in args.exclude_columns.split(",") if c.strip())
+    config = CorpusConfig(**({"spaces": spaces} if spaces is not None else {}),
+                          archs=args.archs, latency_archs=args.latency_archs,
+                          exclude_columns=exclude, seed=args.seed)
+    out = Path(args.out) if args.out else (
+        Path(platformdirs.user_cache_dir("nas-rlm")) / f"corpus-seed{args.seed}")
+    summary = build_corpus(out, config, args.data_dir, progress=not args.quiet,
+                           force_restart=args.force_restart)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
@@ -578,6 +598,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-dir", help=data_dir_help)
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=_cmd_train)
+
+    co = sub.add_parser("corpus", help="build the multi-space pretraining corpus: texts, "
+                        "computed labels, CPU latency, source-device columns (resumable)")
+    co.add_argument("--spaces", default="all", help="comma-separated spaces, or all")
+    co.add_argument("--archs", type=_int_in(1, 10_000_000), default=1000,
+                    help="archs per space (table spaces: training-pool rows only)")
+    co.add_argument("--latency-archs", type=_int_in(0, 10_000_000), default=50,
+                    help="of those, how many to time with onnxruntime on this CPU")
+    co.add_argument("--exclude-columns", help="latency columns the corpus must never hold, "
+                    "in any table (default: the DESIGN §3 held-out devices of each space)")
+    co.add_argument("--seed", type=SEED, default=0)
+    co.add_argument("--out", help="corpus dir; rerun to resume (default: the per-user "
+                    "cache dir, never the repository)")
+    co.add_argument("--force-restart", action="store_true",
+                    help="empty --out first, even if it holds a corpus of other settings")
+    co.add_argument("--data-dir", help=data_dir_help)
+    co.add_argument("--quiet", action="store_true")
+    co.set_defaults(func=_cmd_corpus)
 
     pt = sub.add_parser("pretrain", help="pretrain a base RLM on computed labels and the "
                         "source devices' latencies (DESIGN §3 few-shot)")

@@ -87,3 +87,17 @@ def count_ops(model: onnx.ModelProto) -> dict[str, int]:
         elif node.op_type in ("AveragePool", "MaxPool"):
             out["pool"] += 1
     return out
+
+
+def count_activations(model: onnx.ModelProto) -> float:
+    """Elements written by the nodes of the inlined graph for a batch of one: every node
+    output, each counted once. Times four it is the float32 activation traffic, the memory
+    term that FLOPs miss (depthwise and element-wise ops are cheap in FLOPs, not in bytes)."""
+    model = _inline(model)
+    shapes = _shapes(model)
+    total = 0
+    for node in model.graph.node:
+        for name in node.output:
+            if name and name in shapes:
+                total += math.prod(shapes[name])
+    return float(total)

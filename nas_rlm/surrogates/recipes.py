@@ -120,13 +120,17 @@ def computed_labels(space: SearchSpace | str, archs: Sequence,
     from tqdm import tqdm
 
     space = as_space(space)
-    rows = []
-    for a in tqdm(archs, desc="computed labels", unit="arch", disable=not progress):
-        model = space.to_onnx(a, weights="none")
-        ops = count_ops(model)
-        rows.append([count_flops(model) / 1e6, space.params(a) / 1e3,
-                     *(ops[k] for k in OP_COUNT_NAMES)])
-    return np.array(rows, dtype=np.float64)
+    rows = [graph_labels(space, a, space.to_onnx(a, weights="none"))
+            for a in tqdm(archs, desc="computed labels", unit="arch", disable=not progress)]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(PRETRAIN_OBJECTIVES))
+
+
+def graph_labels(space: SearchSpace, arch: Any, model: Any) -> list[float]:
+    """The ``PRETRAIN_OBJECTIVES`` of one arch, read off ``model``, its weight-free graph in
+    ``space`` (params always count the literal network, :meth:`SearchSpace.params`)."""
+    ops = count_ops(model)
+    return [count_flops(model) / 1e6, space.params(arch) / 1e3,
+            *(float(ops[k]) for k in OP_COUNT_NAMES)]
 
 
 def pretraining_archs(space: SearchSpace | str, n: int, seed: int = 0) -> list:
@@ -278,21 +282,28 @@ def source_table(space: SearchSpace, columns: Sequence[str], n: int, seed: int =
     archs only (DESIGN §1.3): no held-out test arch is ever drawn. Accuracies are refused:
     a base that saw them could not be fine-tuned on accuracy honestly."""
     from ..data import load_targets
-    from ..data.splits import TABLE_SIZES, heldout_indices
 
     acc = [c for c in columns if c in ACCURACY_NAMES]
     if acc:
         raise NasRlmError(f"accuracy column(s) {acc} cannot be pretraining labels; a base "
                           "sees latency columns and computed labels only")
     archs, Y = load_targets(space.name, columns, data_dir)
-    pool = np.arange(len(archs))
-    if space.name in TABLE_SIZES:
-        pool = np.setdiff1d(pool, heldout_indices(space.name))
-    rows = np.sort(np.random.default_rng([seed, 7]).choice(
-        pool, min(n, len(pool)), replace=False))
+    rows = source_rows(space.name, len(archs), n, seed)
     # canonical strings: OFA-MBv3 rows spell unused slots arbitrarily (``canonical_archs``)
     archs = [space.to_string(space.parse(archs[i])) for i in rows]
     return archs, Y[rows]
+
+
+def source_rows(space: str, n_rows: int, n: int, seed: int = 0) -> np.ndarray:
+    """The ``n`` table rows (sorted; every row if fewer) a base draws with ``seed``: rows of
+    the DESIGN §3 training pool only, so no held-out test arch ever carries a table label."""
+    from ..data.splits import TABLE_SIZES, heldout_indices
+
+    pool = np.arange(n_rows)
+    if space in TABLE_SIZES:
+        pool = np.setdiff1d(pool, heldout_indices(space))
+    return np.sort(np.random.default_rng([seed, 7]).choice(
+        pool, min(n, len(pool)), replace=False))
 
 
 def _base_settings(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,

@@ -1,0 +1,133 @@
+"""The multi-space pretraining corpus: leakage, labels, resume and errors (issue 12)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from nas_rlm.cli import main
+from nas_rlm.data.splits import HELDOUT_DEVICES, heldout_indices
+from nas_rlm.data.tables import load_latency
+from nas_rlm.errors import ConfigError, NasRlmError, UnknownNameError
+from nas_rlm.run_dir import RunDirError
+from nas_rlm.search_spaces import get_space
+from nas_rlm.surrogates.corpus import (
+    CORPUS_LABELS,
+    CPU_LATENCY,
+    CorpusConfig,
+    build_corpus,
+    read_corpus,
+)
+from nas_rlm.surrogates.recipes import EXECUTED
+
+SPACES = ("nb201", "fbnet", "nds_darts")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("corpus")
+    config = CorpusConfig(spaces=SPACES, archs=5, latency_archs=1, chunk=2)
+    summary = build_corpus(out, config, data_dir, progress=False)
+    return out, config, summary
+
+
+def test_no_excluded_column_and_no_test_arch_carries_a_table_label(corpus, data_dir):
+    out, _, summary = corpus
+    rows = list(read_corpus(out))
+    assert [r["space"] for r in rows] == [s for s in SPACES for _ in range(5)]
+    for space in ("nb201", "fbnet"):
+        table = load_latency(space, data_dir)
+        test_archs = {table.archs[i] for i in heldout_indices(space)}
+        columns = set(table.device_names)
+        held = set(HELDOUT_DEVICES[space])
+        assert summary["spaces"][space]["excluded_columns"] == list(HELDOUT_DEVICES[space])
+        for r in (r for r in rows if r["space"] == space):
+            labels = set(r["labels"])
+            assert not labels & held, f"{space} row carries held-out columns {labels & held}"
+            assert labels & columns == columns - held  # every source column is there
+            assert r["arch"] not in test_archs
+    # a space without a table carries computed labels only
+    darts = [r for r in rows if r["space"] == "nds_darts"]
+    assert all(set(r["labels"]) <= {*CORPUS_LABELS, CPU_LATENCY} for r in darts)
+
+
+def test_labels_are_those_of_the_graph_each_text_shows(corpus, data_dir):
+    out, _, _ = corpus
+    space = get_space("nb201")
+    table = load_latency("nb201", data_dir)
+    for i, r in enumerate(read_corpus(out, ["nb201"])):
+        arch = space.parse(r["arch"])
+        assert r["text"] == space.to_text(arch)
+        executed = space.executed().to_text(arch)
+        assert r.get("executed_text", r["text"]) == executed
+        lab = r["labels"]
+        assert lab["mflops"] == pytest.approx(space.pruned_flops(arch) / 1e6)
+        assert lab[EXECUTED + "mflops"] >= lab["mflops"]
+        assert lab["mact"] > 0 and lab[EXECUTED + "nodes"] >= lab["nodes"]
+        row = table.archs.index(r["arch"])
+        assert lab["pixel3"] == pytest.approx(table.device("pixel3")[row])
+        assert (CPU_LATENCY in lab) == (i == 0)  # only the first latency_archs are timed
+    assert all(np.isfinite(v) for r in read_corpus(out) for v in r["labels"].values())
+
+
+def test_a_killed_build_resumes_at_the_missing_part_and_other_settings_are_refused(
+        corpus, data_dir):
+    out, config, summary = corpus
+    assert summary["spaces"]["fbnet"]["parts"] == 3 and summary["rows"] == 15
+    part = out / "fbnet" / "part-00001.jsonl.gz"
+    before = gzip.decompress(part.read_bytes())
+    kept = out / "fbnet" / "part-00000.jsonl.gz"
+    mtime = kept.stat().st_mtime_ns
+    part.unlink()
+    (out / "summary.json").unlink()
+    with pytest.raises(NasRlmError, match="no finished corpus"):
+        list(read_corpus(out))
+    build_corpus(out, config, data_dir, progress=False)
+    assert gzip.decompress(part.read_bytes()) == before
+    assert kept.stat().st_mtime_ns == mtime
+    with pytest.raises(RunDirError, match=r"corpus\.archs"):
+        build_corpus(out, CorpusConfig(spaces=SPACES, archs=6, latency_archs=1, chunk=2),
+                     data_dir, progress=False)
+
+
+def test_exclude_columns_applies_to_every_table_and_rejects_unknown_names(tmp_path, data_dir):
+    config = CorpusConfig(spaces=("nb201", "fbnet"), archs=2, latency_archs=0,
+                          exclude_columns=("pixel3",))
+    summary = build_corpus(tmp_path / "c", config, data_dir, progress=False)
+    for space in ("nb201", "fbnet"):
+        assert summary["spaces"][space]["excluded_columns"] == ["pixel3"]
+    rows = list(read_corpus(tmp_path / "c"))
+    assert all("pixel3" not in r["labels"] and "eyeriss" in r["labels"] for r in rows)
+    assert not any(CPU_LATENCY in r["labels"] for r in rows)
+    with pytest.raises(UnknownNameError, match="pixle3"):
+        build_corpus(tmp_path / "d", CorpusConfig(spaces=("nb201",), archs=2,
+                                                  exclude_columns=("pixle3",)), data_dir)
+    assert not (tmp_path / "d").exists()  # refused before the directory is taken
+    with pytest.raises(UnknownNameError, match="nb202"):
+        CorpusConfig(spaces=("nb202",))
+    with pytest.raises(ConfigError):
+        CorpusConfig(archs=0)
+
+
+def test_a_damaged_part_is_an_error_naming_it(tmp_path, data_dir):
+    out = tmp_path / "c"
+    build_corpus(out, CorpusConfig(spaces=("nds_enas",), archs=2, latency_archs=0),
+                 data_dir, progress=False)
+    part = out / "nds_enas" / "part-00000.jsonl.gz"
+    part.write_bytes(part.read_bytes()[:20])
+    with pytest.raises(NasRlmError, match="part-00000"):
+        list(read_corpus(out))
+    with pytest.raises(UnknownNameError, match="nb201"):
+        list(read_corpus(out, ["nb201"]))
+
+
+def test_cli_corpus_prints_its_summary(tmp_path, data_dir, capsys):
+    out = tmp_path / "c"
+    assert main(["corpus", "--spaces", "nb201", "--archs", "3", "--latency-archs", "0",
+                 "--out", str(out), "--data-dir", str(data_dir), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 3 and summary["spaces"]["nb201"]["bytes"] > 0
+    assert json.loads((out / "summary.json").read_text()) == summary
