@@ -256,6 +256,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from .surrogates.recipes import load_or_pretrain_base
 
     torch.set_num_threads(args.threads)
+    if args.corpus:
+        return _pretrain_on_corpus(args)
     exclude = None if args.exclude_columns is None else [
         c.strip() for c in args.exclude_columns.split(",") if c.strip()]
     columns = source_devices(args.space, exclude, args.data_dir)
@@ -274,6 +276,30 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     print(json.dumps({"model": str(out / "model"), "model_card": str(card),
                       "n_params": rlm.n_params, "source_columns": columns,
                       "excluded": excluded,
+                      "learning_curve": str(out / "ckpt" / "learning_curve.png")}, indent=2))
+    return 0
+
+
+def _pretrain_on_corpus(args: argparse.Namespace) -> int:
+    """``pretrain --corpus``: one base for every space of a ``nas-rlm corpus``."""
+    from .surrogates.base_card import write_base_card
+    from .surrogates.corpus import load_or_pretrain_on_corpus
+
+    if args.exclude_columns is not None:
+        raise NasRlmError("--exclude-columns is a corpus setting with --corpus: build the "
+                          "corpus with `nas-rlm corpus --exclude-columns ...`")
+    spaces = None if args.spaces is None else [
+        s.strip() for s in args.spaces.split(",") if s.strip()]
+    recipe = _recipe(args.size, args.set, pretrain_steps=args.steps)
+    out = Path(args.out)
+    rlm = load_or_pretrain_on_corpus(out, args.corpus, recipe, seed=args.seed, spaces=spaces,
+                                     progress=not args.quiet, threads=args.threads)
+    info = rlm.training_info["base"]
+    card = write_base_card(rlm, out / "model", info["excluded_columns"])
+    print(json.dumps({"model": str(out / "model"), "model_card": str(card),
+                      "n_params": rlm.n_params, "spaces": info["spaces"],
+                      "source_columns": info["source_columns"],
+                      "excluded": info["excluded_columns"],
                       "learning_curve": str(out / "ckpt" / "learning_curve.png")}, indent=2))
     return 0
 
@@ -620,6 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("pretrain", help="pretrain a base RLM on computed labels and the "
                         "source devices' latencies (DESIGN §3 few-shot)")
     pt.add_argument("--space", default="nb201", help="nb201, fbnet or ofa_mbv3")
+    pt.add_argument("--corpus", help="a `nas-rlm corpus` dir: one base for all its spaces "
+                    "(then --space, --archs and --exclude-columns do not apply)")
+    pt.add_argument("--spaces", help="with --corpus: only these of its spaces")
     pt.add_argument("--exclude-columns", help="latency columns the base must never see "
                     "(default: the DESIGN §3 held-out devices of the space)")
     pt.add_argument("--archs", type=_int_in(1, 10_000_000), default=6000,

@@ -12,6 +12,7 @@ from nas_rlm.cli import main
 from nas_rlm.data.splits import HELDOUT_DEVICES, heldout_indices
 from nas_rlm.data.tables import load_latency
 from nas_rlm.errors import ConfigError, NasRlmError, UnknownNameError
+from nas_rlm.io import write_csv
 from nas_rlm.run_dir import RunDirError
 from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.corpus import (
@@ -131,3 +132,45 @@ def test_cli_corpus_prints_its_summary(tmp_path, data_dir, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 3 and summary["spaces"]["nb201"]["bytes"] > 0
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
+        corpus, tmp_path, data_dir, capsys):
+    """`pretrain --corpus` makes a base with no space; `finetune --space` binds it to one
+    (here a space the corpus never held, too) and the result predicts archs of that space."""
+    from nas_rlm.surrogates.rlm import RLM
+
+    out, _, _ = corpus
+    tiny = ["--size", "tiny", "--steps", "4", "--set", "train.eval_every=2", "--set",
+            "train.batch_size=16", "--set", "model.max_text_tokens=4096", "--quiet"]
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["spaces"] == {"nb201": 5, "fbnet": 5, "nds_darts": 5}
+    assert info["excluded"] == {s: list(HELDOUT_DEVICES[s]) for s in ("nb201", "fbnet")}
+    base = RLM.from_pretrained(tmp_path / "base" / "model")
+    assert base.space is None and "pixel3" in base.objectives and "eyeriss" not in base.objectives
+    assert {"mflops", "executed_mflops", CPU_LATENCY} <= set(base.objectives)
+    card = (tmp_path / "base" / "model" / "MODEL_CARD.md").read_text()
+    assert "nb201 5, fbnet 5, nds_darts 5" in card and "fbnet: raspi4, eyeriss, fpga" in card
+    # a rerun loads it; other settings are refused
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny]) == 0
+    capsys.readouterr()
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"),
+                 *tiny[:3], "5", *tiny[4:]]) == 2
+    assert "other settings (pretrain_steps)" in capsys.readouterr().err
+    for space_name in ("nb201", "nds_enas"):
+        space = get_space(space_name)
+        archs = [space.to_string(a) for a in space.sample(6, 3)]
+        csv = tmp_path / f"{space_name}.csv"
+        write_csv(csv, ["arch", "mydev"], ([a, 1 + i] for i, a in enumerate(archs)))
+        ft = tmp_path / f"ft_{space_name}"
+        assert main(["finetune", "--base", str(tmp_path / "base" / "model"), "--space",
+                     space_name, "--csv", str(csv), "--steps", "2", "--out", str(ft),
+                     "--quiet"]) == 0
+        capsys.readouterr()
+        model = RLM.from_pretrained(ft / "model")
+        assert model.space == space_name and model.objectives == ["mydev"]
+        assert model.predict_expected(archs[:2]).shape == (2, 1)
+    with pytest.raises(NasRlmError, match="every space"):
+        from nas_rlm.surrogates.recipes import load_base
+        load_base(tmp_path / "base" / "model")

@@ -10,21 +10,30 @@ from ..io import atomic_write_text
 from .rlm import RLM
 
 
-def write_base_card(rlm: RLM, model_dir: str | Path, excluded: Sequence[str]) -> Path:
-    """Write ``MODEL_CARD.md`` beside the base's weights and return its path."""
+def write_base_card(rlm: RLM, model_dir: str | Path,
+                    excluded: Sequence[str] | dict[str, list[str]]) -> Path:
+    """Write ``MODEL_CARD.md`` beside the base's weights and return its path (``excluded``:
+    the columns it never saw; per space for a base of the multi-space corpus)."""
     base = rlm.training_info.get("base", {})
+    if isinstance(excluded, dict):
+        excluded = [f"{s}: {', '.join(c)}" for s, c in excluded.items()]
     hist = rlm.training_info.get("history", [])
     sources = base.get("source_columns", [])
     computed = [o for o in rlm.objectives if o not in sources]
     curve = "\n".join(f"| {h['step']} | {h['loss']:.3f} | {h['ce']:.3f} | {h['rank']:.3f} | "
                       + (f"{h['val_tau']:.3f} |" if "val_tau" in h else "– |") for h in hist)
-    text = f"""# Pretrained base RLM: {base.get('space')}
+    spaces = base.get("spaces")  # a base of the multi-space corpus
+    space = "every space" if spaces else base.get("space")
+    where = (f"- Spaces (rows of the `nas-rlm corpus` it read): "
+             f"{', '.join(f'{s} {n:,}' for s, n in spaces.items())}" if spaces else
+             f"- Space: `{space}` (settings {base.get('space_settings')})")
+    text = f"""# Pretrained base RLM: {space}
 
 Made by `nas-rlm pretrain` (seed {base.get('seed')}). Fine-tune it on a CSV of measurements
-with `nas-rlm finetune --base <this dir> --space {base.get('space')} --csv FILE`.
+with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} --csv FILE`.
 
-- Space: `{base.get('space')}` (settings {base.get('space_settings')})
-- Table rows pretrained on: {base.get('pretrain_archs')}; optimizer steps:
+{where}
+- Rows pretrained on: {base.get('pretrain_archs')}; optimizer steps:
   {base.get('pretrain_steps')}; parameters: {rlm.n_params:,}
 - Source latency columns (table labels it saw): {', '.join(sources) or 'none'}
 - Columns it never saw, on any arch: {', '.join(excluded) or 'none'}

@@ -241,5 +241,99 @@ def read_corpus(out: str | os.PathLike, spaces: Sequence[str] | None = None
                 yield {"space": name, **row}
 
 
+def corpus_dataset(out: str | os.PathLike, spaces: Sequence[str] | None = None):
+    """What a multi-space base trains on: ``(views, Y, objectives, executed, rows)``. Per
+    row its two texts (optimised, executed); ``Y`` has one column per label any row has,
+    NaN where a row lacks it; ``executed`` names the labels read from the executed text
+    (its computed labels and every device column); ``rows`` counts rows per space."""
+    from .rlm import Views
+
+    rows = list(read_corpus(out, spaces))
+    if not rows:
+        raise NasRlmError(f"the corpus in {out} has no rows for {spaces or 'any space'}")
+    present: dict[str, None] = {}
+    for r in rows:
+        present.update(dict.fromkeys(r["labels"]))
+    computed = [*CORPUS_LABELS, *(EXECUTED + k for k in CORPUS_LABELS), CPU_LATENCY]
+    columns = [k for k in present if k not in computed]  # table columns, in first-seen order
+    objectives = [k for k in computed if k in present] + columns
+    executed = [o for o in objectives if o.startswith(EXECUTED) or o in columns]
+    Y = np.array([[r["labels"].get(o, np.nan) for o in objectives] for r in rows])
+    views = [Views((r["text"], r.get("executed_text", r["text"]))) for r in rows]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["space"]] = counts.get(r["space"], 0) + 1
+    return views, Y, objectives, executed, counts
+
+
+def pretrain_on_corpus(corpus_dir: str | os.PathLike, recipe=None, seed: int = 0,
+                       spaces: Sequence[str] | None = None, out_dir: Path | None = None,
+                       progress: bool = True, threads: int = 1):
+    """A base for every space: BPE on all the corpus's texts, one token per label, trained
+    on every label each row has (``recipe.pretrain_steps`` steps; checkpoints in
+    ``out_dir``, from which a killed run resumes). It reads no space until it is fine-tuned
+    on one (:meth:`RLM.bind_space`, done by ``load_base``)."""
+    from dataclasses import replace
+
+    from .recipes import DEFAULT_RECIPE
+    from .rlm import RLM
+
+    recipe = recipe or DEFAULT_RECIPE
+    views, Y, objectives, executed, counts = corpus_dataset(corpus_dir, spaces)
+    summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
+    rlm = RLM(objectives, None, recipe.model, executed_objectives=executed)
+    rlm.build([t for v in views for t in dict.fromkeys(v)], seed=seed)
+    rlm.fit(views, Y, missing_ok=True, **asdict(replace(
+        recipe.train, steps=recipe.pretrain_steps, seed=seed, progress=progress,
+        threads=threads, checkpoint_dir=str(out_dir) if out_dir else None)))
+    rlm.training_info["base"] = corpus_base_settings(summary, counts, objectives, recipe, seed)
+    return rlm
+
+
+def corpus_base_settings(summary: dict, counts: dict[str, int], objectives: Sequence[str],
+                         recipe, seed: int) -> dict:
+    """What a multi-space base depends on (a saved base of other settings is refused)."""
+    r = recipe.to_dict()
+    sources = sorted({c for s in counts for c in summary["spaces"][s]["source_columns"]})
+    return {"space": None, "spaces": dict(counts), "seed": seed,
+            "space_settings": {s: get_space(s).settings() for s in counts},
+            "corpus": summary["config"], "objectives": list(objectives),
+            "source_columns": sources,
+            "excluded_columns": {s: summary["spaces"][s]["excluded_columns"] for s in counts
+                                 if summary["spaces"][s]["excluded_columns"]},
+            "model": r["model"], "train": {k: v for k, v in r["train"].items() if k != "steps"},
+            "pretrain_archs": sum(counts.values()), "pretrain_steps": recipe.pretrain_steps}
+
+
+def load_or_pretrain_on_corpus(base_dir: str | os.PathLike, corpus_dir: str | os.PathLike,
+                               recipe=None, seed: int = 0,
+                               spaces: Sequence[str] | None = None, progress: bool = True,
+                               threads: int = 1):
+    """The multi-space base saved in ``base_dir/model``, or pretrain it (checkpoints in
+    ``base_dir/ckpt``) and save it there; a saved base of other settings is refused."""
+    from .recipes import DEFAULT_RECIPE
+    from .rlm import RLM
+
+    recipe = recipe or DEFAULT_RECIPE
+    model_dir = Path(base_dir) / "model"
+    if (model_dir / "rlm.json").is_file():
+        rlm = RLM.from_pretrained(model_dir)
+        _, _, objectives, _, counts = corpus_dataset(corpus_dir, spaces)
+        summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
+        want = json.loads(json.dumps(corpus_base_settings(summary, counts, objectives,
+                                                          recipe, seed)))
+        have = rlm.training_info.get("base", {})
+        diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+        if diff:
+            raise NasRlmError(f"{model_dir} holds a base pretrained with other settings "
+                              f"({', '.join(diff)}); remove it or use another directory")
+        return rlm
+    rlm = pretrain_on_corpus(corpus_dir, recipe, seed, spaces, Path(base_dir) / "ckpt",
+                             progress, threads)
+    rlm.save_pretrained(model_dir)
+    return rlm
+
+
 __all__ = ["CORPUS_LABELS", "CPU_LATENCY", "CorpusConfig", "build_corpus", "corpus_archs",
-           "corpus_row", "excluded_columns", "read_corpus"]
+           "corpus_base_settings", "corpus_dataset", "corpus_row", "excluded_columns",
+           "load_or_pretrain_on_corpus", "pretrain_on_corpus", "read_corpus"]

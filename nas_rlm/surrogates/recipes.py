@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.tables import ACCURACY_NAMES
 from ..errors import NasRlmError
-from ..search_spaces import SearchSpace, as_space
+from ..search_spaces import SearchSpace, as_space, get_space
 from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
 from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
@@ -473,7 +473,14 @@ def load_base(base_dir: str | os.PathLike, space: str | None = None,
     if tuned is not None:  # it has seen its fine-tuning columns, which no base check covers
         raise NasRlmError(f"{base_dir} is not a pretrained base: it was fine-tuned on "
                           f"{', '.join(tuned['columns'])}; pass the base it came from")
-    if space is not None and base.space != space:
+    if base.space is None:  # pretrained on the multi-space corpus: bound to ``space`` here
+        if space is None:
+            raise NasRlmError(f"{base_dir} is a base for every space; name the space of "
+                              "the archs to fine-tune it on (--space)")
+        settings = info.get("space_settings", {}).get(space)
+        base.bind_space(get_space(space, settings, recorded=True) if settings is not None
+                        else space)
+    elif space is not None and base.space != space:
         raise NasRlmError(f"{base_dir} is a base for {base.space}, not {space}")
     seen = sorted(set(unseen) & set(info.get("source_columns", [])))
     if seen:

@@ -182,6 +182,17 @@ class RLM(Surrogate):
         """The space (with its settings) whose texts this model reads."""
         return self._space
 
+    def bind_space(self, space: SearchSpace | str) -> None:
+        """Read archs of ``space`` from now on: a model pretrained on texts of many spaces
+        (``nas-rlm corpus``) has none until it is fine-tuned on one. A model that already
+        reads a space keeps it: its texts were rendered by that space's settings."""
+        if self._space is not None:
+            raise NasRlmError(f"{self.source} already reads {self.space}; it cannot be bound "
+                              "to another space")
+        self._space = as_space(space)
+        self.space, self.space_settings = self._space.name, self._space.settings()
+        self._text_cache.clear()
+
     def set_objectives(self, names: Sequence[str]) -> None:
         """Choose what ``predict`` returns (and ``fit`` trains), in this order. With objective
         tokens every name must be one the model has a token for."""
