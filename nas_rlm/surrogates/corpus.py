@@ -311,23 +311,15 @@ def load_or_pretrain_on_corpus(base_dir: str | os.PathLike, corpus_dir: str | os
                                threads: int = 1):
     """The multi-space base saved in ``base_dir/model``, or pretrain it (checkpoints in
     ``base_dir/ckpt``) and save it there; a saved base of other settings is refused."""
-    from .recipes import DEFAULT_RECIPE
-    from .rlm import RLM
+    from .recipes import DEFAULT_RECIPE, saved_base
 
     recipe = recipe or DEFAULT_RECIPE
     model_dir = Path(base_dir) / "model"
     if (model_dir / "rlm.json").is_file():
-        rlm = RLM.from_pretrained(model_dir)
         _, _, objectives, _, counts = corpus_dataset(corpus_dir, spaces)
         summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
-        want = json.loads(json.dumps(corpus_base_settings(summary, counts, objectives,
-                                                          recipe, seed)))
-        have = rlm.training_info.get("base", {})
-        diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-        if diff:
-            raise NasRlmError(f"{model_dir} holds a base pretrained with other settings "
-                              f"({', '.join(diff)}); remove it or use another directory")
-        return rlm
+        return saved_base(model_dir, corpus_base_settings(summary, counts, objectives,
+                                                          recipe, seed))
     rlm = pretrain_on_corpus(corpus_dir, recipe, seed, spaces, Path(base_dir) / "ckpt",
                              progress, threads)
     rlm.save_pretrained(model_dir)

@@ -345,20 +345,29 @@ def _load_or_pretrain(base_dir: Path, space: SearchSpace, objectives: Sequence[s
                       recipe: RLMRecipe, seed: int, accuracy: Sequence[str] | None,
                       tokenizer_archs: int, progress: bool, threads: int,
                       source_columns: list[str], data_dir) -> RLM:
-    want = json.loads(json.dumps(_base_settings(space, objectives, recipe, seed, accuracy,
-                                                tokenizer_archs, source_columns)))
     model_dir = base_dir / "model"
-    if (model_dir / "rlm.json").is_file():
-        rlm = RLM.from_pretrained(model_dir)
-        have = rlm.training_info.get("base", {})
-        diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-        if diff:
-            raise NasRlmError(f"{model_dir} holds a base pretrained with other settings "
-                              f"({', '.join(diff)}); remove it or use another directory")
+    rlm = saved_base(model_dir, _base_settings(space, objectives, recipe, seed, accuracy,
+                                               tokenizer_archs, source_columns))
+    if rlm is not None:
         return rlm
     rlm = pretrain_base(space, objectives, recipe, seed, accuracy, tokenizer_archs,
                         base_dir / "ckpt", progress, threads, source_columns, data_dir)
     rlm.save_pretrained(model_dir)
+    return rlm
+
+
+def saved_base(model_dir: Path, want: dict) -> RLM | None:
+    """The base saved in ``model_dir``, or None where there is none yet; one pretrained with
+    settings other than ``want`` is refused, naming them."""
+    if not (model_dir / "rlm.json").is_file():
+        return None
+    rlm = RLM.from_pretrained(model_dir)
+    want = json.loads(json.dumps(want))
+    have = rlm.training_info.get("base", {})
+    diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+    if diff:
+        raise NasRlmError(f"{model_dir} holds a base pretrained with other settings "
+                          f"({', '.join(diff)}); remove it or use another directory")
     return rlm
 
 
