@@ -10,8 +10,9 @@ sampled archs of each space with what can be known about them without training t
 - onnxruntime latency on this machine (``cpu_ms``) for the first ``latency_archs`` of each
   space, the one label here that costs real time;
 - the table latency columns of the *source* devices (NB201, FBNet, OFA-MBv3), never an
-  excluded column and never a held-out test arch: table spaces draw their archs from the
-  DESIGN §3 training pool, so no label of any column reaches a test arch.
+  excluded column (by default every DESIGN §3 held-out device, in every table that has it)
+  and never a held-out test arch: table spaces draw their archs from the DESIGN §3 training
+  pool, so no label of any column reaches a test arch.
 
 It is built by :func:`build_corpus` (``nas-rlm corpus``) into a cache directory, in parts of
 ``chunk`` archs per space, each written atomically: a killed build resumes at the first
@@ -75,16 +76,19 @@ class CorpusConfig:
 
 def excluded_columns(config: CorpusConfig, data_dir: str | os.PathLike | None = None
                      ) -> dict[str, list[str]]:
-    """Per table space of ``config``, the latency columns the corpus must never hold. A name
-    given in ``exclude_columns`` is excluded from every table that has it (a device is the
-    same device in every space); a name no chosen table has is an error, so a typo cannot
+    """Per table space of ``config``, the latency columns the corpus must never hold. A
+    device is the same device in every space, so a name is excluded from every table that
+    has it: by default every DESIGN §3 held-out device of any space (FBNet's table has
+    NB201's held-out gold_6226 and pixel2 as ordinary columns; a base that learnt them there
+    would have seen the device). A name no chosen table has is an error, so a typo cannot
     leave a held-out device in."""
     from ..data.tables import load_latency
 
     tables = [s for s in config.spaces if s in TABLE_SIZES]
     columns = {s: list(load_latency(s, data_dir).device_names) for s in tables}
     if config.exclude_columns is None:
-        return {s: list(HELDOUT_DEVICES.get(s, ())) for s in tables}
+        held = list(dict.fromkeys(c for cols in HELDOUT_DEVICES.values() for c in cols))
+        return {s: [c for c in held if c in columns[s]] for s in tables}
     unknown = [c for c in config.exclude_columns
                if not any(c in cols for cols in columns.values())]
     if unknown:
@@ -162,7 +166,7 @@ def build_corpus(out: str | os.PathLike, config: CorpusConfig | None = None,
     config = config or CorpusConfig()
     out = Path(out)
     excluded = excluded_columns(config, data_dir)  # validates before the directory is taken
-    claim(out, {"corpus": asdict(config), "text_format": TEXT_FORMAT,
+    claim(out, {"corpus": asdict(config), "text_format": TEXT_FORMAT, "excluded": excluded,
                 "tables": {s: data_fingerprint(s) for s in excluded}}, force_restart)
     timings_path = out / TIMINGS
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
