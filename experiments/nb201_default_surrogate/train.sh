@@ -4,7 +4,8 @@
 # (N = 781, seed 0) training pool of the DESIGN §3 protocol, all five columns at once. The
 # held-out set is never used for training; it is scored afterwards, and the model card is
 # written from those measurements. About 5 minutes on one core for the fine-tune, plus the
-# held-out benchmark (the base took 3,513 s; its card: nas_rlm/pretrained/nb201-base).
+# held-out benchmark and the baselines on the same pool (the base took 2,460 s; its card:
+# nas_rlm/pretrained/nb201-base).
 # Chosen over the model trained from scratch on pool validation (docs/rlm_v2.md).
 #
 #   bash experiments/nb201_default_surrogate/train.sh [DATA_DIR]
@@ -19,5 +20,8 @@ SHIP=nas_rlm/pretrained/nb201-rlm
 .venv/bin/python experiments/nb201_default_surrogate/ship.py "$RUN/finetune/model" "$SHIP" \
   "$RUN/pool_indices.json"
 .venv/bin/python benchmarks/rlm_nb201.py --model "$SHIP" --data-dir "$DATA_DIR" > "$RUN/heldout.json"
+.venv/bin/nas-rlm evaluate --space nb201 --targets cifar10,pixel3,eyeriss,gold_6226,1080ti_1 \
+  --surrogates mlp,gbdt,flops_pruned --ns 781 --seeds 0 --data-dir "$DATA_DIR" --quiet \
+  --out "$RUN/baselines"
 .venv/bin/python experiments/nb201_default_surrogate/ship.py "$RUN/finetune/model" "$SHIP" \
-  "$RUN/pool_indices.json" "$RUN/heldout.json"
+  "$RUN/pool_indices.json" "$RUN/heldout.json" "$RUN/baselines/results.json"
