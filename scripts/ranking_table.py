@@ -16,6 +16,7 @@ ANCHOR = {"cifar10": "TA-GATES τ .773 / .866 / .889", "pixel3": "RLM paper ρ .
           "eyeriss": "RLM paper ρ .466", "gold_6226": "RLM paper ρ .960",
           "1080ti_1": "RLM paper ρ .939"}
 LABEL = {"rlm_ev": "RLM, expected value", "rlm": "RLM, median of 8 samples",
+         "rlm_median": "RLM, exact median",
          "flops_pruned": "FLOPs of the pruned graph", "flops": "FLOPs (published count)",
          "params": "params", "gbdt": "GBDT, one-hot", "mlp": "MLP, one-hot"}
 

@@ -135,7 +135,7 @@ def test_calibration_numbers_in_unit_interval(baseline_run, rlm_run):
         for cell in res["cells"]:
             for readout, by_target in cell["readouts"].items():
                 for scores in by_target.values():
-                    if readout.endswith("_ev"):  # a single value per arch: no interval
+                    if readout.endswith(("_ev", "_median")):  # one value per arch: no interval
                         assert "coverage50" not in scores and "coverage90" not in scores
                         continue
                     assert 0.0 <= scores["coverage50"] <= scores["coverage90"] <= 1.0
@@ -186,10 +186,10 @@ def test_surrogates_are_fitted_on_pool_rows_only(which, request, table):
         assert set(cell.get("train_indices", [])) <= pools[(cell["n"], cell["seed"])]
 
 
-def test_rlm_cell_decodes_accuracy_first_and_reads_out_twice(rlm_run):
+def test_rlm_cell_decodes_accuracy_first_and_reads_out_three_ways(rlm_run):
     out, res, rec = rlm_run
     (cell,) = res["cells"]
-    assert set(cell["readouts"]) == {"rlm", "rlm_ev"}
+    assert set(cell["readouts"]) == {"rlm", "rlm_ev", "rlm_median"}
     assert [o for (owner, *_rest, o) in rec.calls["fit"] if owner == "RLM"] == [
         ["cifar10", "pixel3"]]
     with np.load(out / "cells" / "rlm_n20_s0.npz") as z:
@@ -214,6 +214,8 @@ def test_saved_cell_model_reproduces_the_cell_predictions(rlm_run, data_dir):
     with np.load(out / "cells" / "rlm_n20_s0.npz") as z:
         np.testing.assert_allclose(rlm.predict_expected(test)[:, [1, 0]], z["rlm_ev.point"],
                                    rtol=1e-5)
+        np.testing.assert_allclose(rlm.predict_median(test)[:, [1, 0]],
+                                   z["rlm_median.point"], rtol=1e-5)
 
 
 def test_trained_rlm_maps_columns_back(monkeypatch):

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nas_rlm.errors import ModelFormatError, NasRlmError, UnknownNameError
+from nas_rlm.errors import ModelFormatError, NasRlmError, NumberError, UnknownNameError
 from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.surrogates.normalization import HIGH, LOW, REACH, MonotoneMap
 from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
@@ -481,3 +481,37 @@ def test_two_workers_needing_one_base_pretrain_it_once(tiny_recipe, tmp_path,
         t.join()
     assert len(calls) == 1 and len(got) == 2
     assert got[0].training_info["base"] == got[1].training_info["base"]
+
+
+def test_median_walk_finds_the_median_of_a_known_distribution():
+    """Exponent-first P10: the walk's token sequence is the median of the distribution the
+    per-position probabilities define, including across an exponent and a sign."""
+    import torch
+
+    from nas_rlm.surrogates.constrained import MedianWalk
+    from nas_rlm.surrogates.numbers import P10Tokenizer
+
+    nt = P10Tokenizer(digits=2, min_exp=-2, max_exp=2, exponent_first=True)
+    vocab = nt.vocab_size
+
+    def dist(pairs):
+        p = torch.zeros(1, vocab)
+        for tok, w in pairs:
+            p[0, nt.token_to_id(tok)] = w
+        return p / p.sum()
+
+    def walk(steps):
+        w = MedianWalk(nt, 1)
+        return [nt.id_to_token(int(w.step(dist(s), i)[0])) for i, s in enumerate(steps)]
+
+    # 40 % on E0, 60 % on E1: the median is in E1, at quantile (0.5 - 0.4) / 0.6 = 1/6 of it
+    steps = [[("<+>", 1.0)], [("<E0>", 0.4), ("<E1>", 0.6)],
+             [("<1>", 0.1), ("<2>", 0.2), ("<5>", 0.7)], [("<0>", 0.5), ("<9>", 0.5)]]
+    assert walk(steps) == ["<+>", "<E1>", "<2>", "<0>"]  # 1/6 < 0.1 + 0.2, past 0.1
+    # -30 and -3 at 0.4 each, positives at 0.2: the median is -3 (magnitude order reversed;
+    # read in ascending order, E1 first, it would be -30)
+    steps = [[("<->", 0.8), ("<+>", 0.2)], [("<E0>", 0.5), ("<E1>", 0.5)],
+             [("<3>", 1.0)], [("<0>", 1.0)]]
+    assert walk(steps) == ["<->", "<E0>", "<3>", "<0>"]
+    with pytest.raises(NumberError, match="exponent-first"):
+        MedianWalk(P10Tokenizer(digits=2, min_exp=-2, max_exp=2, exponent_first=False), 1)

@@ -623,6 +623,9 @@ class RecipeRLM(Surrogate):
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return self._fitted().predict_point(archs)[:, self._back]
 
+    def predict_median(self, archs: Sequence) -> np.ndarray:
+        return self._fitted().predict_median(archs)[:, self._back]
+
     def save(self, path: str | os.PathLike) -> Path:
         """The trained RLM (its objectives in its own decoding order)."""
         return self._fitted().save_pretrained(path)
@@ -688,6 +691,9 @@ class FinetunedRLM(Surrogate):
 
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return np.concatenate([m.predict_point(archs) for m in self._fitted()], axis=1)
+
+    def predict_median(self, archs: Sequence) -> np.ndarray:
+        return np.concatenate([m.predict_median(archs) for m in self._fitted()], axis=1)
 
     def save(self, path: str | os.PathLike) -> Path:
         """One model dir per objective: ``path/<objective>``."""
