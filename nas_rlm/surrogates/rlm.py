@@ -560,7 +560,8 @@ class RLM(Surrogate):
         shared by the text's rows (``grouped_attention``) when the rows are text-major, and
         copied to them otherwise: never recomputed per sample or objective. Objective slots
         take the ``forced`` token of their value; every other step is masked to the number
-        grammar and sampled (``sampling=(temperature, generator)``) or greedy (``None``).
+        grammar and sampled (``sampling=(temperature, generator)``), greedy (``None``) or
+        the median's token (a :class:`~.constrained.MedianWalk`).
         With ``samples=k`` every row stands for ``k`` samples (see :meth:`_steps`); the
         returned tokens then have ``k`` rows per row, sample-minor. Returns the generated
         tokens and, when greedy, each step's distribution.
