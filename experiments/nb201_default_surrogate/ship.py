@@ -41,6 +41,8 @@ def main() -> None:
     if len(sys.argv) < 5:
         print(f"copied {model} to {dest} ({size_mb:.1f} MiB); measure it, then rerun with the JSON")
         return
+    if len(sys.argv) < 6:
+        raise SystemExit("the card needs both HELDOUT_JSON and BASELINES_JSON (see train.sh)")
     held = json.loads(Path(sys.argv[4]).read_text())
     base_seconds = RLM.from_pretrained(BASE).training_info["seconds"]
     compare, limits = _baselines(json.loads(Path(sys.argv[5]).read_text()), held, pool["n"])
