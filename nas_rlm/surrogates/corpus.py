@@ -316,15 +316,11 @@ def load_or_pretrain_on_corpus(base_dir: str | os.PathLike, corpus_dir: str | os
     """The multi-space base saved in ``base_dir/model``, or pretrain it (checkpoints in
     ``base_dir/ckpt``) and save it there; a saved base of other settings is refused. A lock
     file makes a second process that needs the same base wait for it."""
-    import fcntl
-
-    from .recipes import DEFAULT_RECIPE, saved_base
+    from .recipes import DEFAULT_RECIPE, base_lock, saved_base
 
     recipe = recipe or DEFAULT_RECIPE
     model_dir = Path(base_dir) / "model"
-    Path(base_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(base_dir) / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with base_lock(base_dir):
         if (model_dir / "rlm.json").is_file():
             _, _, objectives, _, counts = corpus_dataset(corpus_dir, spaces)
             summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())

@@ -34,7 +34,6 @@ def grouped_attention(module, query, key, value, attention_mask, dropout: float 
     padding.
     """
     if getattr(module, "is_causal", False):  # the decoder's self-attention; cross is not causal
-
         return sdpa_attention_forward(module, query, key, value, attention_mask,
                                       dropout=dropout, scaling=scaling,
                                       position_bias=position_bias, **kwargs)

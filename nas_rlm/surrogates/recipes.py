@@ -15,6 +15,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -330,15 +331,23 @@ def load_or_pretrain_base(base_dir: Path, space: SearchSpace | str, objectives: 
     ``base_dir/ckpt``, so a killed run resumes) and save it there first. A lock file makes
     a second process that needs the same base (two workers filling one run directory) wait
     for it rather than pretrain it again."""
-    import fcntl
-
     recipe, space = recipe or DEFAULT_RECIPE, as_space(space)
-    Path(base_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(base_dir) / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with base_lock(base_dir):
         return _load_or_pretrain(Path(base_dir), space, objectives, recipe, seed, accuracy,
                                  tokenizer_archs, progress, threads, list(source_columns),
                                  data_dir)
+
+
+@contextmanager
+def base_lock(base_dir: str | os.PathLike):
+    """Hold ``base_dir/.lock`` (creating the dir): a second process that needs the same base
+    waits for the first to save it rather than pretrain it again."""
+    import fcntl
+
+    Path(base_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(base_dir) / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _load_or_pretrain(base_dir: Path, space: SearchSpace, objectives: Sequence[str],
