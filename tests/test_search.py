@@ -390,12 +390,14 @@ def test_cli_search(tiny_config, data_dir, tmp_path, capsys):
     assert (tmp_path / "run" / "pareto.csv").is_file()
     # a rerun with other inputs is refused in one line and rewrites nothing
     before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
-    assert main([*argv, "--constraint", "latency:pixel3<=0.0001"]) == 2
+    # two budgets no latency meets at once: infeasible whatever the untrained model says
+    never = ["--constraint", "latency:pixel3<=1", "--constraint", "latency:pixel3>=2"]
+    assert main([*argv, *never]) == 2
     err = capsys.readouterr().err
     assert "constraints differ" in err and "--force-restart" in err and err.count("\n") == 1
     assert before == {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()
                       if p.is_file()}
-    assert main([*argv, "--constraint", "latency:pixel3<=0.0001", "--force-restart"]) == 1
+    assert main([*argv, *never, "--force-restart"]) == 1
     captured = capsys.readouterr()
     assert json.loads(captured.out)["status"] == "infeasible" and "relax" in captured.err
     assert main([*argv, "--objectives", "accuracy,latency:pixel9"]) == 2

@@ -5,7 +5,8 @@ every method ranks the §3 test archs; Spearman ρ and Kendall τ per cell, mean
 devices. In the same run:
 
 * ``rlm_base``: the pretrained base (``nas-rlm pretrain``, which never saw the device)
-  fine-tuned on the S samples (:func:`~nas_rlm.surrogates.recipes.finetune_rlm`);
+  fine-tuned on the S samples (:func:`~nas_rlm.surrogates.recipes.finetune_rlm`), ranking
+  by its ``predict_point`` (the exact median of its distribution);
 * ``rlm_scratch``: the same RLM recipe trained from scratch on the S samples;
 * ``mlp``, ``gbdt``: the one-hot baselines on the S samples;
 * ``flops``: FLOPs of the executed graph, zero-shot;
@@ -158,12 +159,12 @@ class _Run:
                 zero = RLM.from_pretrained(self.base_dir)  # what fine-tuning starts from
                 zero.set_objectives([start])
                 extra.update(started_from=start, start_spearman=ranking_scores(
-                    zero.predict_expected(a_te)[:, 0], y_te, False)["spearman"])
+                    zero.predict_point(a_te)[:, 0], y_te, False)["spearman"])
             else:  # the same recipe, from scratch, on the S samples alone
                 recipe = replace(DEFAULT_RECIPE, train=TrainConfig(**SCRATCH_TRAIN))
                 rlm = train_rlm(self.space, a_tr, y_tr[:, None], [device], recipe, seed=seed,
                                 progress=False, threads=self.threads, tokenizer_archs=1000)
-            pred = rlm.predict_expected(a_te)[:, 0]
+            pred = rlm.predict_point(a_te)[:, 0]  # the exact median
         scores = ranking_scores(pred, y_te, larger_is_better=False)
         return {"method": method, "device": device, "n": n, "seed": seed,
                 "spearman": scores["spearman"], "kendall_tau": scores["kendall_tau"],
@@ -225,6 +226,8 @@ def fewshot(config: FewShotConfig, *, base_dir: str | os.PathLike | None = None,
     claim(out, {**{k: list(v) if isinstance(v, tuple) else v
                    for k, v in asdict(config).items()},
                 "base": None if base is None else str(base.resolve()),
+                # RLM cells rank by predict_point; it was the expected value before
+                "rlm_readout": "exact median",
                 "data": data_fingerprint(config.space)}, force_restart)
     run = _Run(config, base, data_dir, threads)
     (out / "cells").mkdir(parents=True, exist_ok=True)

@@ -38,9 +38,9 @@ def surrogate_id(surrogate: Surrogate, name: str | None = None) -> str:
 class PredictionCache:
     """Canonical arch -> (point estimate, sample spread or None), over all surrogate outputs.
 
-    The spread is optional because the search ranks by ``predict_point`` (for the RLM its
-    expected value, which needs no samples); sampling is paid only for archs that get
-    reported (the final front).
+    The spread is optional because the search ranks by ``predict_point`` (for the RLM the
+    exact median of its distribution, which needs no samples); sampling is paid only for
+    archs that get reported (the final front).
     """
 
     def __init__(self, objectives: Sequence[str], surrogate: str = "") -> None:

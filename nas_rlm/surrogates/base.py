@@ -39,7 +39,7 @@ class Surrogate(ABC):
     def predict_point(self, archs: Sequence) -> np.ndarray:
         """The point estimate every consumer ranks by, ``(n_archs, n_objectives)``: the
         median of 8 samples here; a surrogate with a finer readout overrides it (the RLM
-        returns its expected value, which keeps the model's resolution)."""
+        returns the exact median of its distribution, without the samples' noise)."""
         return point_estimate(self.predict(archs, 8))
 
 

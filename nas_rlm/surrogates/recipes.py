@@ -632,6 +632,9 @@ class RecipeRLM(Surrogate):
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return self._fitted().predict_point(archs)[:, self._back]
 
+    def predict_expected(self, archs: Sequence) -> np.ndarray:
+        return self._fitted().predict_expected(archs)[:, self._back]
+
     def predict_median(self, archs: Sequence) -> np.ndarray:
         return self._fitted().predict_median(archs)[:, self._back]
 
@@ -700,6 +703,9 @@ class FinetunedRLM(Surrogate):
 
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return np.concatenate([m.predict_point(archs) for m in self._fitted()], axis=1)
+
+    def predict_expected(self, archs: Sequence) -> np.ndarray:
+        return np.concatenate([m.predict_expected(archs) for m in self._fitted()], axis=1)
 
     def predict_median(self, archs: Sequence) -> np.ndarray:
         return np.concatenate([m.predict_median(archs) for m in self._fitted()], axis=1)
