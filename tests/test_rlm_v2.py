@@ -359,6 +359,44 @@ def test_device_objectives_read_the_executed_graph(tiny_config, tmp_path) -> Non
             executed_objectives=["pixel3"])
 
 
+def test_a_step_encodes_each_distinct_text_once_and_buckets_by_length(tiny_config,
+                                                                      monkeypatch) -> None:
+    """An arch whose two views are one text (no dead branch) is encoded once per step; with
+    ``length_buckets`` covering the pass, a pass visits every arch once, in batches of
+    disjoint length ranges."""
+    from nas_rlm.surrogates.training import TrainConfig
+
+    archs = [DEAD, *SPACE.sample(15, 6)]
+    rlm = RLM(["cifar10", "pixel3"], SPACE, tiny_config(), executed_objectives=["pixel3"])
+    views = rlm.views_for(archs)
+    assert any(a == b for a, b in views) and any(a != b for a, b in views)
+    padded, steps = [], []
+    real_pad, real_dec = RLM.pad, RLM.decoder_tensors
+
+    def pad(self, seqs):
+        padded.append([tuple(s) for s in seqs])
+        return real_pad(self, seqs)
+
+    def dec(self, tasks):
+        steps.append(sorted({t[0] for t in tasks}))
+        return real_dec(self, tasks)
+
+    monkeypatch.setattr(RLM, "pad", pad)
+    monkeypatch.setattr(RLM, "decoder_tensors", dec)
+    Y = np.c_[np.linspace(80, 90, 16), np.linspace(1, 20, 16)]
+    rlm.fit(archs, Y, steps=4, batch_size=4, val_fraction=0.0, eval_every=4,
+            length_buckets=4, progress=False)
+    assert len(steps) == 4 and sorted(i for b in steps for i in b) == list(range(16))
+    for arch_ids, seqs in zip(steps, padded, strict=True):  # one row per distinct text
+        assert len(seqs) == len(set(seqs)) == len({t for i in arch_ids for t in views[i]})
+    length = [sum(len(e) for e in rlm.encode_texts(set(v))) for v in views]
+    spans = [(min(length[i] for i in b), max(length[i] for i in b)) for b in steps]
+    assert all(a[1] <= b[0] or b[1] <= a[0] for a in spans for b in spans if a is not b)
+    # the setting is part of what a resume must agree on only where it is used
+    assert "length_buckets" not in TrainConfig().settings()
+    assert TrainConfig(length_buckets=4).settings()["length_buckets"] == 4
+
+
 def test_the_recipe_sends_only_device_objectives_to_the_executed_graph() -> None:
     from nas_rlm.search_spaces import NDSDarts
     from nas_rlm.surrogates.recipes import executed_objectives

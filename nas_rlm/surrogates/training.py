@@ -61,6 +61,9 @@ class TrainConfig:
     eval_every: int = 100        # steps between validation readouts (and checkpoints)
     patience: int = 10           # readouts without a better validation τ before stopping
     val_fraction: float = 0.1    # of the training pool, for early stopping
+    length_buckets: int = 0      # >0: each pass is cut into runs of this many batches, each
+                                 # run's archs sorted by text length, so a batch pads little
+                                 # (a corpus of 11 spaces' texts of 100-850 tokens); 0: off
     seed: int = 0
     threads: int = 1             # small models train faster on one torch thread per process
     progress: bool = True
@@ -71,7 +74,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         ints = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "eval_every": 1,
-                "patience": 1, "seed": 0, "threads": 1, "labels_per_arch": 0}
+                "patience": 1, "seed": 0, "threads": 1, "labels_per_arch": 0,
+                "length_buckets": 0}
         for name, lo in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -95,8 +99,10 @@ class TrainConfig:
                               f"{self.schedule!r}")
 
     def settings(self) -> dict:
-        """What a resumed run must agree on."""
-        return {k: v for k, v in asdict(self).items() if k not in self.RUNTIME}
+        """What a resumed run must agree on (``length_buckets`` only where set, so runs and
+        bases saved before it existed stay valid)."""
+        return {k: v for k, v in asdict(self).items() if k not in self.RUNTIME
+                and not (k == "length_buckets" and not v)}
 
 
 class _Rows(torch.nn.Module):
@@ -194,8 +200,14 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         # only the views some objective reads are encoded (a device-only model fine-tuned
         # from a base that also reads the optimised graph needs the executed text alone)
         used = sorted({rlm.view_of(j) for j in range(len(rlm.objectives))})
-        V, slot_of = len(used), {v: k for k, v in enumerate(used)}
-        inputs = [rlm.encode_texts([t[v] for t in texts]) for v in used]
+        slot_of = {v: k for k, v in enumerate(used)}
+        # each distinct text is tokenised once and encoded once per batch: where an arch's
+        # two views are the same text (most spaces' executed graph is the optimised one)
+        # the encoder would otherwise run on both copies
+        distinct = list(dict.fromkeys(t[v] for t in texts for v in used))
+        encoded = rlm.encode_texts(distinct)
+        where = {t: k for k, t in enumerate(distinct)}
+        text_of = [[where[t[v]] for t in texts] for v in used]  # [slot][arch] -> distinct
         tasks_of = {i: [] for i in range(n)}
         for t in rlm.sequences(Z):
             tasks_of[t[0]].append(t)
@@ -230,8 +242,18 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                                        for r in range(tpv)] + [1.0], device=acc.device)
             spe = max(1, -(-len(tr_idx) // cfg.batch_size))  # steps per pass over the pool
 
+            length = {i: sum(len(encoded[u]) for u in {s[i] for s in text_of}) for i in tr_idx}
+
             def step_batch(step: int) -> np.ndarray:
                 perm = np.random.default_rng([cfg.seed, step // spe]).permutation(tr_idx)
+                if cfg.length_buckets:  # the same archs per pass, in batches of like length
+                    span, bs = cfg.length_buckets * cfg.batch_size, cfg.batch_size
+                    runs = [sorted(perm[s : s + span], key=length.__getitem__)
+                            for s in range(0, len(perm), span)]
+                    batches = [r[s : s + bs] for r in runs for s in range(0, len(r), bs)]
+                    pick = np.random.default_rng([cfg.seed, step // spe, 1]).permutation(
+                        len(batches))[step % spe]
+                    return np.asarray(batches[pick])[acc.process_index :: acc.num_processes]
                 b = perm[(step % spe) * cfg.batch_size:][: cfg.batch_size]
                 return b[acc.process_index :: acc.num_processes]
 
@@ -252,11 +274,12 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 if not b:
                     raise DataError("a training batch has no labels at all")
                 tasks = [t for i in b for t in draw(tasks_of[i], state["step"], i)]
-                local = {a: k for k, a in enumerate(b)}
                 # the loss is computed where the model runs (an accelerator, if any)
                 dec = {k: v.to(acc.device) for k, v in rlm.decoder_tensors(tasks).items()}
-                ids, mask = rlm.pad([inputs[v][i] for i in b for v in range(V)])
-                seq_arch = torch.tensor([local[t[0]] * V + slot_of[rlm.view_of(t[1][0][0])]
+                batch_texts = list(dict.fromkeys(s[i] for i in b for s in text_of))
+                row_of = {u: k for k, u in enumerate(batch_texts)}
+                ids, mask = rlm.pad([encoded[u] for u in batch_texts])
+                seq_arch = torch.tensor([row_of[text_of[slot_of[rlm.view_of(t[1][0][0])]][t[0]]]
                                          for t in tasks])
                 rows.train()
                 logits = rows(ids.to(acc.device), mask.to(acc.device), seq_arch.to(acc.device),
