@@ -107,7 +107,8 @@ base: {base_seconds:,.0f} s). Weights are stored in float16 and loaded into floa
 {rows}
 
 Inference: {tp['archs_per_s']} archs/s for {tp['objectives']} objectives × {tp['k']} samples
-({tp['threads']} threads), {tp['ratio_to_encoder_only']}× the time of an encoder-only forward pass;
+({tp['threads']} thread{'s' if tp['threads'] > 1 else ''}), {tp['ratio_to_encoder_only']}× the time
+of an encoder-only forward pass;
 the exact median (`predict_point`, what searches rank by):
 {tp['exact_median_archs_per_s_incl_dedup']} archs/s; the expected value:
 {tp['expected_value_archs_per_s_incl_dedup']} archs/s{note}.
