@@ -178,3 +178,11 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
     with pytest.raises(NasRlmError, match="every space"):
         from nas_rlm.surrogates.recipes import load_base
         load_base(tmp_path / "base" / "model")
+    # the few-shot benchmark binds it to its space too (it once passed it unbound)
+    from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot
+
+    cfg = FewShotConfig("fbnet", ("raspi4",), (6,), (0,), ("rlm_base",), test_limit=10,
+                        finetune_steps=2)
+    res = fewshot(cfg, base_dir=tmp_path / "base" / "model", out_dir=tmp_path / "fs",
+                  data_dir=data_dir, progress=False)
+    assert res["cells_run"] == 1 and -1 <= res["summary"]["rlm_base"]["6"]["mean_spearman"] <= 1

@@ -150,13 +150,15 @@ class _Run:
             train = FINETUNE_TRAIN if c.finetune_steps is None else replace(
                 FINETUNE_TRAIN, steps=c.finetune_steps)
             if method == "rlm_base":
-                from ..surrogates.rlm import RLM
+                from ..surrogates.recipes import load_base
 
-                rlm = finetune_rlm(RLM.from_pretrained(self.base_dir), a_tr, y_tr[:, None],
+                # loaded afresh per cell (fine-tuning changes it in place); a base of every
+                # space is bound to this one
+                rlm = finetune_rlm(load_base(self.base_dir, c.space), a_tr, y_tr[:, None],
                                    [device], train, seed=seed, progress=False,
                                    threads=self.threads)
                 start = rlm.training_info["finetune"]["started_from"][device]
-                zero = RLM.from_pretrained(self.base_dir)  # what fine-tuning starts from
+                zero = load_base(self.base_dir, c.space)  # what fine-tuning starts from
                 zero.set_objectives([start])
                 extra.update(started_from=start, start_spearman=ranking_scores(
                     zero.predict_point(a_te)[:, 0], y_te, False)["spearman"])

@@ -17,6 +17,8 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
     base = rlm.training_info.get("base", {})
     if isinstance(excluded, dict):
         excluded = [f"{s}: {', '.join(c)}" for s, c in excluded.items()]
+    else:
+        excluded = [", ".join(excluded)] if excluded else []
     hist = rlm.training_info.get("history", [])
     sources = base.get("source_columns", [])
     computed = [o for o in rlm.objectives if o not in sources]
@@ -36,7 +38,7 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} 
 - Rows pretrained on: {base.get('pretrain_archs')}; optimizer steps:
   {base.get('pretrain_steps')}; parameters: {rlm.n_params:,}
 - Source latency columns (table labels it saw): {', '.join(sources) or 'none'}
-- Columns it never saw, on any arch: {', '.join(excluded) or 'none'}
+- Columns it never saw, on any arch: {'; '.join(excluded) or 'none'}
 - Accuracy labels seen: none
 - Computed labels (from the ONNX graph of each arch): {', '.join(computed)}
 - Objectives reading the executed graph: {', '.join(rlm.executed_objectives) or 'none'}
