@@ -3,8 +3,8 @@
 Three ways to batch the same rows, timed in one run with the same model and tokenizer:
 
 * ``reference``: what the training loop did before 2026-12-01: every view of every arch
-  encoded, even where an arch's two views are one text (every space but NB201 and NB101
-  executes its optimised graph), and archs of all spaces mixed in a batch;
+  encoded, even where an arch's two views are one text (every space but NB201 executes its
+  optimised graph), and archs of all spaces mixed in a batch;
 * ``distinct_texts``: each distinct text of a batch encoded once (the loop today);
 * ``length_buckets``: that, plus ``train.length_buckets=16``: batches of like text length.
 
