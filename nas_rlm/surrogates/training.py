@@ -242,7 +242,8 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                                        for r in range(tpv)] + [1.0], device=acc.device)
             spe = max(1, -(-len(tr_idx) // cfg.batch_size))  # steps per pass over the pool
 
-            length = {i: sum(len(encoded[u]) for u in {s[i] for s in text_of}) for i in tr_idx}
+            length = ({i: sum(len(encoded[u]) for u in {s[i] for s in text_of}) for i in tr_idx}
+                      if cfg.length_buckets else {})
 
             def step_batch(step: int) -> np.ndarray:
                 perm = np.random.default_rng([cfg.seed, step // spe]).permutation(tr_idx)
