@@ -25,6 +25,7 @@ is written atomically at every evaluation. Resuming with other settings is refus
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import time
@@ -245,17 +246,22 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
             length = ({i: sum(len(encoded[u]) for u in {s[i] for s in text_of}) for i in tr_idx}
                       if cfg.length_buckets else {})
 
+            @functools.lru_cache(maxsize=1)  # one pass's batches, built once per pass
+            def bucketed(p: int) -> list:
+                perm = np.random.default_rng([cfg.seed, p]).permutation(tr_idx)
+                span, bs = cfg.length_buckets * cfg.batch_size, cfg.batch_size
+                runs = [sorted(perm[s : s + span], key=length.__getitem__)
+                        for s in range(0, len(perm), span)]
+                batches = [r[s : s + bs] for r in runs for s in range(0, len(r), bs)]
+                order = np.random.default_rng([cfg.seed, p, 1]).permutation(len(batches))
+                return [np.asarray(batches[k]) for k in order]
+
             def step_batch(step: int) -> np.ndarray:
-                perm = np.random.default_rng([cfg.seed, step // spe]).permutation(tr_idx)
                 if cfg.length_buckets:  # the same archs per pass, in batches of like length
-                    span, bs = cfg.length_buckets * cfg.batch_size, cfg.batch_size
-                    runs = [sorted(perm[s : s + span], key=length.__getitem__)
-                            for s in range(0, len(perm), span)]
-                    batches = [r[s : s + bs] for r in runs for s in range(0, len(r), bs)]
-                    pick = np.random.default_rng([cfg.seed, step // spe, 1]).permutation(
-                        len(batches))[step % spe]
-                    return np.asarray(batches[pick])[acc.process_index :: acc.num_processes]
-                b = perm[(step % spe) * cfg.batch_size:][: cfg.batch_size]
+                    b = bucketed(step // spe)[step % spe]
+                else:
+                    perm = np.random.default_rng([cfg.seed, step // spe]).permutation(tr_idx)
+                    b = perm[(step % spe) * cfg.batch_size:][: cfg.batch_size]
                 return b[acc.process_index :: acc.num_processes]
 
             def draw(arch_tasks: list, step: int, i: int) -> list:
