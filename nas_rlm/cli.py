@@ -328,15 +328,16 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
                                        (("steps", args.steps), ("lr", args.lr)) if v})
     claim(out, {"base": str(Path(args.base).resolve()), "csv": str(Path(args.csv).resolve()),
                 "columns": table.columns, "n": len(archs), "seed": args.seed,
-                "train": train.settings()}, args.force_restart)
+                "train": train.settings(), "mix_head": args.mix_head}, args.force_restart)
     rlm = finetune_rlm(base, archs, Y, table.columns, train, seed=args.seed,
                        out_dir=out / "finetune_ckpt", progress=not args.quiet,
-                       threads=args.threads)
+                       threads=args.threads, mix_head=args.mix_head)
     rlm.save_pretrained(out / "model")
     info = rlm.training_info
     write_json(out / "finetune.json", {k: v for k, v in info.items() if k != "history"})
     print(json.dumps({"model": str(out / "model"), "columns": table.columns, "n": len(archs),
                       "started_from": info["finetune"]["started_from"],
+                      "mix_heads": info["finetune"]["mix_heads"],
                       "seconds": info["seconds"]}, indent=2))
     return 0
 
@@ -676,6 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "steps train the decoder alone)")
     ft.add_argument("--lr", type=_positive_float, help="default: FINETUNE_TRAIN's")
     ft.add_argument("--seed", type=SEED, default=0)
+    ft.add_argument("--no-mix-head", dest="mix_head", action="store_false",
+                    help="a new device is its own token alone, without the ridge over the "
+                    "base's source devices it is blended with by default (up to 100 rows)")
     ft.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     _run_dir_args(ft, "runs/finetune", "run dir; the model is OUT/model")
     ft.add_argument("--quiet", action="store_true")

@@ -175,7 +175,7 @@ def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir
     base = RLM.from_pretrained(base_dir)
     from scipy.stats import spearmanr
 
-    pred, objs = base.predict_expected(archs), list(base.objectives)
+    pred, objs = base.predict_point(archs), list(base.objectives)
     # candidates: what the base reads from the executed graph, less labels that never varied
     constant = {o for o in objs if base.scalers[o].constant}
     assert {"executed_conv_k5", "executed_conv_k7"} <= constant  # NB201 has no 5x5 or 7x7
@@ -187,6 +187,47 @@ def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir
     assert start == max(rho, key=rho.get)
     assert rlm.objectives == ["eyeriss"] and "eyeriss" in rlm.executed_objectives
     assert rlm.predict_expected(archs).shape == (12, 1)
+
+
+def test_finetune_mixes_the_source_devices_into_a_new_device(base_dir, data_dir, tmp_path):
+    """A new device gets a mix head over the base's source devices, fitted on its labels:
+    its value is the head's blend of the sources' decoded values and its own; it survives
+    saving, and refitting the model drops it (it was fitted to the old weights)."""
+    from nas_rlm.surrogates.rlm import write_manifest
+
+    archs, Y = _pool("eyeriss", 12, data_dir)
+    rlm = finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["eyeriss"], _few(),
+                       progress=False)
+    head = rlm.mix_heads["eyeriss"]
+    assert sorted(head.sources) == ["1080ti_1", "gold_6240", "pixel3"]
+    assert rlm.training_info["finetune"]["mix_heads"] == ["eyeriss"]
+    blended = rlm.predict_point(archs)
+    rlm.mix_heads = {}
+    own = rlm.predict_point(archs)[:, 0]
+    rlm.set_objectives(head.sources)
+    X = rlm.predict_point(archs)
+    rlm.set_objectives(["eyeriss"])
+    rlm.mix_heads = {"eyeriss": head}
+    np.testing.assert_allclose(blended[:, 0], head.blend(X, own), rtol=1e-9)
+    assert not np.allclose(blended[:, 0], own)
+    assert rlm.predict(archs, k=3).shape == (12, 3, 1)
+
+    rlm.save_pretrained(tmp_path / "m")
+    back = RLM.from_pretrained(tmp_path / "m")
+    assert back.mix_heads["eyeriss"] == head
+    np.testing.assert_allclose(back.predict_point(archs), blended, rtol=1e-6)
+    meta = json.loads((tmp_path / "m" / "rlm.json").read_text())
+    meta["mix_heads"]["eyeriss"]["sources"] = ["1080ti_1", "gold_6240", "raspi9"]
+    (tmp_path / "m" / "rlm.json").write_text(json.dumps(meta))
+    write_manifest(tmp_path / "m")
+    with pytest.raises(NasRlmError, match=r"rlm.json is damaged: .*raspi9"):
+        RLM.from_pretrained(tmp_path / "m")
+
+    back.fit(archs, Y, **{"steps": 1, "progress": False})
+    assert back.mix_heads == {}
+    off = finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["eyeriss"], _few(),
+                       progress=False, mix_head=False)
+    assert off.mix_heads == {} and off.training_info["finetune"]["mix_heads"] == []
 
 
 def test_a_frozen_encoder_fine_tune_moves_only_the_decoder(base_dir, data_dir):
@@ -239,6 +280,7 @@ def test_finetune_cli_then_predict_and_search(base_dir, data_dir, tmp_path, caps
     assert res["columns"] == ["cifar10", "eyeriss"] and res["n"] == 10
     model = RLM.from_pretrained(out / "model")
     assert "eyeriss" in model.executed_objectives
+    assert set(model.mix_heads) == {"eyeriss"}  # never an accuracy
     assert "cifar10" not in model.executed_objectives  # accuracy reads the optimised graph
     assert main(["predict", "--model", str(out / "model"), archs[0], "-k", "2",
                  "--quiet"]) == 0
@@ -246,6 +288,19 @@ def test_finetune_cli_then_predict_and_search(base_dir, data_dir, tmp_path, caps
     assert main(["search", "--model", str(out / "model"), "--objectives",
                  "accuracy,latency:eyeriss", "--pop-size", "6", "--generations", "1",
                  "--out", str(tmp_path / "search"), "--quiet"]) == 0
+
+
+def test_finetune_cli_no_mix_head(base_dir, data_dir, tmp_path, capsys):
+    archs, Y = _pool("eyeriss", 8, data_dir)
+    csv = tmp_path / "mine.csv"
+    csv.write_text("arch,eyeriss\n" + "".join(f"{a},{y[0]}\n" for a, y in zip(archs, Y,
+                                                                               strict=True)))
+    for flag, heads in (([], ["eyeriss"]), (["--no-mix-head"], [])):
+        out = tmp_path / f"ft{len(flag)}"
+        assert main(["finetune", "--base", str(base_dir), "--csv", str(csv), "--steps", "2",
+                     "--out", str(out), "--quiet", *flag]) == 0
+        assert json.loads(capsys.readouterr().out)["mix_heads"] == heads
+        assert list(RLM.from_pretrained(out / "model").mix_heads) == heads
 
 
 @pytest.mark.parametrize("body,match", [
@@ -314,7 +369,7 @@ def test_fewshot_run_scores_every_method_and_resumes(base_dir, tmp_path, data_di
     cells = json.loads((tmp_path / "fs" / "results.json").read_text())["cells"]
     base_cells = [c for c in cells if c["method"] == "rlm_base"]
     assert base_cells and all(-1 <= c["start_spearman"] <= 1 and c["started_from"]
-                              for c in base_cells)
+                              and -1 <= c["token_spearman"] <= 1 for c in base_cells)
     # NB201 has no 5x5 or 7x7 convs: those counts were constant in pretraining, never a start
     assert not any(c["started_from"].endswith(("conv_k5", "conv_k7")) for c in base_cells)
     again = fewshot(cfg, base_dir=base_dir, out_dir=tmp_path / "fs", data_dir=data_dir,

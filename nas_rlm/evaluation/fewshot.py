@@ -162,6 +162,11 @@ class _Run:
                 zero.set_objectives([start])
                 extra.update(started_from=start, start_spearman=ranking_scores(
                     zero.predict_point(a_te)[:, 0], y_te, False)["spearman"])
+                if rlm.mix_heads:  # the device's own number alone, without its mix head
+                    heads, rlm.mix_heads = rlm.mix_heads, {}
+                    extra["token_spearman"] = ranking_scores(
+                        rlm.predict_point(a_te)[:, 0], y_te, False)["spearman"]
+                    rlm.mix_heads = heads
             else:  # the same recipe, from scratch, on the S samples alone
                 recipe = replace(DEFAULT_RECIPE, train=TrainConfig(**SCRATCH_TRAIN))
                 rlm = train_rlm(self.space, a_tr, y_tr[:, None], [device], recipe, seed=seed,
@@ -229,7 +234,7 @@ def fewshot(config: FewShotConfig, *, base_dir: str | os.PathLike | None = None,
                    for k, v in asdict(config).items()},
                 "base": None if base is None else str(base.resolve()),
                 # RLM cells rank by predict_point; it was the expected value before
-                "rlm_readout": "exact median",
+                "rlm_readout": "exact median", "mix_head": True,
                 "data": data_fingerprint(config.space)}, force_restart)
     run = _Run(config, base, data_dir, threads)
     (out / "cells").mkdir(parents=True, exist_ok=True)

@@ -464,6 +464,11 @@ FINETUNE_EPOCHS = 12
 FREEZE_DEVICE_ENCODER = True
 
 
+#: A new device gets a mix head (``finetune_rlm``) from up to this many labels: the range
+#: it was chosen on (S = 10-100, ``experiments/fewshot/stack_pool_val.py``).
+MIX_HEAD_MAX_LABELS = 100
+
+
 def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | None = None,
                     epochs: float = FINETUNE_EPOCHS, train: TrainConfig = FINETUNE_TRAIN,
                     accuracy_train: TrainConfig = FINETUNE_ACCURACY_TRAIN,
@@ -511,14 +516,19 @@ def load_base(base_dir: str | os.PathLike, space: str | None = None,
 def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[str],
                  train: TrainConfig | None = None, seed: int = 0,
                  accuracy: Sequence[str] | None = None, out_dir: Path | None = None,
-                 progress: bool = True, threads: int = 1) -> RLM:
+                 progress: bool = True, threads: int = 1, mix_head: bool = True) -> RLM:
     """Fine-tune a pretrained base (``nas-rlm pretrain``) on ``Y`` for ``columns``, in place.
 
     A column the base has no token for gets one, started from the base objective whose
     predictions on ``archs`` rank the labels best (Spearman ρ; objectives whose pretraining
     labels were constant are never chosen): a new device starts as the
     most similar device the base knows, and fine-tuning moves it from there. A column the
-    base learnt in pretraining is warned about: its figures are not few-shot figures."""
+    base learnt in pretraining is warned about: its figures are not few-shot figures.
+
+    ``mix_head``: each new device column also gets a :class:`~.mix_head.MixHead`, a ridge
+    over the fine-tuned model's own values of the base's source devices, fitted on ``Y``;
+    its value blends the two. Chosen on pool archs for 10-100 labels (see :mod:`.mix_head`);
+    with more than ``MIX_HEAD_MAX_LABELS`` the token alone is kept, as it was measured."""
     import warnings
 
     from scipy.stats import ConstantInputWarning, spearmanr
@@ -538,7 +548,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     new_executed = {c for c in new if c not in acc and ex}
     like: dict[str, str] = {}
     if new and known:
-        pred = base.predict_expected(archs)  # every objective the base was trained on
+        pred = base.predict_point(archs)  # every objective the base was trained on
         for c in new:
             cand = [k for k, o in enumerate(base.objectives)
                     if o in known and (o in ex) == (c in new_executed)]
@@ -556,8 +566,20 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     cfg = replace(train or FINETUNE_TRAIN, seed=seed, progress=progress, threads=threads,
                   checkpoint_dir=str(out_dir) if out_dir else None)
     base.fit(archs, Y, **asdict(cfg))
+    sources = [o for o in base_info.get("base", {}).get("source_columns", []) if o in known]
+    mixed = ([c for c in new if c not in acc] if mix_head and sources
+             and 3 <= len(archs) <= MIX_HEAD_MAX_LABELS else [])
+    if mixed:
+        from .mix_head import MixHead
+
+        base.set_objectives(sources)
+        X = base.predict_point(archs)
+        base.set_objectives(columns)
+        for c in mixed:
+            base.mix_heads[c] = MixHead.fit(sources, X, Y[:, columns.index(c)])
     base.training_info["finetune"] = {"columns": columns, "started_from": like,
-                                      "seen_in_pretraining": seen, "n": len(archs)}
+                                      "seen_in_pretraining": seen, "n": len(archs),
+                                      "mix_heads": mixed}
     base.training_info["base"] = base_info.get("base", {})
     return base
 

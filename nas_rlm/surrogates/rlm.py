@@ -44,6 +44,7 @@ from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .constrained import MedianWalk, NumberGrammar
 from .grouped_attention import NAME as GROUPED
+from .mix_head import MixHead
 from .normalization import KINDS, MonotoneMap
 from .numbers import NumberTokenizer, P10Tokenizer, tokenizer_from_dict
 from .text_tokenizer import load_text_tokenizer, save_text_tokenizer, train_text_tokenizer
@@ -133,6 +134,7 @@ class RLMMeta:
     text_format: int = TEXT_FORMAT
     space_settings: dict = field(default_factory=dict)  # the space's constructor arguments
     executed_objectives: list[str] = field(default_factory=list)  # read the executed graph
+    mix_heads: dict = field(default_factory=dict)  # fine-tuned devices' MixHead, by name
 
 
 class RLM(Surrogate):
@@ -173,6 +175,9 @@ class RLM(Surrogate):
         self.text_tokenizer = text_tokenizer
         self.model = model
         self.scalers: dict[str, MonotoneMap] = {}
+        #: objectives whose value blends their own number with a mix of source objectives'
+        #: (a device fine-tuned from a few labels; :mod:`.mix_head`)
+        self.mix_heads: dict[str, MixHead] = {}
         self.training_info: dict = {}
         self.source = "this RLM"  # where it was loaded from, for error messages
         self._text_cache: dict = {}
@@ -440,6 +445,8 @@ class RLM(Surrogate):
         from .training import TrainConfig, train
 
         missing_ok = kwargs.pop("missing_ok", False)
+        for o in self.objectives:  # a head was fitted to the values the old weights decoded
+            self.mix_heads.pop(o, None)
         inputs = self.views_for(archs)
         if self.model is None:
             self.build([t for views in inputs for t in views], seed=kwargs.get("seed", 0))
@@ -491,6 +498,26 @@ class RLM(Surrogate):
         return self.predict_median(archs)
 
     def _run(self, archs, k, temperature, seed, batch_size, progress, readout) -> np.ndarray:
+        """Decoded values in units; an objective with a :class:`MixHead` blends its own
+        value with the head's mix of its sources' values (decoded alongside, same readout)."""
+        heads = {o: self.mix_heads[o] for o in self.objectives if o in self.mix_heads}
+        if not heads:
+            return self._decode_all(archs, k, temperature, seed, batch_size, progress, readout)
+        names = self.objectives
+        extra = [s for h in heads.values() for s in h.sources if s not in names]
+        self.objectives = names + list(dict.fromkeys(extra))
+        try:
+            values = self._decode_all(archs, k, temperature, seed, batch_size, progress,
+                                      readout)
+        finally:
+            every, self.objectives = self.objectives, names
+        out = values[..., : len(names)].copy()
+        for o, h in heads.items():
+            j = names.index(o)
+            out[..., j] = h.blend(values[..., [every.index(s) for s in h.sources]], out[..., j])
+        return out
+
+    def _decode_all(self, archs, k, temperature, seed, batch_size, progress, readout):
         """Each view's objectives are decoded from that view's distinct texts, longest first:
         a text shared by several archs (NB201's optimised graphs: about 2,400 distinct among
         5,000 archs) is encoded and decoded once, so it gets one value, and batches pad their
@@ -734,7 +761,8 @@ class RLM(Surrogate):
                        self.objective_vocab,
                        {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info,
                        space_settings=self.space_settings,
-                       executed_objectives=self.executed_objectives)
+                       executed_objectives=self.executed_objectives,
+                       mix_heads={o: h.to_dict() for o, h in self.mix_heads.items()})
         write_json(path / META, asdict(meta))
         (path / "config.json").unlink(missing_ok=True)  # written by nas-rlm before the manifest
         return write_manifest(path)
@@ -777,6 +805,11 @@ class RLM(Surrogate):
             training = dict(raw.get("training", {}))
             if training and set(objectives) - set(scalers):  # a trained model has them all
                 raise ValueError(f"no normalisation for {sorted(set(objectives) - set(scalers))}")
+            heads = {str(o): MixHead.from_dict(d) for o, d in raw.get("mix_heads", {}).items()}
+            strays = sorted({o for o, h in heads.items() for o in (o, *h.sources)} -
+                            set(vocab))
+            if strays:
+                raise ValueError(f"mix heads name objectives the model lacks: {strays}")
             trained_as = training.get("recipe", {}).get("model") or {}
             changed = [k for k, v in trained_as.items() if getattr(config, k, v) != v]
             if changed:  # the config it was trained with is recorded beside the one it loads
@@ -797,6 +830,7 @@ class RLM(Surrogate):
         except (NasRlmError, TypeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
         rlm.scalers = scalers
+        rlm.mix_heads = heads
         rlm.training_info = training
         rlm.model = _load_t5(path, rlm._t5_config())
         rlm.source = str(path)

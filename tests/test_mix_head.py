@@ -1,0 +1,71 @@
+"""The mix head alone: a ridge in log space over decoded source values, blended with the
+objective's own value; pure numpy, no model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from nas_rlm.surrogates.mix_head import MixHead
+
+
+def _devices(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three known devices and a new one that is a product of powers of two of them."""
+    rng = np.random.default_rng(seed)
+    X = np.exp(rng.normal(size=(n, 3)))
+    y = 2.0 * X[:, 0] ** 0.7 * X[:, 2] ** -0.4
+    return X, y
+
+
+def test_fit_recovers_a_mix_of_known_devices():
+    X, y = _devices(20)
+    head = MixHead.fit(["a", "b", "c"], X, y)
+    Xt, yt = _devices(500, seed=1)
+    assert spearmanr(np.exp(head.log_predict(Xt)), yt).statistic > 0.99
+    assert abs(head.coef[1]) < 0.1 * abs(head.coef[0])  # the unused device gets no weight
+    assert head.coef[2] < 0  # a device may enter with a negative power
+
+
+def test_blend_is_the_weighted_geometric_mean():
+    X, y = _devices(20)
+    head = MixHead.fit(["a", "b", "c"], X, y, weight=0.25)
+    own = np.full(len(y), 3.0)
+    expected = np.exp(0.25 * head.log_predict(X) + 0.75 * np.log(3.0))
+    np.testing.assert_allclose(head.blend(X, own), expected)
+    # a decoded 0 (a latency clipped at 0) is read at a floor, never log(0)
+    assert np.isfinite(head.blend(np.zeros((2, 3)), np.zeros(2))).all()
+    # samples: any leading shape
+    assert head.blend(np.stack([X, X], 1), np.ones((20, 2))).shape == (20, 2)
+
+
+def test_round_trip_and_damage():
+    X, y = _devices(12)
+    head = MixHead.fit(["a", "b", "c"], X, y)
+    assert MixHead.from_dict(head.to_dict()) == head
+    bad = {**head.to_dict(), "coef": [1.0]}
+    with pytest.raises(ValueError, match="3 sources has 1 weights"):
+        MixHead.from_dict(bad)
+    with pytest.raises(TypeError):
+        MixHead.from_dict({"sources": ["a"]})
+    with pytest.raises(ValueError, match="expected"):
+        MixHead.fit(["a", "b"], X, y)
+
+
+def test_a_source_constant_on_the_labels_gets_no_weight_and_output_stays_in_range():
+    """A source that barely varied among the S archs would extrapolate without bound on
+    other archs; it gets weight 0, and log y never leaves the labels' range widened by it."""
+    X, y = _devices(15)
+    X[:, 1] = 5.0 * (1 + 1e-12 * np.arange(15))  # decoded nearly constant on the S archs
+    head = MixHead.fit(["a", "b", "c"], X, y)
+    assert head.coef[1] == 0.0
+    Xt = X.copy()
+    Xt[:, 1] = 1e6
+    np.testing.assert_allclose(head.log_predict(Xt), head.log_predict(X))
+    wild = np.full((1, 3), 1e30)
+    span = np.ptp(np.log(y))
+    assert np.log(y).min() - span <= head.log_predict(wild)[0] <= np.log(y).max() + span
+    const = MixHead.fit(["a", "b", "c"], np.ones((4, 3)), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert const.coef == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(np.exp(const.log_predict(np.ones((1, 3)))), np.exp(np.log(
+        [1.0, 2.0, 3.0, 4.0]).mean()))
