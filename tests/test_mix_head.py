@@ -3,6 +3,8 @@ objective's own value; pure numpy, no model."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -67,5 +69,6 @@ def test_a_source_constant_on_the_labels_gets_no_weight_and_output_stays_in_rang
     assert np.log(y).min() - span <= head.log_predict(wild)[0] <= np.log(y).max() + span
     const = MixHead.fit(["a", "b", "c"], np.ones((4, 3)), np.array([1.0, 2.0, 3.0, 4.0]))
     assert const.coef == [0.0, 0.0, 0.0]
+    json.dumps(const.to_dict(), allow_nan=False)  # strict JSON in rlm.json
     np.testing.assert_allclose(np.exp(const.log_predict(np.ones((1, 3)))), np.exp(np.log(
         [1.0, 2.0, 3.0, 4.0]).mean()))

@@ -38,7 +38,7 @@ class MixHead:
     scale: list[float]
     coef: list[float]
     intercept: float
-    alpha: float  # the ridge penalty chosen by leave-one-out over the S labels
+    alpha: float  # the ridge penalty chosen by leave-one-out over the S labels (0: none)
     lo: float  # log y is clipped to the labels' range, widened by that range on each side:
     hi: float  # a mix extrapolates wildly where a source barely varied among the S archs
     weight: float = 0.5  # the head's share of the blend (log space)
@@ -62,7 +62,7 @@ class MixHead:
             reg.fit(((logx - mean) / scale)[:, varied], logy)
             coef[varied], intercept, alpha = reg.coef_, float(reg.intercept_), float(reg.alpha_)
         else:
-            intercept, alpha = float(logy.mean()), float("nan")
+            intercept, alpha = float(logy.mean()), 0.0  # nothing to fit: the labels' mean
         span = max(float(np.ptp(logy)), 1e-3)
         return cls(list(sources), mean.tolist(), scale.tolist(), coef.tolist(), intercept,
                    alpha, float(logy.min() - span), float(logy.max() + span), weight)
