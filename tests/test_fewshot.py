@@ -210,7 +210,13 @@ def test_finetune_mixes_the_source_devices_into_a_new_device(base_dir, data_dir,
     rlm.mix_heads = {"eyeriss": head}
     np.testing.assert_allclose(blended[:, 0], head.blend(X, own), rtol=1e-9)
     assert not np.allclose(blended[:, 0], own)
-    assert rlm.predict(archs, k=3).shape == (12, 3, 1)
+    # samples: the token's own samples, each blended with the sources' exact medians
+    samples = rlm.predict(archs, k=3)
+    rlm.mix_heads = {}
+    own_samples = rlm.predict(archs, k=3)
+    rlm.mix_heads = {"eyeriss": head}
+    np.testing.assert_allclose(samples[..., 0], head.blend(X[:, None, :], own_samples[..., 0]),
+                               rtol=1e-9)
 
     rlm.save_pretrained(tmp_path / "m")
     back = RLM.from_pretrained(tmp_path / "m")

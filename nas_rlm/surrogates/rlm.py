@@ -499,22 +499,24 @@ class RLM(Surrogate):
 
     def _run(self, archs, k, temperature, seed, batch_size, progress, readout) -> np.ndarray:
         """Decoded values in units; an objective with a :class:`MixHead` blends its own
-        value with the head's mix of its sources' values (decoded alongside, same readout)."""
+        value with the head's mix of its sources' values, decoded in a second pass. For
+        samples the head reads its sources' exact medians: a mix of *sampled* sources adds
+        up their noise (NB201 eyeriss, N = 78: median of 8 samples τ 0.70 that way, against
+        0.92 for the exact median)."""
+        out = self._decode_all(archs, k, temperature, seed, batch_size, progress, readout)
         heads = {o: self.mix_heads[o] for o in self.objectives if o in self.mix_heads}
         if not heads:
-            return self._decode_all(archs, k, temperature, seed, batch_size, progress, readout)
+            return out
         names = self.objectives
-        extra = [s for h in heads.values() for s in h.sources if s not in names]
-        self.objectives = names + list(dict.fromkeys(extra))
+        self.objectives = list(dict.fromkeys(s for h in heads.values() for s in h.sources))
         try:
-            values = self._decode_all(archs, k, temperature, seed, batch_size, progress,
-                                      readout)
+            X = self._decode_all(archs, 1, 1.0, 0, batch_size, progress,
+                                 "median" if readout == "samples" else readout)
         finally:
-            every, self.objectives = self.objectives, names
-        out = values[..., : len(names)].copy()
+            sources, self.objectives = self.objectives, names
         for o, h in heads.items():
             j = names.index(o)
-            out[..., j] = h.blend(values[..., [every.index(s) for s in h.sources]], out[..., j])
+            out[..., j] = h.blend(X[..., [sources.index(s) for s in h.sources]], out[..., j])
         return out
 
     def _decode_all(self, archs, k, temperature, seed, batch_size, progress, readout):
