@@ -210,13 +210,16 @@ def test_finetune_mixes_the_source_devices_into_a_new_device(base_dir, data_dir,
     rlm.mix_heads = {"eyeriss": head}
     np.testing.assert_allclose(blended[:, 0], head.blend(X, own), rtol=1e-9)
     assert not np.allclose(blended[:, 0], own)
-    # samples: the token's own samples, each blended with the sources' exact medians
-    samples = rlm.predict(archs, k=3)
+    # samples: the token's own, moved so that their median is the blend of theirs with the
+    # mix of the sources' exact medians; their spread in log units is the token's
+    samples = rlm.predict(archs, k=3)[..., 0]
     rlm.mix_heads = {}
-    own_samples = rlm.predict(archs, k=3)
+    own = rlm.predict(archs, k=3)[..., 0]
     rlm.mix_heads = {"eyeriss": head}
-    np.testing.assert_allclose(samples[..., 0], head.blend(X[:, None, :], own_samples[..., 0]),
+    np.testing.assert_allclose(np.median(samples, 1), head.blend(X, np.median(own, 1)),
                                rtol=1e-9)
+    shift = np.log(samples) - np.log(np.clip(own, 1e-9, None))  # a decoded 0 reads as 1e-9
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[:, :1], shift.shape), atol=1e-9)
 
     rlm.save_pretrained(tmp_path / "m")
     back = RLM.from_pretrained(tmp_path / "m")

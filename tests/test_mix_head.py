@@ -41,6 +41,16 @@ def test_blend_is_the_weighted_geometric_mean():
     assert head.blend(np.stack([X, X], 1), np.ones((20, 2))).shape == (20, 2)
 
 
+def test_blend_samples_moves_their_median_and_keeps_their_spread():
+    X, y = _devices(20)
+    head = MixHead.fit(["a", "b", "c"], X, y)
+    own = np.exp(np.random.default_rng(3).normal(size=(20, 5)))
+    out = head.blend_samples(X[:, None, :], own)
+    np.testing.assert_allclose(np.median(out, 1), head.blend(X, np.median(own, 1)))
+    np.testing.assert_allclose(np.log(out) - np.log(own),
+                               np.broadcast_to((np.log(out) - np.log(own))[:, :1], (20, 5)))
+
+
 def test_round_trip_and_damage():
     X, y = _devices(12)
     head = MixHead.fit(["a", "b", "c"], X, y)
