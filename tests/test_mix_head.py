@@ -82,3 +82,12 @@ def test_a_source_constant_on_the_labels_gets_no_weight_and_output_stays_in_rang
     json.dumps(const.to_dict(), allow_nan=False)  # strict JSON in rlm.json
     np.testing.assert_allclose(np.exp(const.log_predict(np.ones((1, 3)))), np.exp(np.log(
         [1.0, 2.0, 3.0, 4.0]).mean()))
+
+
+def test_blend_samples_of_one_point_is_the_blend():
+    """``RLM._run`` moves point readouts (k = 1) and samples by the same rule."""
+    X, y = _devices(20)
+    head = MixHead.fit(["a", "b", "c"], X, y)
+    own = np.exp(np.random.default_rng(4).normal(size=20))
+    np.testing.assert_allclose(head.blend_samples(X[:, None, :], own[:, None])[:, 0],
+                               head.blend(X, own), rtol=1e-12)

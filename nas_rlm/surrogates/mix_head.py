@@ -82,7 +82,8 @@ class MixHead:
     def blend_samples(self, X: np.ndarray, own: np.ndarray) -> np.ndarray:
         """Samples ``own`` of shape ``(n, k)``, each moved by the blend's correction of
         their median: the median becomes :meth:`blend` of it, and the spread (log units) is
-        the token's own. ``X``: one value per arch of each source, ``(n, 1, len(sources))``."""
+        the token's own; with ``k = 1`` (a point readout) this is :meth:`blend`. ``X``: one
+        value per arch of each source, ``(n, 1, len(sources))``."""
         own_log = np.log(np.clip(own, _FLOOR, None))
         centre = np.median(own_log, axis=1, keepdims=True)
         return np.exp(own_log + self.weight * (self.log_predict(X) - centre))

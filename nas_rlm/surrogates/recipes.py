@@ -28,6 +28,7 @@ from ..search_spaces import SearchSpace, as_space, get_space
 from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
 from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
+from .mix_head import MixHead
 from .model_sizes import MODEL_SIZES
 from .rlm import RLM, RLMConfig
 from .training import TrainConfig
@@ -570,8 +571,6 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     mixed = ([c for c in new if c not in acc] if mix_head and sources
              and 3 <= len(archs) <= MIX_HEAD_MAX_LABELS else [])
     if mixed:
-        from .mix_head import MixHead
-
         base.set_objectives(sources)
         X = base.predict_point(archs)
         base.set_objectives(columns)

@@ -499,11 +499,11 @@ class RLM(Surrogate):
 
     def _run(self, archs, k, temperature, seed, batch_size, progress, readout) -> np.ndarray:
         """Decoded values in units; an objective with a :class:`MixHead` blends its own
-        value with the head's mix of its sources' values, decoded in a second pass. For
-        samples the head reads its sources' exact medians and moves the token's samples by
-        the blend's correction of their median (:meth:`MixHead.blend_samples`): a mix of
-        *sampled* sources adds up their noise (NB201 eyeriss, N = 78: median of 8 samples
-        τ 0.70 that way, against 0.92 for the exact median)."""
+        value with the head's mix of its sources' values, decoded in a second pass (for
+        samples, their exact medians: a mix of *sampled* sources adds up their noise; NB201
+        eyeriss, N = 78: median of 8 samples τ 0.70 that way, against 0.92 for the exact
+        median). The token's values move by the blend's correction of their median
+        (:meth:`MixHead.blend_samples`), so samples keep the token's spread."""
         out = self._decode_all(archs, k, temperature, seed, batch_size, progress, readout)
         heads = {o: self.mix_heads[o] for o in self.objectives if o in self.mix_heads}
         if not heads:
@@ -516,9 +516,9 @@ class RLM(Surrogate):
         finally:
             sources, self.objectives = self.objectives, names
         for o, h in heads.items():
-            j, x = names.index(o), X[..., [sources.index(s) for s in h.sources]]
-            out[..., j] = (h.blend_samples(x, out[..., j]) if readout == "samples"
-                           else h.blend(x, out[..., j]))
+            j = names.index(o)
+            out[..., j] = h.blend_samples(X[..., [sources.index(s) for s in h.sources]],
+                                          out[..., j])
         return out
 
     def _decode_all(self, archs, k, temperature, seed, batch_size, progress, readout):
