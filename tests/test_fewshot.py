@@ -90,7 +90,8 @@ def test_base_learns_source_columns_and_never_the_excluded(base_dir):
     assert {"pixel3", "1080ti_1", "gold_6240", "mflops", "executed_nodes"} <= set(base.scalers)
     for col in ("eyeriss", "fpga", "cifar10"):  # no label, no token, no scaler
         assert col not in base.objective_vocab and col not in base.scalers
-    assert {"pixel3", "executed_mflops"} <= set(base.executed_objectives)
+    assert {"1080ti_1", "executed_mflops"} <= set(base.executed_objectives)
+    assert {"pixel3", "converted_mflops"} <= set(base.converted_objectives)
     assert "mflops" not in base.executed_objectives
 
 
@@ -179,13 +180,18 @@ def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir
     # candidates: what the base reads from the executed graph, less labels that never varied
     constant = {o for o in objs if base.scalers[o].constant}
     assert {"executed_conv_k5", "executed_conv_k7"} <= constant  # NB201 has no 5x5 or 7x7
-    ex = [o for o in objs if o in base.executed_objectives and o not in constant]
+    # device objectives read the executed graph, or (pixel3, a TFLite device) the converted one
+    assert "pixel3" in base.converted_objectives
+    device = {*base.executed_objectives, *base.converted_objectives}
+    ex = [o for o in objs if o in device and o not in constant]
     rlm = finetune_rlm(base, archs, Y, ["eyeriss"], _few(), progress=False)
     start = rlm.training_info["finetune"]["started_from"]["eyeriss"]
     rho = {o: spearmanr(pred[:, objs.index(o)], Y[:, 0]).statistic for o in ex}
     rho = {o: (r if np.isfinite(r) else -1.0) for o, r in rho.items()}
     assert start == max(rho, key=rho.get)
-    assert rlm.objectives == ["eyeriss"] and "eyeriss" in rlm.executed_objectives
+    # the new device reads the graph its start reads
+    assert rlm.objectives == ["eyeriss"]
+    assert rlm.view_of_objective("eyeriss") == rlm.view_of_objective(start) != "optimised"
     assert rlm.predict_expected(archs).shape == (12, 1)
 
 

@@ -15,7 +15,14 @@ from onnx import inliner
 
 from nas_rlm.data import load_latency, load_nb201_accuracy
 from nas_rlm.errors import ArchError
-from nas_rlm.search_spaces.nb201 import EDGES, NB201, OPS, live_edges, parse_arch_string
+from nas_rlm.search_spaces.nb201 import (
+    EDGES,
+    NB201,
+    OPS,
+    live_edges,
+    parse_arch_string,
+    reaching_edges,
+)
 from nas_rlm.search_spaces.onnx_check import check_runnable
 
 SPACE = NB201()
@@ -428,6 +435,65 @@ def test_live_edges(arch, pruned):
     assert live_edges(arch, prune=True) == pruned
     assert live_edges(arch) == pruned
     assert live_edges(arch, prune=False) == [e for e in range(6) if arch[e] != 0]
+
+
+# -- the converted graph (what the TFLite devices ran) ---------------------------------------
+@pytest.mark.parametrize(
+    ("arch", "kept"),
+    [
+        ((0, 0, 0, 0, 0, 0), []),
+        ((3, 3, 3, 3, 3, 3), [0, 1, 2, 3, 4, 5]),
+        # node 1 has only a `none` input, yet its edges reach the output: kept (x·0 is not
+        # folded), where the pruned graph keeps edge 3 alone
+        ((0, 0, 3, 1, 3, 3), [2, 3, 4, 5]),
+        # node 2 reaches no output (edge 5 is none): the edges into it are dropped
+        ((3, 3, 3, 3, 3, 0), [0, 3, 4]),
+        ((3, 0, 0, 0, 0, 0), []),
+    ],
+)
+def test_reaching_edges(arch, kept):
+    assert reaching_edges(arch) == kept
+
+
+def test_the_converted_graph_drops_dead_ends_and_folds_a_constant_network():
+    conv = SPACE.converted_view()
+    ex = SPACE.executed()
+
+    def cell_convs(space, arch):
+        return sum(n.op_type == "Conv" for n in space.to_onnx(arch, weights="none")
+                   .functions[0].node)
+
+    # DEAD_BRANCH: three convs that reach no output run in PyTorch, not after conversion
+    assert cell_convs(ex, DEAD_BRANCH) == 3 and cell_convs(conv, DEAD_BRANCH) == 0
+    # DEAD_SOURCE: convs on an all-zero node reach the output: kept (pruned: dropped)
+    assert cell_convs(conv, DEAD_SOURCE) == 3 and cell_convs(SPACE, DEAD_SOURCE) == 0
+    assert cell_convs(conv, ALL_CONV3) == cell_convs(ex, ALL_CONV3) == 6
+    # an output that cannot depend on the input: the network is a constant, no conv left
+    for arch in (ALL_NONE, PURE_SKIP):
+        model = conv.to_onnx(arch, weights="none")
+        assert _n_convs(model) == 0 and not model.functions
+        assert len(conv.to_text(arch).splitlines()) < 10
+    for arch in (ALL_NONE, PURE_SKIP, SKIP_ONLY, DEAD_BRANCH, DEAD_SOURCE, ALL_CONV3):
+        model = conv.to_onnx(arch, weights="random", seed=1)
+        check_runnable(model)
+        out = _run(model, np.random.default_rng(0).standard_normal((2, 3, 32, 32))
+                   .astype(np.float32))
+        assert out.shape == (2, 10) and np.all(np.isfinite(out))
+    # FLOPs and params keep their published conventions
+    assert conv.flops(DEAD_BRANCH) == SPACE.flops(DEAD_BRANCH)
+
+
+def test_converted_is_recorded_only_where_set():
+    from nas_rlm.search_spaces import get_space
+
+    assert "converted" not in SPACE.settings()  # run dirs and checkpoints keep their keys
+    conv = SPACE.converted_view()
+    assert conv.settings() == {"prune": False, "every_edge": True, "converted": True}
+    again = get_space("nb201", conv.settings(), recorded=True)
+    assert again.to_text(DEAD_BRANCH) == conv.to_text(DEAD_BRANCH) != \
+        SPACE.executed().to_text(DEAD_BRANCH)
+    with pytest.raises(ArchError, match="converted must be true or false"):
+        NB201(converted="yes")
 
 
 def test_unpruned_texts_keep_the_dead_branches_the_devices_ran():

@@ -352,11 +352,46 @@ def test_device_objectives_read_the_executed_graph(tiny_config, tmp_path) -> Non
     loaded = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
     assert loaded.executed_objectives == ["pixel3"]
     np.testing.assert_array_equal(loaded.predict_point(archs), pred)
-    with pytest.raises(NasRlmError, match="two texts per arch"):
+    with pytest.raises(NasRlmError, match="2 texts per arch"):
         rlm.predict_point([space.to_text(DEAD)])
     with pytest.raises(NasRlmError, match="chained"):
         RLM(["cifar10", "pixel3"], space, tiny_config(chained=True),
             executed_objectives=["pixel3"])
+
+
+def test_a_tflite_device_reads_the_converted_graph(tiny_config, tmp_path) -> None:
+    """Three views: accuracy the optimised graph, eyeriss the executed one, pixel3 the one a
+    converter left; the split survives saving, and a new objective joins any view."""
+    space = NB201()
+    archs = [DEAD, *space.sample(11, 4)]
+    rlm = RLM(["cifar10", "eyeriss", "pixel3"], space, tiny_config(),
+              executed_objectives=["eyeriss"], converted_objectives=["pixel3"])
+    assert rlm.view_names == ["optimised", "executed", "converted"]
+    assert [rlm.view_of(j) for j in range(3)] == [0, 1, 2]
+    zero_source = ("|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|"
+                   "nor_conv_3x3~2|")
+    (opt, ex, conv), = rlm.views_for([zero_source])
+    assert (opt, ex, conv) == (space.to_text(zero_source),
+                               space.executed().to_text(zero_source),
+                               space.converted_view().to_text(zero_source))
+    assert len({opt, ex, conv}) == 3
+    Y = np.c_[np.linspace(80, 90, 12), np.linspace(1, 5, 12), np.linspace(1, 20, 12)]
+    rlm.fit(archs, Y, steps=2, eval_every=2, val_fraction=0.25, progress=False)
+    pred = rlm.predict_point(archs)
+    loaded = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
+    assert loaded.converted_objectives == ["pixel3"] and loaded.executed_objectives == [
+        "eyeriss"]
+    np.testing.assert_array_equal(loaded.predict_point(archs), pred)
+    assert loaded.add_objectives(["raspi4"], {"raspi4": "pixel3"}, view="converted") == [
+        "raspi4"]
+    assert loaded.view_of_objective("raspi4") == "converted"
+    with pytest.raises(NasRlmError, match="unknown view 'tflite'"):
+        loaded.add_objectives(["x"], view="tflite")
+    with pytest.raises(NasRlmError, match="cannot read both"):
+        RLM(["pixel3"], space, tiny_config(), executed_objectives=["pixel3"],
+            converted_objectives=["pixel3"])
+    with pytest.raises(NasRlmError, match="converted objective"):
+        RLM(["pixel3"], space, tiny_config(), converted_objectives=["raspi4"])
 
 
 def test_a_step_encodes_each_distinct_text_once_and_buckets_by_length(tiny_config,
@@ -397,18 +432,20 @@ def test_a_step_encodes_each_distinct_text_once_and_buckets_by_length(tiny_confi
     assert TrainConfig(length_buckets=4).settings()["length_buckets"] == 4
 
 
-def test_the_recipe_sends_only_device_objectives_to_the_executed_graph() -> None:
+def test_the_recipe_sends_only_device_objectives_to_the_device_graphs() -> None:
     from nas_rlm.search_spaces import NDSDarts
-    from nas_rlm.surrogates.recipes import executed_objectives
+    from nas_rlm.surrogates.recipes import device_views
 
     objs = ["cifar10", "pixel3", "eyeriss"]
-    assert executed_objectives(NB201(), objs, DEFAULT_RECIPE) == ["pixel3", "eyeriss"]
-    assert executed_objectives(NB201(), objs, DEFAULT_RECIPE, accuracy=["pixel3"]) == [
-        "cifar10", "eyeriss"]
+    # pixel3 is a TFLite device: it reads the graph the converter left
+    assert device_views(NB201(), objs, DEFAULT_RECIPE) == (["eyeriss"], ["pixel3"])
+    assert device_views(NB201(), objs, DEFAULT_RECIPE, accuracy=["pixel3"]) == (
+        ["cifar10", "eyeriss"], [])
     off = RLMRecipe().with_overrides(["executed_text=false"])
-    assert executed_objectives(NB201(), objs, off) == []
-    assert executed_objectives(NB201(prune=False), objs, DEFAULT_RECIPE) == []
-    assert executed_objectives(NDSDarts(), objs, DEFAULT_RECIPE) == []
+    assert device_views(NB201(), objs, off) == ([], [])
+    assert device_views(NB201(prune=False), objs, DEFAULT_RECIPE) == ([], [])
+    # a space without a converted graph of its own: every device reads the executed graph
+    assert device_views(NDSDarts(), objs, DEFAULT_RECIPE) == ([], [])
 
 
 def test_a_config_that_differs_from_the_training_recipe_is_refused(tiny_config, texts,
@@ -451,22 +488,31 @@ def test_pretraining_gives_the_executed_text_its_own_labels(tiny_recipe, monkeyp
     monkeypatch.setattr(RLM, "fit", fit)
     space = get_space("nb201")
     archs = space.sample(12, 3)
-    Y = np.column_stack([np.linspace(80, 90, 12), np.linspace(5, 15, 12)])
+    Y = np.column_stack([np.linspace(80, 90, 12), np.linspace(5, 15, 12),
+                         np.linspace(2, 7, 12)])
     recipe = tiny_recipe.with_overrides(["pretrain_archs=24", "pretrain_steps=2"])
-    rlm = train_rlm(space, archs, Y, ["cifar10", "pixel3"], recipe, progress=False)
+    cols = ["cifar10", "eyeriss", "pixel3"]
+    rlm = train_rlm(space, archs, Y, cols, recipe, progress=False)
     objs, labels, views = calls[0]
     n = len(PRETRAIN_OBJECTIVES)
-    assert objs == pretrain_objectives(True) and views == [0] * n + [1] * n
+    assert objs == pretrain_objectives(True, True)
+    assert views == [0] * n + [1] * n + [2] * n
     pre = pretraining_archs(space, 24, 0)
     np.testing.assert_array_equal(labels[:, :n], computed_labels(space, pre))
-    np.testing.assert_array_equal(labels[:, n:], computed_labels(space.executed(), pre))
+    np.testing.assert_array_equal(labels[:, n:2 * n], computed_labels(space.executed(), pre))
+    np.testing.assert_array_equal(labels[:, 2 * n:],
+                                  computed_labels(space.converted_view(), pre))
     assert (labels[:, n] >= labels[:, 0]).all() and (labels[:, n] > labels[:, 0]).any()
-    assert calls[1][0] == ["cifar10", "pixel3"] and calls[1][2] == [0, 1]
-    assert rlm.executed_objectives == ["pixel3", *objs[n:]]
+    # the converted graph keeps no more than the executed one runs
+    assert (labels[:, 2 * n] <= labels[:, n]).all()
+    assert calls[1][0] == cols and calls[1][2] == [0, 1, 2]
+    assert rlm.executed_objectives == ["eyeriss", *objs[n:2 * n]]
+    assert rlm.converted_objectives == ["pixel3", *objs[2 * n:]]
+    assert rlm.view_names == ["optimised", "executed", "converted"]
 
     calls.clear()
     one_text = recipe.with_overrides(["executed_text=false"])
-    train_rlm(space, archs, Y, ["cifar10", "pixel3"], one_text, progress=False)
+    train_rlm(space, archs, Y, cols, one_text, progress=False)
     assert calls[0][0] == PRETRAIN_OBJECTIVES and calls[0][2] == [0] * n
 
 

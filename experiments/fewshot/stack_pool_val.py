@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -68,7 +69,7 @@ def main() -> None:
     views = base.views_for([archs[i] for i in idx])
     known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
     base.set_objectives(known)
-    cache = f"runs/stack_pool_val_{n_archs}.npz"
+    cache = f"runs/stack_pool_val_{n_archs}_{Path(base_dir).name}.npz"  # one per base
     try:
         P = np.load(cache)["P"]
     except FileNotFoundError:
@@ -77,7 +78,10 @@ def main() -> None:
     src = [known.index(s) for s in sources]
     Ps = np.log(np.clip(P[:, src], 1e-6, None))
     T = np.log(Y[idx][:, len(devices):])
-    out: dict = {}
+    # how well the base reads each source device on these archs (its own pretraining labels)
+    out: dict = {"source_rho": {s: round(float(spearmanr(Ps[:, k], T[:, k]).statistic), 4)
+                                for k, s in enumerate(sources)}}
+    print("source_rho", json.dumps(out["source_rho"]), flush=True)
     for j, dev in enumerate(devices):
         y = np.log(Y[idx, j])
         for s in (10, 20, 50, 100):
@@ -105,8 +109,9 @@ def main() -> None:
         print(dev, json.dumps(out[dev]), flush=True)
     mean = {s: {m: round(float(np.mean([out[d][s][m] for d in devices])), 4)
                 for m in out[devices[0]][s]} for s in (10, 20, 50, 100)}
+    source_rho = out.pop("source_rho")
     print(json.dumps({"base": base_dir, "archs": n_archs, "reps": reps, "mean": mean,
-                      "devices": out}, indent=1))
+                      "source_rho": source_rho, "devices": out}, indent=1))
 
 
 if __name__ == "__main__":

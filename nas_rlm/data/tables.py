@@ -41,6 +41,12 @@ LATENCY_FILES: dict[str, str] = {
 
 LATENCY_SPACES: tuple[str, ...] = tuple(LATENCY_FILES)
 
+#: Latency columns measured through a converter that folds constants and drops branches that
+#: reach no output (HW-NAS-Bench ran pixel3 and raspi4 as TFLite models): the RLM reads them
+#: from ``space.converted_view()``, not the executed graph (docs/rlm_v2.md, "What pixel3
+#: and raspi4 ran").
+CONVERTER_COLUMNS: frozenset[str] = frozenset({"pixel3", "raspi4"})
+
 # Friendly names shared by both fidelities, so code can switch ``epochs`` without
 # renaming columns. The 12-epoch aliases point at the *test* columns, the only
 # ones the 200-epoch table has.

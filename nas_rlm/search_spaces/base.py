@@ -132,6 +132,13 @@ class SearchSpace(ABC):
         The RLM reads these texts for objectives measured on a device."""
         return self
 
+    def converted_view(self) -> SearchSpace:
+        """The space whose graphs a constant-folding converter (TFLite) leaves of the executed
+        ones: what the benchmark's TFLite devices ran. Usually the executed space; NB201's
+        drop branches that reach no output and fold a network whose output cannot depend on
+        its input (:meth:`NB201.converted_view`)."""
+        return self.executed()
+
     def params(self, arch: Any) -> int:
         """Trainable parameters of the literal network, by the space's published convention."""
         return count_params(self.to_onnx(arch, weights="none", optimized=False))

@@ -110,7 +110,8 @@ class NB201(ChoiceSpace):
     #: checkpoints made before 2026-12-01 read the shared executed graph
     legacy_settings: ClassVar[dict[str, Any]] = {"every_edge": False}
 
-    def __init__(self, prune: bool = True, every_edge: bool = True) -> None:
+    def __init__(self, prune: bool = True, every_edge: bool = True,
+                 converted: bool = False) -> None:
         """``prune`` removes the branches that cannot reach a cell's output, as an exporter's
         dead-code elimination would. The published device latencies were measured on the
         network that still runs them: on the pruned graph even a perfect ranker of each
@@ -124,12 +125,17 @@ class NB201(ChoiceSpace):
         over all 15,625 cells), which the shared graph hides when two edges pool the same
         tensor (docs/rlm_v2.md, "What the executed text hides"). On by default since
         2026-12-01; checkpoints made before read the shared graph (``legacy_settings``).
-        The pruned graph is the same either way."""
-        for name, value in (("prune", prune), ("every_edge", every_edge)):
+        The pruned graph is the same either way.
+
+        ``converted`` writes the graph a converter that folds constants leaves, as the
+        benchmark's TFLite devices (pixel3, raspi4) ran it (:meth:`converted`)."""
+        for name, value in (("prune", prune), ("every_edge", every_edge),
+                            ("converted", converted)):
             if not isinstance(value, bool):
                 raise ArchError(f"{name} must be true or false, got {value!r}")
         self.prune = prune
         self.every_edge = every_edge
+        self.converted = converted
 
     # -- identity ------------------------------------------------------------------------
     def parse_string(self, text: str) -> Arch:
@@ -152,7 +158,10 @@ class NB201(ChoiceSpace):
     ) -> onnx.ModelProto:
         """The NB201 network. ``optimized=False`` gives the literal official network instead
         (every non-``none`` edge, BatchNorm unfolded, cells inlined), used for params/FLOPs."""
-        return build_network(self.parse(arch), weights, seed, optimized,
+        arch = self.parse(arch)
+        if optimized and self.converted:
+            return build_converted(arch, weights, seed)
+        return build_network(arch, weights, seed, optimized,
                              prune=optimized and self.prune,
                              every_edge=self.every_edge and not (optimized and self.prune))
 
@@ -172,8 +181,38 @@ class NB201(ChoiceSpace):
     def executed(self) -> NB201:
         return NB201(prune=False, every_edge=self.every_edge)
 
+    def settings(self) -> dict[str, Any]:
+        """As :meth:`SearchSpace.settings`; ``converted`` only where set, so every space,
+        run dir and checkpoint recorded before that setting existed keeps its settings."""
+        out = super().settings()
+        if not self.converted:
+            del out["converted"]
+        return out
+
+    def converted_view(self) -> NB201:
+        """The graphs a TFLite-style converter leaves: branches that reach no output dropped,
+        a network whose output cannot depend on its input folded to a constant. pixel3 and
+        raspi4 follow them, not the executed graph: a cell with no path of non-``none`` ops
+        from input to output runs in 0.05 ms on pixel3 (341 cells; the rest 10.7 ms), and a
+        conv edge whose branch reaches no output costs it 0.0 ms (4.1 ms on a live path).
+        A linear cost model over the ops of this graph ranks pixel3 at ρ 0.967, over the
+        executed graph at 0.917 (``experiments/nb201_executed_text/converted_graph.py``)."""
+        return NB201(prune=False, every_edge=self.every_edge, converted=True)
+
     def pruned_flops(self, arch: Any) -> float:
         return count_flops(build_network(self.parse(arch), "none", 0, True, prune=True))
+
+
+def reaching_edges(arch: Arch) -> list[int]:
+    """Edges on a path of non-``none`` ops to the cell output, whether or not the cell input
+    reaches them: what dead-code elimination keeps when ``x·0`` is not folded."""
+    useful, kept = {3}, []
+    for e in reversed(range(N_EDGES)):  # EDGES is in topological order of destinations
+        dst, src = EDGES[e]
+        if arch[e] != 0 and dst in useful:
+            useful.add(src)
+            kept.append(e)
+    return sorted(kept)
 
 
 @cache
@@ -205,10 +244,13 @@ def live_edges(arch: Arch, prune: bool = True) -> list[int]:
 
 
 def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: bool,
-               every_edge: bool = False) -> str:
+               every_edge: bool = False, edges: list[int] | None = None) -> str:
     """Write one cell into ``b`` and return its output tensor (``every_edge``: see
-    :class:`NB201`)."""
-    edges = list(range(N_EDGES)) if every_edge else live_edges(arch, prune=prune)
+    :class:`NB201`; ``edges``: only these, each its own op)."""
+    if edges is None:
+        edges = list(range(N_EDGES)) if every_edge else live_edges(arch, prune=prune)
+    else:
+        every_edge = True
     nodes: dict[int, str] = {0: x}
     relu: dict[str, str] = {}
     pool: dict[str, str] = {}
@@ -264,13 +306,15 @@ def _reduction(b: GraphBuilder, x: str, c_in: int, c_out: int, fold: bool) -> st
 
 
 def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool,
-                  prune: bool = True, every_edge: bool = False) -> onnx.ModelProto:
+                  prune: bool = True, every_edge: bool = False,
+                  edges: list[int] | None = None) -> onnx.ModelProto:
     b = GraphBuilder(weights, seed)
     x = _conv_bn(b, "input", 3, C, 3, 1, fold=optimized)
     functions = []
     if optimized:  # the cell is written once, as a function, and called 15 times
         fb = FunctionBuilder()
-        out = _emit_cell(fb, "x", 0, arch, fold=True, prune=prune, every_edge=every_edge)
+        out = _emit_cell(fb, "x", 0, arch, fold=True, prune=prune, every_edge=every_edge,
+                         edges=edges)
         if out == "x":  # a pure skip cell still needs a node to name its output
             out = fb.op("Identity", ["x"])
         functions.append(make_function("Cell", fb, ["x"] + [p[0] for p in fb.params], [out]))
@@ -294,6 +338,20 @@ def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool,
         [float_input("logits", ["N", N_CLASSES])],
         functions,
     )
+
+
+def build_converted(arch: Arch, weights: Weights, seed: int) -> onnx.ModelProto:
+    """The network as a constant-folding converter leaves it (:meth:`NB201.converted_view`):
+    each cell keeps the edges that reach its output, each its own op; a cell with no path of
+    non-``none`` ops from input to output makes the logits a constant, so what remains is
+    a head on a zeroed input."""
+    if live_edges(arch):
+        return build_network(arch, weights, seed, True, edges=reaching_edges(arch))
+    b = GraphBuilder(weights, seed)
+    b.classifier(b.op("Mul", [b.op("GlobalAveragePool", ["input"]), b.const(0.0)]), 3,
+                 N_CLASSES)
+    return make_model("nb201", b, [float_input("input", ["N", 3, RESOLUTION, RESOLUTION])],
+                      [float_input("logits", ["N", N_CLASSES])], [])
 
 
 def _stage_shape(shape: list[int], c: int) -> list[int]:

@@ -24,6 +24,7 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
     computed = [o for o in rlm.objectives if o not in sources]
     curve = "\n".join(f"| {h['step']} | {h['loss']:.3f} | {h['ce']:.3f} | {h['rank']:.3f} | "
                       + (f"{h['val_tau']:.3f} |" if "val_tau" in h else "– |") for h in hist)
+    converted = ", ".join(rlm.converted_objectives) or "none"
     spaces = base.get("spaces")  # a base of the multi-space corpus
     space = "every space" if spaces else base.get("space")
     where = (f"- Spaces (rows of the `nas-rlm corpus` it read): "
@@ -42,6 +43,7 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} 
 - Accuracy labels seen: none
 - Computed labels (from the ONNX graph of each arch): {', '.join(computed)}
 - Objectives reading the executed graph: {', '.join(rlm.executed_objectives) or 'none'}
+- Objectives reading the converted graph (TFLite devices): {converted}
 - Training seconds: {rlm.training_info.get('seconds')}
 
 ## Learning curve

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tables import ACCURACY_NAMES
+from ..data.tables import ACCURACY_NAMES, CONVERTER_COLUMNS
 from ..errors import NasRlmError
 from ..search_spaces import SearchSpace, as_space, get_space
 from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
@@ -36,17 +36,19 @@ from .training import TrainConfig
 #: Computed labels the pretraining stage learns: a model cannot predict them without reading
 #: its input, and none is a table label, so any arch may carry them (DESIGN §1.3).
 PRETRAIN_OBJECTIVES = ["mflops", "kparams", *OP_COUNT_NAMES]
-#: Prefix of the same labels computed on the executed graph (``space.executed()``).
-EXECUTED = "executed_"
+#: Prefix of the same labels computed on the executed graph (``space.executed()``) and on
+#: the converted one (``space.converted_view()``).
+EXECUTED, CONVERTED = "executed_", "converted_"
 
 
-def pretrain_objectives(executed_view: bool) -> list[str]:
+def pretrain_objectives(executed_view: bool, converted_view: bool = False) -> list[str]:
     """The pretraining objectives: the labels of the optimised graph and, where device
-    objectives read the executed graph, the same labels of that graph, read from that text.
-    Without them the executed text would reach fine-tuning untrained, and its op counts are
-    what device latency follows (docs/rlm_v2.md, "What the devices ran")."""
+    objectives read the executed (or converted) graph, the same labels of that graph, read
+    from that text. Without them that text would reach fine-tuning untrained, and its op
+    counts are what device latency follows (docs/rlm_v2.md, "What the devices ran")."""
     return [*PRETRAIN_OBJECTIVES,
-            *((EXECUTED + o for o in PRETRAIN_OBJECTIVES) if executed_view else ())]
+            *((EXECUTED + o for o in PRETRAIN_OBJECTIVES) if executed_view else ()),
+            *((CONVERTED + o for o in PRETRAIN_OBJECTIVES) if converted_view else ())]
 
 
 
@@ -204,15 +206,18 @@ def base_corpus(
     takes minutes to compute and is the same on resume, or on another machine."""
     space = as_space(space)  # an unknown space fails here, before any work
     source_columns = list(source_columns)
-    executed = executed_objectives(space, [*objectives, *source_columns], recipe, accuracy)
-    pre_objs = pretrain_objectives(bool(executed))
+    executed, converted = device_views(space, [*objectives, *source_columns], recipe, accuracy)
+    pre_objs = pretrain_objectives(bool(executed), bool(converted))
     rlm = RLM([*pre_objs, *source_columns], space, recipe.model,
               objective_vocab=[*pre_objs, *source_columns, *objectives],
-              executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))])
+              executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))],
+              converted_objectives=[*converted,
+                                    *(o for o in pre_objs if o.startswith(CONVERTED))])
     key = {"text_format": TEXT_FORMAT, "space": space.name,
            "space_settings": space.settings(), "seed": seed,
            "archs": recipe.pretrain_archs, "tokenizer_archs": tokenizer_archs,
-           "objectives": rlm.objectives, "executed": rlm.executed_objectives}
+           "objectives": rlm.objectives, "executed": rlm.executed_objectives,
+           **({"converted": rlm.converted_objectives} if converted else {})}
     cache = Path(cache_dir) / CORPUS if cache_dir else None
     corpus = _read_corpus(cache, key) if cache else None
     if corpus is None:
@@ -236,8 +241,10 @@ def _compute_corpus(rlm: RLM, space: SearchSpace, n: int, seed: int, tokenizer_a
     else:
         pre, source = pretraining_archs(space, n, seed), None
     labels = computed_labels(space, pre, progress)
-    if rlm.n_views == 2:  # the executed text learns its own labels
-        labels = np.hstack([labels, computed_labels(space.executed(), pre, progress)])
+    # each device view's text learns its own labels, in pretrain_objectives' order
+    for view in rlm.view_names[1:]:
+        render = space.executed() if view == "executed" else space.converted_view()
+        labels = np.hstack([labels, computed_labels(render, pre, progress)])
     if source is not None:
         labels = np.hstack([labels, source])
     return (rlm.views_for(pre), rlm.views_for(tokenizer_archs_for(space, tokenizer_archs, seed)),
@@ -420,8 +427,9 @@ def train_rlm(
         rlm.set_objectives(objectives)
     else:
         extra = tokenizer_archs_for(space, tokenizer_archs, seed)
-        rlm = RLM(list(objectives), space, recipe.model,
-                  executed_objectives=executed_objectives(space, objectives, recipe, accuracy))
+        executed, converted = device_views(space, objectives, recipe, accuracy)
+        rlm = RLM(list(objectives), space, recipe.model, executed_objectives=executed,
+                  converted_objectives=converted)
         rlm.build([t for views in rlm.views_for([*extra, *archs]) for t in views], seed=seed)
     rlm.fit(archs, Y, **asdict(replace(
         recipe.train, seed=seed, progress=progress, threads=threads,
@@ -543,16 +551,17 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     # a base objective whose pretraining labels never varied cannot start a ranking
     known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
-    ex = set(base.executed_objectives)
+    device = set(base.executed_objectives) | set(base.converted_objectives)
     new = [c for c in columns if c not in base.objective_vocab]
-    # where the base reads the executed graph, a new device column reads it too
-    new_executed = {c for c in new if c not in acc and ex}
+    # where the base reads device graphs, a new device column reads one too: the graph its
+    # start objective reads (a TFLite-like device starts from pixel3, and reads what it ran)
+    new_device = {c for c in new if c not in acc and device}
     like: dict[str, str] = {}
     if new and known:
         pred = base.predict_point(archs)  # every objective the base was trained on
         for c in new:
             cand = [k for k, o in enumerate(base.objectives)
-                    if o in known and (o in ex) == (c in new_executed)]
+                    if o in known and (o in device) == (c in new_device)]
             if not cand:
                 continue
             with warnings.catch_warnings():  # a constant base objective: NaN, ranked last
@@ -560,8 +569,10 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
                 rho = [spearmanr(pred[:, k], Y[:, columns.index(c)]).statistic for k in cand]
             rho = [r if np.isfinite(r) else -1.0 for r in rho]
             like[c] = base.objectives[cand[int(np.argmax(rho))]]
-    base.add_objectives([c for c in new if c not in new_executed], like)
-    base.add_objectives([c for c in new if c in new_executed], like, executed=True)
+    views = {c: base.view_of_objective(like[c]) if c in like else
+             "executed" if c in new_device else "optimised" for c in new}
+    for view in dict.fromkeys(views.values()):
+        base.add_objectives([c for c in new if views[c] == view], like, view)
     base_info = base.training_info
     base.set_objectives(columns)
     cfg = replace(train or FINETUNE_TRAIN, seed=seed, progress=progress, threads=threads,
@@ -583,16 +594,23 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     return base
 
 
-def executed_objectives(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
-                        accuracy: Sequence[str] | None = None) -> list[str]:
-    """The objectives that read the executed graph: every non-accuracy one, where the recipe
-    asks for it and the space's executed graphs differ from its optimised ones at all."""
+def device_views(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
+                 accuracy: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """The objectives that read the executed graph, and those that read the converted one:
+    every non-accuracy one reads the graph its device ran, where the recipe asks for it and
+    the space's executed graphs differ from its optimised ones at all; a
+    ``CONVERTER_COLUMNS`` device reads the converted graph where the space has one of its
+    own."""
     ex = space.executed()
     if (not recipe.executed_text or recipe.model.chained or ex is space
             or ex.settings() == space.settings()):
-        return []
+        return [], []
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
-    return [o for o in objectives if o not in acc]
+    devices = [o for o in objectives if o not in acc]
+    if space.converted_view().settings() == ex.settings():
+        return devices, []
+    return ([o for o in devices if o not in CONVERTER_COLUMNS],
+            [o for o in devices if o in CONVERTER_COLUMNS])
 
 
 class RecipeRLM(Surrogate):

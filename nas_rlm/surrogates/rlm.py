@@ -105,8 +105,14 @@ def _is_text(arch) -> bool:
 
 
 class Views(tuple):
-    """The texts of one arch, one per view (optimised graph, then executed graph): a type of
-    its own, so it is never taken for an arch (NB201 archs are tuples too)."""
+    """The texts of one arch, one per view (:attr:`RLM.view_names`): a type of its own, so it
+    is never taken for an arch (NB201 archs are tuples too)."""
+
+
+#: The graphs an objective can read (DESIGN §1.3.1): the optimised graph (accuracy), the
+#: graph the device ran (``space.executed()``), and the graph a constant-folding converter
+#: left of it (``space.converted_view()``: the benchmark's TFLite devices).
+VIEWS = ("optimised", "executed", "converted")
 
 
 #: A checkpoint's files: the one config file, the weights, the text tokenizer, and a
@@ -134,6 +140,7 @@ class RLMMeta:
     text_format: int = TEXT_FORMAT
     space_settings: dict = field(default_factory=dict)  # the space's constructor arguments
     executed_objectives: list[str] = field(default_factory=list)  # read the executed graph
+    converted_objectives: list[str] = field(default_factory=list)  # read the converted graph
     mix_heads: dict = field(default_factory=dict)  # fine-tuned devices' MixHead, by name
 
 
@@ -148,6 +155,7 @@ class RLM(Surrogate):
         model: T5ForConditionalGeneration | None = None,
         objective_vocab: Sequence[str] | None = None,
         executed_objectives: Sequence[str] = (),
+        converted_objectives: Sequence[str] = (),
     ) -> None:
         if not objectives:
             raise NasRlmError("an RLM needs at least one objective")
@@ -160,14 +168,23 @@ class RLM(Surrogate):
         self.objectives: list[str] = []
         self.set_objectives(objectives)
         #: objectives measured on a device: they read the text of the program the device ran
-        #: (``space.executed()``), the others the optimised graph (DESIGN §1.3.1)
+        #: (``space.executed()``, or ``space.converted_view()`` for a TFLite device), the
+        #: others the optimised graph (DESIGN §1.3.1)
         self.executed_objectives = list(dict.fromkeys(executed_objectives))
-        unknown = [o for o in self.executed_objectives if o not in self.objective_vocab]
-        if unknown:
-            raise NasRlmError(f"executed objective(s) {unknown} are not objectives of the model")
-        if self.executed_objectives and self.config.chained:
-            raise NasRlmError("a chained RLM reads one text per arch; executed_objectives needs "
-                              "one sequence per objective (model.chained=false)")
+        self.converted_objectives = list(dict.fromkeys(converted_objectives))
+        for view in ("executed", "converted"):
+            names = getattr(self, f"{view}_objectives")
+            unknown = [o for o in names if o not in self.objective_vocab]
+            if unknown:
+                raise NasRlmError(f"{view} objective(s) {unknown} are not objectives of the "
+                                  "model")
+            if names and self.config.chained:
+                raise NasRlmError(f"a chained RLM reads one text per arch; {view}_objectives "
+                                  "needs one sequence per objective (model.chained=false)")
+        both = set(self.executed_objectives) & set(self.converted_objectives)
+        if both:
+            raise NasRlmError(f"objective(s) {sorted(both)} cannot read both the executed and "
+                              "the converted graph")
         #: the space's name and constructor settings: texts are rendered by that very space
         self._space = as_space(space) if space is not None else None
         self.space = self._space.name if self._space else None
@@ -213,13 +230,15 @@ class RLM(Surrogate):
         self.objectives = names
 
     def add_objectives(self, names: Sequence[str], like: dict[str, str] | None = None,
-                       executed: bool = False) -> list[str]:
+                       view: str = "optimised") -> list[str]:
         """Give a built model tokens for objectives it has none for (a new device to fine-tune
         a pretrained base on): each new row of the shared embedding starts as the embedding of
         ``like[name]`` (an objective the model knows) or else the mean of the objective
         tokens. Objective ids sit between the number and text ids, so the text rows move up
-        by the number added; every weight keeps its value. ``executed``: the new objectives
-        read the executed graph. Returns the names added."""
+        by the number added; every weight keeps its value. ``view`` (one of :data:`VIEWS`):
+        the graph the new objectives read. Returns the names added."""
+        if view not in VIEWS:
+            raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
         new = [o for o in dict.fromkeys(names) if o not in self.objective_vocab]
         if not new:
             return []
@@ -245,11 +264,11 @@ class RLM(Surrogate):
             self.model = model.train(self.model.training)
         else:
             self.objective_vocab += new
-        if executed:
+        if view != "optimised":
             if self.config.chained:
-                raise NasRlmError("a chained RLM reads one text per arch; executed objectives "
+                raise NasRlmError(f"a chained RLM reads one text per arch; {view} objectives "
                                   "need model.chained=false")
-            self.executed_objectives += new
+            getattr(self, f"{view}_objectives").extend(new)
         return new
 
     # -- vocabulary layout -------------------------------------------------------------------
@@ -294,32 +313,46 @@ class RLM(Surrogate):
         return sum(p.numel() for p in self.model.parameters())
 
     # -- inputs ----------------------------------------------------------------------------
-    def texts_for(self, archs: Sequence, executed: bool = False) -> list[str]:
-        """Texts of ``archs`` via the recorded space (``executed``: the graphs the devices ran,
-        ``space.executed()``); strings that look like text pass as is."""
+    def texts_for(self, archs: Sequence, view: str = "optimised") -> list[str]:
+        """Texts of ``archs`` in ``view`` (:data:`VIEWS`) via the recorded space; strings that
+        look like text pass as is."""
         out = []
         space = self.search_space
-        render = space.executed() if space is not None and executed else space
+        render = space
+        if space is not None and view != "optimised":
+            render = space.executed() if view == "executed" else space.converted_view()
         for a in archs:
             if _is_text(a):
                 out.append(a)
                 continue
             if space is None:
                 raise NasRlmError("this RLM has no space; pass ONNX texts instead of archs")
-            key = (executed, space.parse(a))
+            key = (view, space.parse(a))
             if key not in self._text_cache:
                 self._text_cache[key] = render.to_text(key[1])
             out.append(self._text_cache[key])
         return out
 
     @property
+    def view_names(self) -> list[str]:
+        """The texts per arch: the optimised graph, then the executed and the converted one
+        where objectives read them."""
+        return ["optimised", *(["executed"] if self.executed_objectives else []),
+                *(["converted"] if self.converted_objectives else [])]
+
+    @property
     def n_views(self) -> int:
-        """Texts per arch: the optimised graph, and the executed one where objectives read it."""
-        return 2 if self.executed_objectives else 1
+        return len(self.view_names)
+
+    def view_of_objective(self, name: str) -> str:
+        """The view (:data:`VIEWS`) objective ``name`` reads."""
+        return ("converted" if name in self.converted_objectives else
+                "executed" if name in self.executed_objectives else "optimised")
 
     def view_of(self, j: int) -> int:
-        """Which text objective ``j`` (of :attr:`objectives`) reads."""
-        return int(self.objectives[j] in self.executed_objectives)
+        """Which text (index into :attr:`view_names`) objective ``j`` of :attr:`objectives`
+        reads."""
+        return self.view_names.index(self.view_of_objective(self.objectives[j]))
 
     def views_for(self, archs: Sequence) -> list[Views]:
         """Per arch, its :attr:`n_views` texts (:class:`Views` pass as they are)."""
@@ -328,9 +361,9 @@ class RLM(Surrogate):
         if self.n_views == 1:
             return [Views((t,)) for t in self.texts_for(archs)]
         if any(_is_text(a) for a in archs):
-            raise NasRlmError("this RLM reads two texts per arch (optimised and executed "
-                              "graph); pass archs, not texts")
-        return [Views(v) for v in zip(self.texts_for(archs), self.texts_for(archs, True),
+            raise NasRlmError(f"this RLM reads {self.n_views} texts per arch "
+                              f"({', '.join(self.view_names)} graph); pass archs, not texts")
+        return [Views(v) for v in zip(*(self.texts_for(archs, v) for v in self.view_names),
                                       strict=True)]
 
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
@@ -766,6 +799,7 @@ class RLM(Surrogate):
                        {o: m.to_dict() for o, m in self.scalers.items()}, self.training_info,
                        space_settings=self.space_settings,
                        executed_objectives=self.executed_objectives,
+                       converted_objectives=self.converted_objectives,
                        mix_heads={o: h.to_dict() for o, h in self.mix_heads.items()})
         write_json(path / META, asdict(meta))
         (path / "config.json").unlink(missing_ok=True)  # written by nas-rlm before the manifest
@@ -830,7 +864,9 @@ class RLM(Surrogate):
             rlm = cls(objectives, space, config,
                       load_text_tokenizer(path / TOKENIZER), numbers,
                       objective_vocab=vocab,
-                      executed_objectives=[str(o) for o in raw.get("executed_objectives", [])])
+                      executed_objectives=[str(o) for o in raw.get("executed_objectives", [])],
+                      converted_objectives=[str(o) for o in
+                                            raw.get("converted_objectives", [])])
         except (NasRlmError, TypeError) as e:
             raise ModelFormatError(f"{path}/rlm.json is damaged: {e}") from e
         rlm.scalers = scalers
