@@ -182,16 +182,20 @@ def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir
     assert {"executed_conv_k5", "executed_conv_k7"} <= constant  # NB201 has no 5x5 or 7x7
     # device objectives read the executed graph, or (pixel3, a TFLite device) the converted one
     assert "pixel3" in base.converted_objectives
-    device = {*base.executed_objectives, *base.converted_objectives}
-    ex = [o for o in objs if o in device and o not in constant]
+    # eyeriss runs every edge: it reads the executed graph, and starts from what reads it
+    ex = [o for o in objs if o in base.executed_objectives and o not in constant]
     rlm = finetune_rlm(base, archs, Y, ["eyeriss"], _few(), progress=False)
     start = rlm.training_info["finetune"]["started_from"]["eyeriss"]
     rho = {o: spearmanr(pred[:, objs.index(o)], Y[:, 0]).statistic for o in ex}
     rho = {o: (r if np.isfinite(r) else -1.0) for o, r in rho.items()}
     assert start == max(rho, key=rho.get)
-    # the new device reads the graph its start reads
-    assert rlm.objectives == ["eyeriss"]
-    assert rlm.view_of_objective("eyeriss") == rlm.view_of_objective(start) != "optimised"
+    assert rlm.objectives == ["eyeriss"] and rlm.view_of_objective("eyeriss") == "executed"
+    # raspi4 is a TFLite device: the converted graph, started from an objective reading it
+    archs, Y = _pool("raspi4", 12, data_dir)
+    rlm = finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["raspi4"], _few(),
+                       progress=False)
+    start = rlm.training_info["finetune"]["started_from"]["raspi4"]
+    assert rlm.view_of_objective("raspi4") == rlm.view_of_objective(start) == "converted"
     assert rlm.predict_expected(archs).shape == (12, 1)
 
 
@@ -451,6 +455,9 @@ def test_shipped_base_never_saw_a_heldout_device_and_finetune_uses_it(tmp_path, 
     seen = base.training_info["base"]["source_columns"]
     assert len(seen) == 21 and not set(seen) & set(HELDOUT_DEVICES["nb201"])
     assert not {"cifar10", *HELDOUT_DEVICES["nb201"]} & set(base.scalers)
+    # the TFLite source reads what its converter left; every other source what PyTorch ran
+    assert base.converted_objectives[0] == "pixel3"
+    assert set(seen) - {"pixel3"} <= set(base.executed_objectives)
     archs, Y = _pool("raspi4", 10, data_dir)
     csv = tmp_path / "raspi4.csv"
     csv.write_text("arch,raspi4\n" + "".join(f"{a},{y}\n" for a, y in zip(archs, Y[:, 0],

@@ -9,7 +9,8 @@ BatchNorm after a conv is folded into the conv's bias, identical ReLUs/pools of 
 are shared, ``skip_connect`` is the tensor itself, and edges that cannot influence the output
 (``none`` edges and the dead branches they leave) are removed, unless ``NB201(prune=False)``
 keeps the dead branches, as the benchmark's devices ran them, each edge its own op
-(``every_edge``). The cell is a model-local
+(``every_edge``), or ``NB201(converted=True)`` drops what a TFLite converter drops
+(:meth:`NB201.converted_view`). The cell is a model-local
 function called 15 times, so the text shows it once. :meth:`NB201.params` and
 :meth:`NB201.flops` count the unpruned, unfolded network instead, because that is the
 published convention (and they match xautodl exactly).

@@ -551,17 +551,22 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     # a base objective whose pretraining labels never varied cannot start a ranking
     known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
-    device = set(base.executed_objectives) | set(base.converted_objectives)
     new = [c for c in columns if c not in base.objective_vocab]
-    # where the base reads device graphs, a new device column reads one too: the graph its
-    # start objective reads (a TFLite-like device starts from pixel3, and reads what it ran)
-    new_device = {c for c in new if c not in acc and device}
+    # where the base reads device graphs, a new device column reads the graph its device ran:
+    # the converted one for a device measured through a converter (CONVERTER_COLUMNS, where
+    # the base has that view), else the executed one. By the device's runtime, not by which
+    # objective its few labels follow: eyeriss, which runs every edge, ranks with pixel3 on
+    # 10-20 labels, and read pixel3's converted graph lost 0.02-0.06 ρ (docs/fewshot.md)
+    device = bool(base.executed_objectives or base.converted_objectives)
+    views = {c: "optimised" if c in acc or not device else
+             "converted" if c in CONVERTER_COLUMNS and base.converted_objectives else
+             "executed" for c in new}
     like: dict[str, str] = {}
     if new and known:
         pred = base.predict_point(archs)  # every objective the base was trained on
         for c in new:
             cand = [k for k, o in enumerate(base.objectives)
-                    if o in known and (o in device) == (c in new_device)]
+                    if o in known and base.view_of_objective(o) == views[c]]
             if not cand:
                 continue
             with warnings.catch_warnings():  # a constant base objective: NaN, ranked last
@@ -569,8 +574,6 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
                 rho = [spearmanr(pred[:, k], Y[:, columns.index(c)]).statistic for k in cand]
             rho = [r if np.isfinite(r) else -1.0 for r in rho]
             like[c] = base.objectives[cand[int(np.argmax(rho))]]
-    views = {c: base.view_of_objective(like[c]) if c in like else
-             "executed" if c in new_device else "optimised" for c in new}
     for view in dict.fromkeys(views.values()):
         base.add_objectives([c for c in new if views[c] == view], like, view)
     base_info = base.training_info
