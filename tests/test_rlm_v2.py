@@ -387,6 +387,8 @@ def test_a_tflite_device_reads_the_converted_graph(tiny_config, tmp_path) -> Non
     assert loaded.view_of_objective("raspi4") == "converted"
     with pytest.raises(NasRlmError, match="unknown view 'tflite'"):
         loaded.add_objectives(["x"], view="tflite")
+    with pytest.raises(NasRlmError, match="unknown view 'tflite'"):
+        loaded.texts_for(archs[:1], "tflite")
     with pytest.raises(NasRlmError, match="cannot read both"):
         RLM(["pixel3"], space, tiny_config(), executed_objectives=["pixel3"],
             converted_objectives=["pixel3"])

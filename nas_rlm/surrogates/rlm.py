@@ -316,6 +316,8 @@ class RLM(Surrogate):
     def texts_for(self, archs: Sequence, view: str = "optimised") -> list[str]:
         """Texts of ``archs`` in ``view`` (:data:`VIEWS`) via the recorded space; strings that
         look like text pass as is."""
+        if view not in VIEWS:
+            raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
         out = []
         space = self.search_space
         render = space
