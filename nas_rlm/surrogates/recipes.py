@@ -30,7 +30,7 @@ from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .mix_head import MixHead
 from .model_sizes import MODEL_SIZES
-from .rlm import RLM, RLMConfig
+from .rlm import RLM, RLMConfig, view_space
 from .training import TrainConfig
 
 #: Computed labels the pretraining stage learns: a model cannot predict them without reading
@@ -243,8 +243,7 @@ def _compute_corpus(rlm: RLM, space: SearchSpace, n: int, seed: int, tokenizer_a
     labels = computed_labels(space, pre, progress)
     # each device view's text learns its own labels, in pretrain_objectives' order
     for view in rlm.view_names[1:]:
-        render = space.executed() if view == "executed" else space.converted_view()
-        labels = np.hstack([labels, computed_labels(render, pre, progress)])
+        labels = np.hstack([labels, computed_labels(view_space(space, view), pre, progress)])
     if source is not None:
         labels = np.hstack([labels, source])
     return (rlm.views_for(pre), rlm.views_for(tokenizer_archs_for(space, tokenizer_archs, seed)),
@@ -556,7 +555,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     # the converted one for a device measured through a converter (CONVERTER_COLUMNS, where
     # the base has that view), else the executed one. By the device's runtime, not by which
     # objective its few labels follow: eyeriss, which runs every edge, ranks with pixel3 on
-    # 10-20 labels, and read pixel3's converted graph lost 0.02-0.06 ρ (docs/fewshot.md)
+    # 10-20 labels, and read pixel3's converted graph lost 0.02-0.04 ρ (docs/fewshot.md)
     device = bool(base.executed_objectives or base.converted_objectives)
     views = {c: "optimised" if c in acc or not device else
              "converted" if c in CONVERTER_COLUMNS and base.converted_objectives else

@@ -115,6 +115,14 @@ class Views(tuple):
 VIEWS = ("optimised", "executed", "converted")
 
 
+def view_space(space: SearchSpace, view: str) -> SearchSpace:
+    """The space that renders ``view`` (:data:`VIEWS`) of ``space``'s archs."""
+    if view not in VIEWS:
+        raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+    return (space if view == "optimised" else space.executed() if view == "executed"
+            else space.converted_view())
+
+
 #: A checkpoint's files: the one config file, the weights, the text tokenizer, and a
 #: manifest with the sha256 of the other three.
 META, WEIGHTS, TOKENIZER, MANIFEST = ("rlm.json", "model.safetensors", "text_tokenizer.json",
@@ -316,13 +324,11 @@ class RLM(Surrogate):
     def texts_for(self, archs: Sequence, view: str = "optimised") -> list[str]:
         """Texts of ``archs`` in ``view`` (:data:`VIEWS`) via the recorded space; strings that
         look like text pass as is."""
-        if view not in VIEWS:
-            raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
         out = []
         space = self.search_space
-        render = space
-        if space is not None and view != "optimised":
-            render = space.executed() if view == "executed" else space.converted_view()
+        render = view_space(space, view) if space is not None else None
+        if space is None and view not in VIEWS:  # a space-less model still names its views
+            raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
         for a in archs:
             if _is_text(a):
                 out.append(a)
