@@ -326,12 +326,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     out = Path(args.out)
     train = replace(finetune_budget(table.columns, len(archs)), **{k: v for k, v in
                                        (("steps", args.steps), ("lr", args.lr)) if v})
-    claim(out, {"base": str(Path(args.base).resolve()), "csv": str(Path(args.csv).resolve()),
-                "columns": table.columns, "n": len(archs), "seed": args.seed,
-                "train": train.settings(), "mix_head": args.mix_head}, args.force_restart)
+    converted = (None if args.converted is None else
+                 [c.strip() for c in args.converted.split(",") if c.strip()])
+    inputs = {"base": str(Path(args.base).resolve()), "csv": str(Path(args.csv).resolve()),
+              "columns": table.columns, "n": len(archs), "seed": args.seed,
+              "train": train.settings(), "mix_head": args.mix_head}
+    if converted is not None:  # recorded only where named, so older run dirs resume
+        inputs["converted"] = converted
+    claim(out, inputs, args.force_restart)
     rlm = finetune_rlm(base, archs, Y, table.columns, train, seed=args.seed,
                        out_dir=out / "finetune_ckpt", progress=not args.quiet,
-                       threads=args.threads, mix_head=args.mix_head)
+                       threads=args.threads, mix_head=args.mix_head, converted=converted)
     rlm.save_pretrained(out / "model")
     info = rlm.training_info
     write_json(out / "finetune.json", {k: v for k, v in info.items() if k != "history"})
@@ -680,6 +685,11 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--no-mix-head", dest="mix_head", action="store_false",
                     help="a new device is its own token alone, without the ridge over the "
                     "base's source devices it is blended with by default (up to 100 rows)")
+    ft.add_argument("--converted", metavar="COLUMNS", help="new device columns measured "
+                    "through a graph converter (TFLite and the like, which drops branches "
+                    "that reach no output): they read the converted graph. Default: the "
+                    "table's TFLite devices (pixel3, raspi4) among the CSV's columns; '' for "
+                    "none")
     ft.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     _run_dir_args(ft, "runs/finetune", "run dir; the model is OUT/model")
     ft.add_argument("--quiet", action="store_true")

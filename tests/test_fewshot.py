@@ -322,6 +322,43 @@ def test_finetune_cli_no_mix_head(base_dir, data_dir, tmp_path, capsys):
         assert list(RLM.from_pretrained(out / "model").mix_heads) == heads
 
 
+def test_finetune_cli_names_the_converter_devices(base_dir, data_dir, tmp_path, capsys,
+                                                 tiny_config):
+    """``--converted``: a user's device measured through a converter reads the converted
+    graph and starts from an objective that reads it; ``''`` turns the table's TFLite
+    default off; a column that is not a new device, or a base with no converted view, is
+    refused by name."""
+    from nas_rlm.search_spaces import get_space
+
+    def run(column, n, *flag):
+        archs, Y = _pool(column, n, data_dir)
+        csv = tmp_path / f"{column}.csv"
+        csv.write_text(f"arch,{column}\n" + "".join(f"{a},{y[0]}\n" for a, y in
+                                                     zip(archs, Y, strict=True)))
+        out = tmp_path / f"ft_{column}_{len(flag)}"
+        rc = main(["finetune", "--base", str(base_dir), "--csv", str(csv), "--steps", "2",
+                   "--out", str(out), "--quiet", *flag])
+        return rc, out, archs, Y
+
+    rc, out, _, _ = run("eyeriss", 8, "--converted", "eyeriss")
+    assert rc == 0
+    start = json.loads(capsys.readouterr().out)["started_from"]["eyeriss"]
+    model = RLM.from_pretrained(out / "model")
+    assert model.view_of_objective("eyeriss") == model.view_of_objective(start) == "converted"
+    rc, out, _, _ = run("raspi4", 8, "--converted", "")
+    assert rc == 0
+    assert RLM.from_pretrained(out / "model").view_of_objective("raspi4") == "executed"
+    capsys.readouterr()
+
+    archs, Y = _pool("fpga", 8, data_dir)
+    with pytest.raises(NasRlmError, match=r"converted column\(s\) pixel3 are not new device"):
+        finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["fpga"], _few(),
+                     progress=False, converted=["pixel3"])
+    plain = RLM(["pixel3"], get_space("nb201"), tiny_config(), executed_objectives=["pixel3"])
+    with pytest.raises(NasRlmError, match=r"reads no converted graph.*fpga"):
+        finetune_rlm(plain, archs, Y, ["fpga"], _few(), progress=False, converted=["fpga"])
+
+
 @pytest.mark.parametrize("body,match", [
     ("arch,eyeriss\n|nor_conv_3x3~0|+|zz~0|none~1|+|none~0|none~1|none~2|,1.0\n",
      "bad.csv:2: unknown op"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -524,7 +524,8 @@ def load_base(base_dir: str | os.PathLike, space: str | None = None,
 def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[str],
                  train: TrainConfig | None = None, seed: int = 0,
                  accuracy: Sequence[str] | None = None, out_dir: Path | None = None,
-                 progress: bool = True, threads: int = 1, mix_head: bool = True) -> RLM:
+                 progress: bool = True, threads: int = 1, mix_head: bool = True,
+                 converted: Collection[str] | None = None) -> RLM:
     """Fine-tune a pretrained base (``nas-rlm pretrain``) on ``Y`` for ``columns``, in place.
 
     A column the base has no token for gets one, started from the base objective whose
@@ -536,7 +537,12 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     ``mix_head``: each new device column also gets a :class:`~.mix_head.MixHead`, a ridge
     over the fine-tuned model's own values of the base's source devices, fitted on ``Y``;
     its value blends the two. Chosen on pool archs for 10-100 labels (see :mod:`.mix_head`);
-    with more than ``MIX_HEAD_MAX_LABELS`` the token alone is kept, as it was measured."""
+    with more than ``MIX_HEAD_MAX_LABELS`` the token alone is kept, as it was measured.
+
+    ``converted``: the new device columns measured through a graph converter (TFLite and
+    the like), which read the converted graph. ``None`` means the table devices known to be
+    (``CONVERTER_COLUMNS``) where the base has that view; a collection the caller names
+    must be new device columns, and the base must have a converted view."""
     import warnings
 
     from scipy.stats import ConstantInputWarning, spearmanr
@@ -557,9 +563,20 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     # objective its few labels follow: eyeriss, which runs every edge, ranks with pixel3 on
     # 10-20 labels, and read pixel3's converted graph lost 0.02-0.04 ρ (docs/fewshot.md)
     device = bool(base.executed_objectives or base.converted_objectives)
+    if converted is None:
+        converted = CONVERTER_COLUMNS if base.converted_objectives else frozenset()
+    else:
+        converted = frozenset(converted)
+        wrong = sorted(converted - {c for c in new if c not in acc})
+        if wrong:
+            raise NasRlmError(f"converted column(s) {', '.join(wrong)} are not new device "
+                              f"columns of this fine-tune (new: {', '.join(new) or 'none'})")
+        if converted and not base.converted_objectives:
+            raise NasRlmError("this base reads no converted graph (it has no converted "
+                              "objectives); it cannot read converted column(s) "
+                              f"{', '.join(sorted(converted))}")
     views = {c: "optimised" if c in acc or not device else
-             "converted" if c in CONVERTER_COLUMNS and base.converted_objectives else
-             "executed" for c in new}
+             "converted" if c in converted else "executed" for c in new}
     like: dict[str, str] = {}
     if new and known:
         pred = base.predict_point(archs)  # every objective the base was trained on
