@@ -257,6 +257,8 @@ def _greedy_without_cache(rlm: RLM, texts: list[str], last_token_only: bool = Fa
 
 
 def test_kv_cached_greedy_matches_full_recompute(fitted, archs) -> None:
+    from nas_rlm.surrogates.normalization import SAMPLE_REACH
+
     texts = list(dict.fromkeys(fitted.texts_for(archs)))[:6]  # unique: one decoded row each
     m, n = len(fitted.objectives), len(texts)
     ids, mask = fitted.pad(fitted.encode_texts(texts))
@@ -270,7 +272,7 @@ def test_kv_cached_greedy_matches_full_recompute(fitted, archs) -> None:
 
     # a vanishing temperature is greedy decoding through the sampling path
     greedy = np.array([fitted.numbers.decode_ids(row[1:], 1) for row in tokens.tolist()])
-    greedy = fitted.denormalise(greedy.reshape(m, n).T)
+    greedy = fitted.denormalise(greedy.reshape(m, n).T, SAMPLE_REACH)  # samples' reach
     near_greedy = fitted.predict(texts, k=1, temperature=1e-6)[:, 0]
     assert np.array_equal(near_greedy, greedy)
     # k samples that all agree share one decoder row to the end, and are all the greedy one
@@ -370,6 +372,40 @@ def test_samples_sharing_a_prefix_keep_the_per_row_law(stub_rlm, archs) -> None:
     counts = [int(np.isclose(values, v).sum()) for v in support]
     law = np.array([0.51, 0.51, 0.49, 0.49]) / 2
     assert chisquare(counts, law * len(values)).pvalue > 1e-3
+
+
+def test_nucleus_sampling_drops_the_unlikely_exponent(stub_rlm, archs) -> None:
+    """``top_p``: the stub's exponent is E1 (0.51) or E0 (0.49); a nucleus of 0.5 holds E1
+    alone, one of 0.6 both. The likeliest token always stays, and the kept ones are
+    renormalised."""
+    from nas_rlm.surrogates.rlm import _nucleus
+
+    one = stub_rlm.predict(archs[:2], k=64, seed=0, top_p=0.5)[..., 0]
+    assert set(np.unique(one)) == {10.0}
+    both = stub_rlm.predict(archs[:2], k=64, seed=0, top_p=0.6)[..., 0]
+    assert set(np.unique(both)) == {9.0, 10.0}
+    for bad in (0.0, 1.5):
+        with pytest.raises(NasRlmError, match="top_p must be in"):
+            stub_rlm.predict(archs[:1], top_p=bad)
+    p = torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.9, 0.03, 0.02]])
+    torch.testing.assert_close(_nucleus(p, 0.9), torch.tensor(
+        [[0.5, 0.3, 0.15, 0.0], [0.0, 0.9, 0.0, 0.0]]) / torch.tensor([[0.95], [0.9]]))
+    torch.testing.assert_close(_nucleus(p, 0.01), torch.tensor(
+        [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]))
+
+
+def test_samples_are_mapped_back_at_most_sample_reach_past_the_labels(stub_rlm, archs) -> None:
+    """The stub writes 9 or 10 in normalised units. With labels mapped onto [1, 5], a
+    sample is clipped one unit past the knots (``SAMPLE_REACH``: z 6, 1.25 in units); a point
+    readout keeps ``REACH`` (ten ranges) and maps the same decoded numbers back exactly."""
+    from nas_rlm.surrogates.normalization import REACH, SAMPLE_REACH, MonotoneMap
+
+    assert SAMPLE_REACH < REACH
+    stub_rlm.scalers = {"pixel3": MonotoneMap("minmax", (0.0, 1.0), (1.0, 5.0))}
+    samples = stub_rlm.predict(archs[:2], k=32, seed=0)[..., 0]
+    assert np.allclose(samples, (5.0 + SAMPLE_REACH - 1.0) / 4.0)
+    point = stub_rlm.predict_expected(archs[:1])[0, 0]
+    assert point == pytest.approx((10.0**0.51 * 9.0**0.49 - 1.0) / 4.0)
 
 
 def test_predict_expected_stays_within_the_decoders_support(stub_rlm, archs) -> None:

@@ -28,7 +28,7 @@ from nas_rlm.surrogates.rlm import RLM
 def scored(rlm: RLM) -> tuple[list[str], np.ndarray]:
     """The objectives to score and the pool archs the model never trained on."""
     base = rlm.training_info.get("base")
-    if not base:
+    if not base or "finetune" in rlm.training_info:  # a model fine-tuned from a base is not one
         return rlm.objectives, pool_validation_indices("nb201", 781, 0)
     pool = np.setdiff1d(np.arange(TABLE_SIZES["nb201"]), heldout_indices("nb201"))
     seen = source_rows("nb201", TABLE_SIZES["nb201"], base["pretrain_archs"], base["seed"])

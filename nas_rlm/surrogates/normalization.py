@@ -30,6 +30,14 @@ LOW, HIGH = 1.0, 9.0  # the normalised range: one decade, positive, first digit 
 #: How far beyond the knots a decoded value is still mapped back unclipped (normalised units).
 #: Ten ranges: an exponent one above the labels' still maps back; a stray larger one does not.
 REACH = 10 * (HIGH - LOW)
+#: The same for samples (``RLM.predict``): one normalised unit, an eighth of the labels'
+#: range. A sample's exponent can land a decade off where its point estimate never does: the
+#: shipped NB201 model put 5 of 16 samples of the archs at the top of eyeriss, 1080ti_1 and
+#: gold_6226 one exponent up (z about 89, 482 ms for an eyeriss latency whose labels end at
+#: 10.5 ms), on pool archs (``experiments/rlm_readouts/sample_tails.py``). Clipped here, such
+#: a sample says "beyond the labels", not how far: the largest spread over median there fell
+#: from 31 to 1.1, and no point estimate or median of samples moved.
+SAMPLE_REACH = 1.0
 N_KNOTS = 33
 
 
@@ -89,13 +97,13 @@ class MonotoneMap:
         lo, hi = self._slopes
         return _piecewise(y, self.x, self.z, lo, hi)
 
-    def inverse(self, v: np.ndarray) -> np.ndarray:
-        """Normalised → units: the exact inverse of :meth:`forward` within ``REACH`` of the
+    def inverse(self, v: np.ndarray, reach: float = REACH) -> np.ndarray:
+        """Normalised → units: the exact inverse of :meth:`forward` within ``reach`` of the
         knots, clipped beyond it."""
         if self.kind == "none":
             return np.array(v, dtype=np.float64)
         lo, hi = self._slopes
-        v = np.clip(np.asarray(v, dtype=np.float64), self.z[0] - REACH, self.z[-1] + REACH)
+        v = np.clip(np.asarray(v, dtype=np.float64), self.z[0] - reach, self.z[-1] + reach)
         return _piecewise(v, self.z, self.x, 1.0 / lo, 1.0 / hi)
 
     def to_dict(self) -> dict[str, Any]:
