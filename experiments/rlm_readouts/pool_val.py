@@ -36,15 +36,22 @@ def scored(rlm: RLM) -> tuple[list[str], np.ndarray]:
     return base["source_columns"], np.random.default_rng(99).choice(rest, 500, replace=False)
 
 
-def main() -> None:
+def pool_archs(argv: list[str]):
+    """``(rlm, names, cols, views, Y)`` for ``[MODEL] [DATA_DIR]``: the model, the objectives
+    scored and their columns in it, the texts of the pool archs it never trained on, and
+    their true values."""
     torch.set_num_threads(1)
-    model = sys.argv[1] if len(sys.argv) > 1 else default_model_dir("nb201")
-    data_dir = sys.argv[2] if len(sys.argv) > 2 else None
+    model = argv[0] if argv else default_model_dir("nb201")
+    data_dir = argv[1] if len(argv) > 1 else None
     rlm = RLM.from_pretrained(model)
     names, idx = scored(rlm)
-    cols = [rlm.objectives.index(o) for o in names]
     archs, Y = load_targets("nb201", names, data_dir)
-    views = rlm.views_for([archs[i] for i in idx])
+    return (rlm, names, [rlm.objectives.index(o) for o in names],
+            rlm.views_for([archs[i] for i in idx]), Y[idx])
+
+
+def main() -> None:
+    rlm, names, cols, views, Y = pool_archs(sys.argv[1:])
     k = 8 if len(rlm.objectives) > 8 else 32  # a base decodes dozens of objectives
     samples = rlm.predict(views, k=k, seed=0)[:, :, cols]
     readouts = {"expected value": rlm.predict_expected(views)[:, cols],
@@ -52,11 +59,11 @@ def main() -> None:
                 "median of 8 samples": np.median(samples[:, :8], 1),
                 f"median of {k} samples": np.median(samples, 1),
                 f"mean of {k} samples": samples.mean(1)}
-    out = {name: {o: round(float(kendalltau(v[:, j], Y[idx, j]).statistic), 4)
+    out = {name: {o: round(float(kendalltau(v[:, j], Y[:, j]).statistic), 4)
                   for j, o in enumerate(names)} for name, v in readouts.items()}
     for name in readouts:
         out[name]["mean"] = round(float(np.mean(list(out[name].values()))), 4)
-    out["distinct true values"] = {o: len(np.unique(Y[idx, j])) for j, o in enumerate(names)}
+    out["distinct true values"] = {o: len(np.unique(Y[:, j])) for j, o in enumerate(names)}
     print(json.dumps(out, indent=2))
 
 

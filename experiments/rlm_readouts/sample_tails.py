@@ -27,18 +27,14 @@ import sys
 import time
 
 import numpy as np
-import torch
 from scipy.stats import kendalltau
 
-from nas_rlm.data import load_targets
 from nas_rlm.surrogates import rlm as rlm_module
 from nas_rlm.surrogates.base import uncertainty
 from nas_rlm.surrogates.normalization import REACH, SAMPLE_REACH
-from nas_rlm.surrogates.pretrained import default_model_dir
-from nas_rlm.surrogates.rlm import RLM
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-from pool_val import scored  # the same pool archs as the readout comparison
+from pool_val import pool_archs  # the same pool archs as the readout comparison
 
 #: (top_p, reach): before 2026-12-02 samples were (1.0, REACH); since, (0.95, SAMPLE_REACH)
 GRID = ((1.0, REACH), (1.0, SAMPLE_REACH), (0.98, SAMPLE_REACH), (0.95, REACH),
@@ -47,16 +43,8 @@ K = 16
 
 
 def main() -> None:
-    torch.set_num_threads(1)
-    model = sys.argv[1] if len(sys.argv) > 1 else default_model_dir("nb201")
-    data_dir = sys.argv[2] if len(sys.argv) > 2 else None
-    rlm = RLM.from_pretrained(model)
-    names, idx = scored(rlm)
-    cols = [rlm.objectives.index(o) for o in names]
-    archs, Y = load_targets("nb201", names, data_dir)
-    Y = Y[idx]
-    views = rlm.views_for([archs[i] for i in idx])
-    out: dict = {"model": str(model), "k": K, "archs": len(idx)}
+    rlm, names, cols, views, Y = pool_archs(sys.argv[1:])
+    out: dict = {"model": str(rlm.source), "k": K, "archs": len(views)}
     for top_p, reach in GRID:
         t0 = time.perf_counter()
         rlm_module.SAMPLE_REACH = reach  # the constant predict maps samples back with
