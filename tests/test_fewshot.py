@@ -95,6 +95,25 @@ def test_base_learns_source_columns_and_never_the_excluded(base_dir):
     assert "mflops" not in base.executed_objectives
 
 
+def test_a_base_without_a_converter_source_still_reads_the_converted_graph(data_dir):
+    """A base whose source devices all ran every edge still learns the converted graph's
+    computed labels: a new TFLite device it meets (raspi4, a user's ``--converted``) reads
+    that graph. A base of accuracy alone reads no device graph at all."""
+    from nas_rlm.surrogates.recipes import CONVERTED, EXECUTED, base_corpus
+
+    recipe = RLMRecipe.sized("tiny").with_overrides(TINY_BASE)
+    rlm, (views, _, labels, _) = base_corpus("nb201", [], recipe, source_columns=["1080ti_1"],
+                                             data_dir=data_dir)
+    conv = [o for o in rlm.objectives if o.startswith(CONVERTED)]
+    assert conv and rlm.converted_objectives == conv
+    assert "1080ti_1" in rlm.executed_objectives
+    assert labels.shape == (len(views), len(rlm.objectives))
+    rlm, _ = base_corpus("nb201", ["cifar10"], recipe.with_overrides(["pretrain_archs=4"]),
+                         data_dir=data_dir)
+    assert not rlm.converted_objectives and not rlm.executed_objectives
+    assert not any(o.startswith((EXECUTED, CONVERTED)) for o in rlm.objectives)
+
+
 def test_base_corpus_is_cached_reused_and_checked(base_dir, data_dir, monkeypatch):
     """The corpus a base trained on is kept in its checkpoint dir: the same settings read
     it back without recomputing a label; other settings recompute; damage is an error

@@ -207,7 +207,11 @@ def base_corpus(
     space = as_space(space)  # an unknown space fails here, before any work
     source_columns = list(source_columns)
     executed, converted = device_views(space, [*objectives, *source_columns], recipe, accuracy)
-    pre_objs = pretrain_objectives(bool(executed), bool(converted))
+    # a base that reads devices learns every graph its space's devices may have run, the
+    # converted one too where no source device was a converter: a new device it meets
+    # (raspi4, or a user's `finetune --converted`) may be one
+    devices = bool(executed or converted)
+    pre_objs = pretrain_objectives(*(devices and v for v in graph_views(space, recipe)))
     rlm = RLM([*pre_objs, *source_columns], space, recipe.model,
               objective_vocab=[*pre_objs, *source_columns, *objectives],
               executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))],
@@ -217,7 +221,7 @@ def base_corpus(
            "space_settings": space.settings(), "seed": seed,
            "archs": recipe.pretrain_archs, "tokenizer_archs": tokenizer_archs,
            "objectives": rlm.objectives, "executed": rlm.executed_objectives,
-           **({"converted": rlm.converted_objectives} if converted else {})}
+           **({"converted": rlm.converted_objectives} if rlm.converted_objectives else {})}
     cache = Path(cache_dir) / CORPUS if cache_dir else None
     corpus = _read_corpus(cache, key) if cache else None
     if corpus is None:
@@ -613,20 +617,29 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     return base
 
 
-def device_views(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
-                 accuracy: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-    """The objectives that read the executed graph, and those that read the converted one:
-    every non-accuracy one reads the graph its device ran, where the recipe asks for it and
-    the space's executed graphs differ from its optimised ones at all; a
-    ``CONVERTER_COLUMNS`` device reads the converted graph where the space has one of its
-    own."""
+def graph_views(space: SearchSpace, recipe: RLMRecipe) -> tuple[bool, bool]:
+    """Whether device objectives of this space read its executed graph (the recipe asks for
+    it, and the space's executed graphs differ from its optimised ones at all), and whether
+    a converter device then reads a converted graph of the space's own."""
     ex = space.executed()
     if (not recipe.executed_text or recipe.model.chained or ex is space
             or ex.settings() == space.settings()):
+        return False, False
+    return True, space.converted_view().settings() != ex.settings()
+
+
+def device_views(space: SearchSpace, objectives: Sequence[str], recipe: RLMRecipe,
+                 accuracy: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """The objectives that read the executed graph, and those that read the converted one:
+    every non-accuracy one reads the graph its device ran (:func:`graph_views`); a
+    ``CONVERTER_COLUMNS`` device reads the converted graph where the space has one of its
+    own."""
+    executed_view, converted_view = graph_views(space, recipe)
+    if not executed_view:
         return [], []
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     devices = [o for o in objectives if o not in acc]
-    if space.converted_view().settings() == ex.settings():
+    if not converted_view:
         return devices, []
     return ([o for o in devices if o not in CONVERTER_COLUMNS],
             [o for o in devices if o in CONVERTER_COLUMNS])
