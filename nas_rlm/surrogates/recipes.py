@@ -546,7 +546,8 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     ``converted``: the new device columns measured through a graph converter (TFLite and
     the like), which read the converted graph. ``None`` means the table devices known to be
     (``CONVERTER_COLUMNS``) where the base has that view; a collection the caller names
-    must be new device columns, and the base must have a converted view."""
+    must be new device columns, and a base that reads device graphs must have a converted
+    view (a base of a space with one graph per arch, such as FBNet, reads that one)."""
     import warnings
 
     from scipy.stats import ConstantInputWarning, spearmanr
@@ -575,7 +576,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
         if wrong:
             raise NasRlmError(f"converted column(s) {', '.join(wrong)} are not new device "
                               f"columns of this fine-tune (new: {', '.join(new) or 'none'})")
-        if converted and not base.converted_objectives:
+        if converted and device and not base.converted_objectives:
             raise NasRlmError("this base reads no converted graph (it has no converted "
                               "objectives); it cannot read converted column(s) "
                               f"{', '.join(sorted(converted))}")
