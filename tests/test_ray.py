@@ -35,10 +35,20 @@ def executor():
     ray.shutdown()
 
 
-def timed(arch: str) -> list[float]:
-    start = time.time()
-    time.sleep(0.5)
-    return [start, time.time(), float(os.getpid())]
+class Rendezvous:
+    """Marks its start in a shared folder, then waits (up to a minute) until a second
+    evaluation has started: run in parallel, the first two evaluations overlap however
+    slowly the workers come up on a loaded machine; run one after another they cannot."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __call__(self, arch: str) -> list[float]:
+        start = time.time()
+        (Path(self.folder) / f"{zlib.crc32(arch.encode())}.started").touch()
+        while len(list(Path(self.folder).glob("*.started"))) < 2 and time.time() < start + 60:
+            time.sleep(0.05)
+        return [start, time.time(), float(os.getpid())]
 
 
 class KillOnce:
@@ -57,9 +67,10 @@ class KillOnce:
         return [float(len(arch))]
 
 
-def test_ray_runs_evaluations_in_parallel(executor):
+def test_ray_runs_evaluations_in_parallel(executor, tmp_path):
     nb201 = get_space("nb201")
-    ev = FunctionEvaluator(nb201, ["start", "end", "pid"], timed, executor=executor)
+    ev = FunctionEvaluator(nb201, ["start", "end", "pid"], Rendezvous(str(tmp_path)),
+                           executor=executor)
     rows = ev(nb201.sample(4, 0)).tolist()
     assert len({r[2] for r in rows}) >= 2  # more than one worker process
     overlaps = [a[0] < b[1] and b[0] < a[1] for i, a in enumerate(rows) for b in rows[i + 1:]]
