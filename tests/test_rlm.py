@@ -378,7 +378,7 @@ def test_nucleus_sampling_drops_the_unlikely_exponent(stub_rlm, archs) -> None:
     """``top_p``: the stub's exponent is E1 (0.51) or E0 (0.49); a nucleus of 0.5 holds E1
     alone, one of 0.6 both. The likeliest token always stays, and the kept ones are
     renormalised."""
-    from nas_rlm.surrogates.rlm import _nucleus
+    from nas_rlm.surrogates.rlm import _top_p
 
     one = stub_rlm.predict(archs[:2], k=64, seed=0, top_p=0.5)[..., 0]
     assert set(np.unique(one)) == {10.0}
@@ -388,9 +388,9 @@ def test_nucleus_sampling_drops_the_unlikely_exponent(stub_rlm, archs) -> None:
         with pytest.raises(NasRlmError, match="top_p must be in"):
             stub_rlm.predict(archs[:1], top_p=bad)
     p = torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.9, 0.03, 0.02]])
-    torch.testing.assert_close(_nucleus(p, 0.9), torch.tensor(
+    torch.testing.assert_close(torch.softmax(_top_p(p.log(), 0.9), -1), torch.tensor(
         [[0.5, 0.3, 0.15, 0.0], [0.0, 0.9, 0.0, 0.0]]) / torch.tensor([[0.95], [0.9]]))
-    torch.testing.assert_close(_nucleus(p, 0.01), torch.tensor(
+    torch.testing.assert_close(torch.softmax(_top_p(p.log(), 0.01), -1), torch.tensor(
         [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]]))
 
 

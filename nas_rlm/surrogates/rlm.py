@@ -34,7 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import EncoderDecoderCache, T5Config, T5ForConditionalGeneration
+from transformers import (
+    EncoderDecoderCache,
+    T5Config,
+    T5ForConditionalGeneration,
+    TopPLogitsWarper,
+)
 
 from ..data.tables import ACCURACY_NAMES
 from ..errors import ModelFormatError, NasRlmError, UnknownNameError
@@ -730,7 +735,7 @@ class RLM(Surrogate):
                     token = p.argmax(-1)
                     probs.append(p)
                 else:
-                    p = _nucleus(torch.softmax(masked / sampling[0], -1), sampling[1])
+                    p = torch.softmax(_top_p(masked / sampling[0], sampling[1]), -1)
                     drawn = torch.multinomial(p, samples, replacement=True,
                                               generator=sampling[2])[where, draw]
                     key, where = torch.unique(where * p.shape[-1] + drawn, return_inverse=True)
@@ -914,15 +919,11 @@ class RLM(Surrogate):
             ) from None
 
 
-def _nucleus(p: torch.Tensor, top_p: float) -> torch.Tensor:
-    """``p`` (rows of probabilities) kept on each row's smallest set of likeliest tokens
-    that holds ``top_p`` of it, renormalised; the likeliest token always stays."""
-    if top_p >= 1.0:
-        return p
-    sorted_p, order = p.sort(-1, descending=True)
-    drop = sorted_p.cumsum(-1) - sorted_p >= top_p  # the mass before a token already suffices
-    kept = p.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), 0.0)
-    return kept / kept.sum(-1, keepdim=True)
+def _top_p(scores: torch.Tensor, top_p: float) -> torch.Tensor:
+    """``scores`` (rows of logits) kept on each row's smallest set of likeliest tokens that
+    holds ``top_p`` of its probability, the rest at -inf (``transformers``' nucleus warper;
+    the likeliest token always stays)."""
+    return scores if top_p >= 1.0 else TopPLogitsWarper(top_p)(None, scores)
 
 
 def _neighbour_branches(p: torch.Tensor, exponent_first: bool):
