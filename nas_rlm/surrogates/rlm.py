@@ -131,10 +131,15 @@ GREEDY = (1.0, 1.0)
 TOP_P = 0.95
 
 
-def view_space(space: SearchSpace, view: str) -> SearchSpace:
-    """The space that renders ``view`` (:data:`VIEWS`) of ``space``'s archs."""
+def check_view(view: str) -> None:
+    """Refuse a view name that is not one of :data:`VIEWS`, naming them."""
     if view not in VIEWS:
         raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+
+
+def view_space(space: SearchSpace, view: str) -> SearchSpace:
+    """The space that renders ``view`` (:data:`VIEWS`) of ``space``'s archs."""
+    check_view(view)
     return (space if view == "optimised" else space.executed() if view == "executed"
             else space.converted_view())
 
@@ -261,8 +266,7 @@ class RLM(Surrogate):
         tokens. Objective ids sit between the number and text ids, so the text rows move up
         by the number added; every weight keeps its value. ``view`` (one of :data:`VIEWS`):
         the graph the new objectives read. Returns the names added."""
-        if view not in VIEWS:
-            raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+        check_view(view)
         new = [o for o in dict.fromkeys(names) if o not in self.objective_vocab]
         if not new:
             return []
@@ -342,9 +346,8 @@ class RLM(Surrogate):
         look like text pass as is."""
         out = []
         space = self.search_space
-        render = view_space(space, view) if space is not None else None
-        if space is None and view not in VIEWS:  # a space-less model still names its views
-            raise NasRlmError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+        check_view(view)  # a space-less model still names its views
+        render = None if space is None else view_space(space, view)
         for a in archs:
             if _is_text(a):
                 out.append(a)
