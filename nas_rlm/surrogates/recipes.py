@@ -211,7 +211,8 @@ def base_corpus(
     # converted one too where no source device was a converter: a new device it meets
     # (raspi4, or a user's `finetune --converted`) may be one
     devices = bool(executed or converted)
-    pre_objs = pretrain_objectives(*(devices and v for v in graph_views(space, recipe)))
+    executed_view, converted_view = graph_views(space, recipe)
+    pre_objs = pretrain_objectives(devices and executed_view, devices and converted_view)
     rlm = RLM([*pre_objs, *source_columns], space, recipe.model,
               objective_vocab=[*pre_objs, *source_columns, *objectives],
               executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))],
