@@ -264,7 +264,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     excluded = [d for d in load_latency(args.space, args.data_dir).device_names
                 if d not in columns]
     recipe = _recipe(args.size, args.set, pretrain_archs=args.archs,
-                     pretrain_steps=args.steps)
+                     pretrain_steps=args.steps, pretrain_sampled=args.sampled_archs)
     out = Path(args.out)
     if not args.quiet:
         print(f"pretraining on {len(columns)} source column(s) of {args.space}: "
@@ -659,6 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the DESIGN §3 held-out devices of the space)")
     pt.add_argument("--archs", type=_int_in(1, 10_000_000), default=6000,
                     help="table rows to pretrain on")
+    pt.add_argument("--sampled-archs", type=_int_in(0, 10_000_000), default=None,
+                    help="more sampled archs beside the rows, computed labels only "
+                         "(default 0)")
     pt.add_argument("--steps", type=POSITIVE, default=2000, help="optimizer steps")
     pt.add_argument("--seed", type=SEED, default=0)
     pt.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")

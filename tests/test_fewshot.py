@@ -114,6 +114,38 @@ def test_a_base_without_a_converter_source_still_reads_the_converted_graph(data_
     assert not any(o.startswith((EXECUTED, CONVERTED)) for o in rlm.objectives)
 
 
+def test_sampled_archs_join_the_table_rows_with_computed_labels_only(data_dir):
+    """``pretrain_sampled`` archs follow the table rows: their computed labels are those of
+    their graphs, their source columns missing; a recipe without them records nothing new,
+    so bases and run dirs recorded before the field stay valid."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.recipes import (
+        _base_settings,
+        base_corpus,
+        computed_labels,
+        pretraining_archs,
+    )
+
+    recipe = RLMRecipe.sized("tiny").with_overrides([*TINY_BASE, "pretrain_archs=6",
+                                                     "pretrain_sampled=5"])
+    rlm, (views, _, labels, archs) = base_corpus("fbnet", [], recipe,
+                                                 source_columns=["pixel3", "1080ti_1"],
+                                                 data_dir=data_dir)
+    assert len(views) == len(archs) == labels.shape[0] == 11
+    src = [rlm.objectives.index(c) for c in ("pixel3", "1080ti_1")]
+    assert np.isfinite(labels[:6][:, src]).all() and np.isnan(labels[6:][:, src]).all()
+    sp = get_space("fbnet")
+    n_computed = len(rlm.objectives) - 2
+    np.testing.assert_allclose(labels[6:, :n_computed],
+                               computed_labels(sp, [sp.parse(a) for a in archs[6:]]))
+    assert archs[6:] == [sp.to_string(a) for a in pretraining_archs(sp, 5)]
+    assert archs[:6] == source_table(sp, ["pixel3"], 6, data_dir=data_dir)[0]
+    plain = RLMRecipe.sized("tiny").with_overrides(TINY_BASE)
+    assert "pretrain_sampled" not in plain.to_dict()
+    assert "pretrain_sampled" not in _base_settings(sp, [], plain, 0, None, 0)
+    assert _base_settings(sp, [], recipe, 0, None, 0)["pretrain_sampled"] == 5
+
+
 def test_base_corpus_is_cached_reused_and_checked(base_dir, data_dir, monkeypatch):
     """The corpus a base trained on is kept in its checkpoint dir: the same settings read
     it back without recomputing a label; other settings recompute; damage is an error

@@ -25,6 +25,8 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
     curve = "\n".join(f"| {h['step']} | {h['loss']:.3f} | {h['ce']:.3f} | {h['rank']:.3f} | "
                       + (f"{h['val_tau']:.3f} |" if "val_tau" in h else "– |") for h in hist)
     converted = ", ".join(rlm.converted_objectives) or "none"
+    sampled = (f", and {base['pretrain_sampled']:,} sampled archs with computed labels only"
+               if base.get("pretrain_sampled") else "")
     spaces = base.get("spaces")  # a base of the multi-space corpus
     space = "every space" if spaces else base.get("space")
     where = (f"- Spaces (rows of the `nas-rlm corpus` it read): "
@@ -36,7 +38,7 @@ Made by `nas-rlm pretrain` (seed {base.get('seed')}). Fine-tune it on a CSV of m
 with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} --csv FILE`.
 
 {where}
-- Rows pretrained on: {base.get('pretrain_archs')}; optimizer steps:
+- Rows pretrained on: {base.get('pretrain_archs')}{sampled}; optimizer steps:
   {base.get('pretrain_steps')}; parameters: {rlm.n_params:,}
 - Source latency columns (table labels it saw): {', '.join(sources) or 'none'}
 - Columns it never saw, on any arch: {'; '.join(excluded) or 'none'}

@@ -60,11 +60,13 @@ class RLMRecipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     pretrain_archs: int = 0      # sampled archs with computed labels (0: no pretraining)
     pretrain_steps: int = 2000   # optimizer steps of the pretraining stage
+    pretrain_sampled: int = 0    # more sampled archs, computed labels only: a base with
+                                 # source columns reads more texts than its table has rows
     executed_text: bool = True   # device objectives read the graph the device ran (NB201:
                                  # dead branches kept); accuracies the optimised graph
 
     def __post_init__(self) -> None:
-        for name in ("pretrain_archs", "pretrain_steps"):
+        for name in ("pretrain_archs", "pretrain_steps", "pretrain_sampled"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise NasRlmError(f"RLMRecipe.{name} must be an int >= 0, got {v!r}")
@@ -75,7 +77,10 @@ class RLMRecipe:
             raise NasRlmError("RLMRecipe: pretrain_archs > 0 needs pretrain_steps > 0")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "train": self.train.settings()}
+        d = {**asdict(self), "train": self.train.settings()}
+        if not d["pretrain_sampled"]:  # recipes recorded before the field stay equal
+            del d["pretrain_sampled"]
+        return d
 
     def with_overrides(self, items: Sequence[str]) -> RLMRecipe:
         """A copy with ``section.field=value`` items applied (``train.steps=2000``,
@@ -93,14 +98,15 @@ class RLMRecipe:
             target = {"model": model, "train": train, "": top}.get(section)
             names = ({f.name for f in fields(RLMConfig)} if section == "model" else
                      {f.name for f in fields(TrainConfig)} if section == "train" else
-                     {"pretrain_archs", "pretrain_steps", "executed_text"} if section == ""
+                     {"pretrain_archs", "pretrain_steps", "pretrain_sampled", "executed_text"}
+                     if section == ""
                      else set())
             if target is None or name not in names:
                 model_f = ", ".join(f.name for f in fields(RLMConfig))
                 train_f = ", ".join(f.name for f in fields(TrainConfig))
                 raise NasRlmError(f"unknown recipe field {key!r}; fields: model.<{model_f}>, "
                                   f"train.<{train_f}>, pretrain_archs, pretrain_steps, "
-                                  "executed_text")
+                                  "pretrain_sampled, executed_text")
             if isinstance(target.get(name), float) and isinstance(value, int):
                 value = float(value)
             target[name] = value
@@ -221,13 +227,14 @@ def base_corpus(
     key = {"text_format": TEXT_FORMAT, "space": space.name,
            "space_settings": space.settings(), "seed": seed,
            "archs": recipe.pretrain_archs, "tokenizer_archs": tokenizer_archs,
+           **({"sampled": recipe.pretrain_sampled} if recipe.pretrain_sampled else {}),
            "objectives": rlm.objectives, "executed": rlm.executed_objectives,
            **({"converted": rlm.converted_objectives} if rlm.converted_objectives else {})}
     cache = Path(cache_dir) / CORPUS if cache_dir else None
     corpus = _read_corpus(cache, key) if cache else None
     if corpus is None:
         corpus = _compute_corpus(rlm, space, recipe.pretrain_archs, seed, tokenizer_archs,
-                                 source_columns, data_dir, progress)
+                                 source_columns, data_dir, progress, recipe.pretrain_sampled)
         if cache:
             _write_corpus(cache, key, corpus)
     return rlm, corpus
@@ -238,13 +245,19 @@ CORPUS = "corpus.json.gz"
 
 
 def _compute_corpus(rlm: RLM, space: SearchSpace, n: int, seed: int, tokenizer_archs: int,
-                    source_columns: list[str], data_dir, progress: bool):
+                    source_columns: list[str], data_dir, progress: bool, sampled: int = 0):
     """The ``n`` pretraining archs are table rows of the training pool where there are
-    ``source_columns``; labels are computed ones, then the source columns."""
+    ``source_columns``; labels are computed ones, then the source columns. ``sampled`` more
+    archs follow them with computed labels only (their source labels missing): a table of
+    3,000 pool rows is too few texts to learn to read FBNet's 22 layers
+    (docs/fewshot.md, "How well does it read a count?")."""
     if source_columns:
         pre, source = source_table(space, source_columns, n, seed, data_dir)
+        if sampled:
+            pre = [*pre, *(space.to_string(a) for a in pretraining_archs(space, sampled, seed))]
+            source = np.vstack([source, np.full((sampled, source.shape[1]), np.nan)])
     else:
-        pre, source = pretraining_archs(space, n, seed), None
+        pre, source = pretraining_archs(space, n + sampled, seed), None
     labels = computed_labels(space, pre, progress)
     # each device view's text learns its own labels, in pretrain_objectives' order
     for view in rlm.view_names[1:]:
@@ -330,6 +343,7 @@ def _base_settings(space: SearchSpace, objectives: Sequence[str], recipe: RLMRec
             "train": {k: v for k, v in r["train"].items() if k != "steps"},
             # only where there are some: bases saved before source columns stay valid
             **({"source_columns": list(source_columns)} if source_columns else {}),
+            **({"pretrain_sampled": r["pretrain_sampled"]} if "pretrain_sampled" in r else {}),
             **{k: r[k] for k in ("pretrain_archs", "pretrain_steps", "executed_text")}}
 
 
