@@ -288,6 +288,9 @@ def _pretrain_on_corpus(args: argparse.Namespace) -> int:
     if args.exclude_columns is not None:
         raise NasRlmError("--exclude-columns is a corpus setting with --corpus: build the "
                           "corpus with `nas-rlm corpus --exclude-columns ...`")
+    if args.sampled_archs is not None:
+        raise NasRlmError("--sampled-archs does not apply with --corpus: build the corpus "
+                          "with `nas-rlm corpus --archs ...`")
     spaces = None if args.spaces is None else [
         s.strip() for s in args.spaces.split(",") if s.strip()]
     recipe = _recipe(args.size, args.set, pretrain_steps=args.steps)
@@ -653,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "source devices' latencies (DESIGN §3 few-shot)")
     pt.add_argument("--space", default="nb201", help="nb201, fbnet or ofa_mbv3")
     pt.add_argument("--corpus", help="a `nas-rlm corpus` dir: one base for all its spaces "
-                    "(then --space, --archs and --exclude-columns do not apply)")
+                    "(then --space, --archs, --sampled-archs and --exclude-columns do not apply)")
     pt.add_argument("--spaces", help="with --corpus: only these of its spaces")
     pt.add_argument("--exclude-columns", help="latency columns the base must never see "
                     "(default: the DESIGN §3 held-out devices of the space)")

@@ -162,6 +162,9 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
     assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"),
                  *tiny[:3], "5", *tiny[4:]]) == 2
     assert "other settings (pretrain_steps)" in capsys.readouterr().err
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"),
+                 "--sampled-archs", "100", *tiny]) == 2
+    assert "--sampled-archs does not apply with --corpus" in capsys.readouterr().err
     for space_name in ("nb201", "nds_enas"):
         space = get_space(space_name)
         archs = [space.to_string(a) for a in space.sample(6, 3)]
