@@ -86,6 +86,9 @@ class RLMRecipe:
         """A copy with ``section.field=value`` items applied (``train.steps=2000``,
         ``model.chained=true``, ``pretrain_archs=5000``); values are JSON or bare words."""
         model, train, top = asdict(self.model), asdict(self.train), {}
+        fields_of = {"model": [f.name for f in fields(RLMConfig)],
+                     "train": [f.name for f in fields(TrainConfig)],
+                     "": [f.name for f in fields(self) if f.name not in ("model", "train")]}
         for item in items:
             key, sep, raw = item.partition("=")
             if not sep:
@@ -96,17 +99,11 @@ class RLMRecipe:
                 value = raw
             section, _, name = key.strip().rpartition(".")
             target = {"model": model, "train": train, "": top}.get(section)
-            names = ({f.name for f in fields(RLMConfig)} if section == "model" else
-                     {f.name for f in fields(TrainConfig)} if section == "train" else
-                     {"pretrain_archs", "pretrain_steps", "pretrain_sampled", "executed_text"}
-                     if section == ""
-                     else set())
-            if target is None or name not in names:
-                model_f = ", ".join(f.name for f in fields(RLMConfig))
-                train_f = ", ".join(f.name for f in fields(TrainConfig))
-                raise NasRlmError(f"unknown recipe field {key!r}; fields: model.<{model_f}>, "
-                                  f"train.<{train_f}>, pretrain_archs, pretrain_steps, "
-                                  "pretrain_sampled, executed_text")
+            if target is None or name not in fields_of[section]:
+                raise NasRlmError(f"unknown recipe field {key!r}; fields: model.<"
+                                  f"{', '.join(fields_of['model'])}>, train.<"
+                                  f"{', '.join(fields_of['train'])}>, "
+                                  f"{', '.join(fields_of[''])}")
             if isinstance(target.get(name), float) and isinstance(value, int):
                 value = float(value)
             target[name] = value
