@@ -5,6 +5,10 @@ objective the new token starts from, before any step.
 
     python experiments/fewshot/tune.py BASE_MODEL_DIR DEVICE S SEED [field=value ...]
     python experiments/fewshot/tune.py runs/fewshot/base_s0/model eyeriss 20 0 steps=100
+    python experiments/fewshot/tune.py runs/fbnet_base/model eyeriss 10 0 space=fbnet lr=3e-4
+
+``space=`` names the base's space (default nb201); every other ``field=value`` overrides a
+field of ``FINETUNE_TRAIN``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,7 @@ from scipy.stats import spearmanr
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
-from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm
-from nas_rlm.surrogates.rlm import RLM
+from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm, load_base
 
 
 def main(argv: list[str]) -> None:
@@ -28,21 +31,23 @@ def main(argv: list[str]) -> None:
         raise SystemExit(__doc__)
     torch.set_num_threads(1)
     base_dir, device, n, seed = argv[0], argv[1], int(argv[2]), int(argv[3])
-    fields = {k: json.loads(v) for k, _, v in (a.partition("=") for a in argv[4:])}
-    archs, Y = load_targets("nb201", [device])
-    tr = train_indices("nb201", n, seed)
-    val = pool_validation_indices("nb201", n, seed)
+    fields = dict(a.partition("=")[::2] for a in argv[4:])
+    space = fields.pop("space", "nb201")
+    fields = {k: json.loads(v) for k, v in fields.items()}
+    archs, Y = load_targets(space, [device])
+    tr = train_indices(space, n, seed)
+    val = pool_validation_indices(space, n, seed)
     a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
-    base = RLM.from_pretrained(base_dir)
+    base = load_base(base_dir, space, unseen=[device])
     t0 = time.time()
     rlm = finetune_rlm(base, a_tr, Y[tr], [device], replace(FINETUNE_TRAIN, **fields),
                        seed=seed, progress=False)
     start = rlm.training_info["finetune"]["started_from"][device]
     rho = spearmanr(rlm.predict_expected(a_val)[:, 0], Y[val, 0]).statistic
-    zero = RLM.from_pretrained(base_dir)
+    zero = load_base(base_dir, space)
     zero.set_objectives([start])
     rho0 = spearmanr(zero.predict_expected(a_val)[:, 0], Y[val, 0]).statistic
-    print(json.dumps({"device": device, "n": n, "seed": seed, "fields": fields,
+    print(json.dumps({"space": space, "device": device, "n": n, "seed": seed, "fields": fields,
                       "started_from": start, "val_rho": round(float(rho), 4),
                       "zero_shot_val_rho": round(float(rho0), 4),
                       "seconds": round(time.time() - t0, 1)}))
