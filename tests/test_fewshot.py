@@ -556,6 +556,25 @@ def test_shipped_base_never_saw_a_heldout_device_and_finetune_uses_it(tmp_path, 
     assert RLM.from_pretrained(tmp_path / "ft" / "model").objectives == ["raspi4"]
 
 
+def test_shipped_fbnet_base_saw_no_table_column_and_finetune_uses_it(tmp_path, capsys,
+                                                                     data_dir):
+    from nas_rlm.surrogates.pretrained import default_base_dir
+
+    base = RLM.from_pretrained(default_base_dir("fbnet"))
+    assert base.space == "fbnet" and not base.training_info["base"].get("source_columns")
+    assert "mflops" in base.scalers and not set(HELDOUT_DEVICES["fbnet"]) & set(base.scalers)
+    archs, Y = load_targets("fbnet", ["eyeriss"], data_dir)
+    idx = train_indices("fbnet", 10, 0)
+    csv = tmp_path / "eyeriss.csv"
+    csv.write_text("arch,eyeriss\n" + "".join(f"{archs[i]},{Y[i, 0]}\n" for i in idx))
+    assert main(["finetune", "--space", "fbnet", "--csv", str(csv), "--steps", "2", "--out",
+                 str(tmp_path / "ft"), "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["columns"] == ["eyeriss"]
+    tuned = RLM.from_pretrained(tmp_path / "ft" / "model")
+    # a new device starts from the base objective that ranks its labels best: a count
+    assert tuned.training_info["finetune"]["started_from"]["eyeriss"] in base.objectives
+
+
 def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
     from dataclasses import replace
 
