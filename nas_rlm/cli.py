@@ -680,7 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft = sub.add_parser("finetune", help="fine-tune a pretrained base on a CSV of "
                         "measurements (arch,<column>..., as `measure` writes)")
     ft.add_argument("--base", help="OUT/model of `nas-rlm pretrain` (default: the shipped "
-                    "base of --space: nas_rlm/pretrained/<space>-base, for nb201 and fbnet)")
+                    "base of --space: nas_rlm/pretrained/<space>-base, for nb201, fbnet and "
+                    "ofa_mbv3)")
     ft.add_argument("--space", default="nb201")
     ft.add_argument("--csv", required=True)
     ft.add_argument("--steps", type=POSITIVE, help="default: finetune_budget's (30 for a "

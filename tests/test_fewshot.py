@@ -556,23 +556,26 @@ def test_shipped_base_never_saw_a_heldout_device_and_finetune_uses_it(tmp_path, 
     assert RLM.from_pretrained(tmp_path / "ft" / "model").objectives == ["raspi4"]
 
 
-def test_shipped_fbnet_base_saw_no_table_column_and_finetune_uses_it(tmp_path, capsys,
-                                                                     data_dir):
+@pytest.mark.parametrize("space,column", [("fbnet", "eyeriss"), ("ofa_mbv3", "v100_1")])
+def test_shipped_count_base_saw_no_table_column_and_finetune_uses_it(space, column, tmp_path,
+                                                                     capsys, data_dir):
+    from nas_rlm.data.tables import load_latency
     from nas_rlm.surrogates.pretrained import default_base_dir
 
-    base = RLM.from_pretrained(default_base_dir("fbnet"))
-    assert base.space == "fbnet" and not base.training_info["base"].get("source_columns")
-    assert "mflops" in base.scalers and not set(HELDOUT_DEVICES["fbnet"]) & set(base.scalers)
-    archs, Y = load_targets("fbnet", ["eyeriss"], data_dir)
-    idx = train_indices("fbnet", 10, 0)
-    csv = tmp_path / "eyeriss.csv"
-    csv.write_text("arch,eyeriss\n" + "".join(f"{archs[i]},{Y[i, 0]}\n" for i in idx))
-    assert main(["finetune", "--space", "fbnet", "--csv", str(csv), "--steps", "2", "--out",
+    base = RLM.from_pretrained(default_base_dir(space))
+    assert base.space == space and not base.training_info["base"].get("source_columns")
+    table = set(load_latency(space, data_dir).devices)
+    assert "mflops" in base.scalers and not table & set(base.scalers)
+    archs, Y = load_targets(space, [column], data_dir)
+    idx = train_indices(space, 10, 0)
+    path = tmp_path / f"{column}.csv"  # quoted: OFA-MBv3 arch strings hold commas
+    path.write_text(f"arch,{column}\n" + "".join(f'"{archs[i]}",{Y[i, 0]}\n' for i in idx))
+    assert main(["finetune", "--space", space, "--csv", str(path), "--steps", "2", "--out",
                  str(tmp_path / "ft"), "--quiet"]) == 0
-    assert json.loads(capsys.readouterr().out)["columns"] == ["eyeriss"]
+    assert json.loads(capsys.readouterr().out)["columns"] == [column]
     tuned = RLM.from_pretrained(tmp_path / "ft" / "model")
     # a new device starts from the base objective that ranks its labels best: a count
-    assert tuned.training_info["finetune"]["started_from"]["eyeriss"] in base.objectives
+    assert tuned.training_info["finetune"]["started_from"][column] in base.objectives
 
 
 def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):

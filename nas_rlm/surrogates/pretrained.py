@@ -12,9 +12,9 @@ from .rlm import RLM
 DEFAULTS = {"nb201": "nb201-rlm"}
 #: Shipped pretrained bases by space (``nas-rlm finetune``'s default ``--base``); each never
 #: saw the space's DESIGN §3 held-out devices nor any accuracy (see its MODEL_CARD.md). The
-#: FBNet base saw no table column at all, only the computed labels of 20,000 sampled archs:
-#: on FBNet that reads the text better than a base sharing its steps with 24 devices.
-BASES = {"nb201": "nb201-base", "fbnet": "fbnet-base"}
+#: FBNet and OFA-MBv3 bases saw no table column at all, only the computed labels of sampled
+#: archs: on FBNet that reads the text better than a base sharing its steps with 24 devices.
+BASES = {"nb201": "nb201-base", "fbnet": "fbnet-base", "ofa_mbv3": "ofa_mbv3-base"}
 
 
 def default_model_dir(space: str = "nb201") -> Path:
