@@ -560,6 +560,7 @@ def test_shipped_base_never_saw_a_heldout_device_and_finetune_uses_it(tmp_path, 
 def test_shipped_count_base_saw_no_table_column_and_finetune_uses_it(space, column, tmp_path,
                                                                      capsys, data_dir):
     from nas_rlm.data.tables import load_latency
+    from nas_rlm.io import write_csv
     from nas_rlm.surrogates.pretrained import default_base_dir
 
     base = RLM.from_pretrained(default_base_dir(space))
@@ -568,8 +569,9 @@ def test_shipped_count_base_saw_no_table_column_and_finetune_uses_it(space, colu
     assert "mflops" in base.scalers and not table & set(base.scalers)
     archs, Y = load_targets(space, [column], data_dir)
     idx = train_indices(space, 10, 0)
-    path = tmp_path / f"{column}.csv"  # quoted: OFA-MBv3 arch strings hold commas
-    path.write_text(f"arch,{column}\n" + "".join(f'"{archs[i]}",{Y[i, 0]}\n' for i in idx))
+    # written as `measure` writes it: OFA-MBv3 arch strings hold commas and come quoted
+    path = write_csv(tmp_path / f"{column}.csv", ["arch", column],
+                     ([archs[i], Y[i, 0]] for i in idx))
     assert main(["finetune", "--space", space, "--csv", str(path), "--steps", "2", "--out",
                  str(tmp_path / "ft"), "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["columns"] == [column]
