@@ -45,15 +45,7 @@ def _emit_cell_with_dropped(b, x, c, arch, fold, prune, every_edge=False, edges=
             src = nodes.get(m.EDGES[e][1])
             if src is None:
                 src = nodes[m.EDGES[e][1]] = b.op("Mul", [x, b.const(0.0)])
-            op = m.OPS[arch[e]]
-            if op == "skip_connect":
-                out = src
-            elif op == "avg_pool_3x3":
-                out = b.op("AveragePool", [src], kernel_shape=[3, 3], pads=[1] * 4,
-                           count_include_pad=0)
-            else:
-                k = 3 if op == "nor_conv_3x3" else 1
-                out = m._conv_bn(b, b.op("Relu", [src]), c, c, k, 1, fold=fold)
+            out = m._edge_op(b, src, m.OPS[arch[e]], c, fold, {}, {})  # its own op
             if e in keep:
                 terms.append(out)
         if len(terms) == 1:
@@ -88,7 +80,8 @@ def linear() -> None:
     from nas_rlm.data.splits import heldout_indices, train_indices
 
     archs, Y = load_targets("nb201", ["pixel3", "raspi4"])
-    grid = np.array([m.NB201().parse(a) for a in archs])
+    space = m.NB201()
+    grid = np.array([space.parse(a) for a in archs])
     kept = np.zeros(grid.shape, bool)
     for i, a in enumerate(grid):
         kept[i, m.reaching_edges(tuple(a))] = True

@@ -264,23 +264,9 @@ def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: b
             src = nodes.get(EDGES[e][1])
             if src is None:  # an unpruned edge out of an all-zero node
                 src = nodes[EDGES[e][1]] = b.op("Mul", [x, b.const(0.0)])
-            op = OPS[arch[e]]
             if every_edge:  # nothing shared: this edge's own op, as InferCell runs it
                 relu, pool = {}, {}
-            if op == "none":  # only with every_edge: xautodl's Zero is x.mul(0.)
-                terms.append(b.op("Mul", [src, b.const(0.0)]))
-            elif op == "skip_connect":
-                terms.append(src)
-            elif op == "avg_pool_3x3":
-                if src not in pool:
-                    pool[src] = b.op("AveragePool", [src], kernel_shape=[3, 3], pads=[1] * 4,
-                                     count_include_pad=0)
-                terms.append(pool[src])
-            else:
-                k = 3 if op == "nor_conv_3x3" else 1
-                if src not in relu:
-                    relu[src] = b.op("Relu", [src])
-                terms.append(_conv_bn(b, relu[src], c, c, k, 1, fold=fold))
+            terms.append(_edge_op(b, src, OPS[arch[e]], c, fold, relu, pool))
         if len(terms) == 1:
             nodes[dst] = terms[0]
         elif terms:
@@ -288,6 +274,26 @@ def _emit_cell(b: GraphBuilder, x: str, c: int, arch: Arch, fold: bool, prune: b
     if 3 not in nodes:  # the cell's output is identically zero (xautodl: x.mul(0.))
         return b.op("Mul", [x, b.const(0.0)])
     return nodes[3]
+
+
+def _edge_op(b: GraphBuilder, src: str, op: str, c: int, fold: bool,
+             relu: dict[str, str], pool: dict[str, str]) -> str:
+    """Write one edge's op on ``src`` and return its output; ``relu`` and ``pool`` hold the
+    ReLUs and pools already written per input tensor, which the edge reuses (pass empty
+    dicts for an edge with its own op)."""
+    if op == "none":  # only with every_edge: xautodl's Zero is x.mul(0.)
+        return b.op("Mul", [src, b.const(0.0)])
+    if op == "skip_connect":
+        return src
+    if op == "avg_pool_3x3":
+        if src not in pool:
+            pool[src] = b.op("AveragePool", [src], kernel_shape=[3, 3], pads=[1] * 4,
+                             count_include_pad=0)
+        return pool[src]
+    k = 3 if op == "nor_conv_3x3" else 1
+    if src not in relu:
+        relu[src] = b.op("Relu", [src])
+    return _conv_bn(b, relu[src], c, c, k, 1, fold=fold)
 
 
 def _conv_bn(b: GraphBuilder, x: str, c_in: int, c_out: int, k: int, stride: int,
