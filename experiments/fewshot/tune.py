@@ -7,8 +7,9 @@ objective the new token starts from, before any step.
     python experiments/fewshot/tune.py runs/fewshot/base_s0/model eyeriss 20 0 steps=100
     python experiments/fewshot/tune.py runs/fbnet_base/model eyeriss 10 0 space=fbnet lr=3e-4
 
-``space=`` names the base's space (default nb201); every other ``field=value`` overrides a
-field of ``FINETUNE_TRAIN``.
+``space=`` names the base's space (default nb201); ``view=executed`` makes a converter
+device (pixel3, raspi4) read the executed graph instead of the converted one; every other
+``field=value`` overrides a field of ``FINETUNE_TRAIN``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def main(argv: list[str]) -> None:
     base_dir, device, n, seed = argv[0], argv[1], int(argv[2]), int(argv[3])
     fields = dict(a.partition("=")[::2] for a in argv[4:])
     space = fields.pop("space", "nb201")
+    view = fields.pop("view", None)
+    if view not in (None, "executed"):
+        raise SystemExit(f"view= takes 'executed' only, got {view!r}")
     fields = {k: json.loads(v) for k, v in fields.items()}
     archs, Y = load_targets(space, [device])
     tr = train_indices(space, n, seed)
@@ -41,13 +45,14 @@ def main(argv: list[str]) -> None:
     base = load_base(base_dir, space, unseen=[device])
     t0 = time.time()
     rlm = finetune_rlm(base, a_tr, Y[tr], [device], replace(FINETUNE_TRAIN, **fields),
-                       seed=seed, progress=False)
+                       seed=seed, progress=False, converted=() if view else None)
     start = rlm.training_info["finetune"]["started_from"][device]
     rho = spearmanr(rlm.predict_expected(a_val)[:, 0], Y[val, 0]).statistic
     zero = load_base(base_dir, space)
     zero.set_objectives([start])
     rho0 = spearmanr(zero.predict_expected(a_val)[:, 0], Y[val, 0]).statistic
     print(json.dumps({"space": space, "device": device, "n": n, "seed": seed, "fields": fields,
+                      **({"view": view} if view else {}),
                       "started_from": start, "val_rho": round(float(rho), 4),
                       "zero_shot_val_rho": round(float(rho0), 4),
                       "seconds": round(time.time() - t0, 1)}))

@@ -1,0 +1,100 @@
+"""Where does the RLM lose pixel3 and raspi4 rank to the GBDT? Pool archs only, never the
+held-out set.
+
+``pairs``: for each pool arch with a branch the converted graph drops (``reaching_edges``),
+the pool arch with that edge set to ``none`` has the same converted graph, hence the same
+text; the mean latency difference of such pairs is what the dropped op costs on the device.
+The converted view assumes it costs nothing.
+
+``split BASE COLUMN``: the evaluate budget (N = 781, pool seed 0, 293 steps, encoder frozen)
+fine-tunes BASE on COLUMN; it and the one-hot GBDT rank the 500 pool-validation archs, and
+the Spearman ρ and the share of squared rank error are split by whether an arch has a dropped
+3×3 conv. One JSON line per command::
+
+    python experiments/nb201_heldout_base/tflite_errors.py pairs
+    python experiments/nb201_heldout_base/tflite_errors.py split runs/nb201_base_nopx3/model pixel3
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from dataclasses import replace
+
+import numpy as np
+import torch
+from scipy.stats import rankdata, spearmanr
+
+from nas_rlm.data import load_targets
+from nas_rlm.data.splits import heldout_indices, pool_validation_indices, train_indices
+from nas_rlm.search_spaces import get_space
+from nas_rlm.search_spaces.nb201 import OPS, reaching_edges
+from nas_rlm.surrogates.baselines import OneHotGBDT
+from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm, load_base
+
+COLUMNS = ("pixel3", "raspi4")
+CONV3 = OPS.index("nor_conv_3x3")
+
+
+def pairs() -> dict:
+    space = get_space("nb201")
+    archs, Y = load_targets("nb201", list(COLUMNS))
+    pool = np.setdiff1d(np.arange(len(archs)), heldout_indices("nb201"))  # the whole pool
+    label = {tuple(space.parse(archs[i])): Y[i] for i in pool}
+    dropped, kept_ = defaultdict(list), defaultdict(list)
+    for a, y in label.items():
+        kept = set(reaching_edges(a))
+        for e in range(len(a)):
+            b = (*a[:e], 0, *a[e + 1:])
+            if a[e] == 0 or b not in label:
+                continue
+            if e in kept:  # for scale: a kept op against none (another converted graph)
+                kept_[f"edge {e} {OPS[a[e]]}"].append(y - label[b])
+            elif set(reaching_edges(b)) == kept:
+                dropped[f"edge {e} {OPS[a[e]]}"].append(y - label[b])
+
+    def table(diff: dict) -> dict:
+        return {k: {"pairs": len(v), **{c: round(float(np.mean(v, 0)[j]), 2)
+                                        for j, c in enumerate(COLUMNS)}}
+                for k, v in sorted(diff.items())}
+
+    return {"pool_archs": len(label), "dropped_op_minus_none_ms": table(dropped),
+            "kept_op_minus_none_ms": table(kept_)}
+
+
+def split(base_dir: str, column: str) -> dict:
+    torch.set_num_threads(1)
+    space = get_space("nb201")
+    archs, Y = load_targets("nb201", [column])
+    tr, val = train_indices("nb201", 781, 0), pool_validation_indices("nb201", 781, 0)
+    a_tr, a_val, y = [archs[i] for i in tr], [archs[i] for i in val], Y[val, 0]
+    base = load_base(base_dir, "nb201", unseen=[column])
+    rlm = finetune_rlm(base, a_tr, Y[tr], [column],
+                       replace(FINETUNE_TRAIN, steps=293, freeze_encoder=True), seed=0,
+                       progress=False)
+    preds = {"rlm": rlm.predict_expected(a_val)[:, 0],
+             "gbdt": OneHotGBDT(space, [column]).fit(a_tr, Y[tr]).predict_point(a_val)[:, 0]}
+    grid = [tuple(space.parse(a)) for a in a_val]
+    dead3 = np.array([any(a[e] == CONV3 and e not in reaching_edges(a) for e in range(6))
+                      for a in grid])
+    out = {"base": base_dir, "column": column, "val_archs": len(val),
+           "with_dropped_conv3": int(dead3.sum())}
+    for name, p in preds.items():
+        sq = (rankdata(p) - rankdata(y)) ** 2
+        out[name] = {"rho": round(float(spearmanr(p, y).statistic), 4),
+                     "rho_without_dropped_conv3": round(float(
+                         spearmanr(p[~dead3], y[~dead3]).statistic), 4),
+                     "share_of_sq_rank_error_with_dropped_conv3": round(
+                         float(sq[dead3].sum() / sq.sum()), 3)}
+    return out
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1:2]
+    if cmd == ["pairs"]:
+        print(json.dumps(pairs()))
+    elif cmd == ["split"] and len(sys.argv) == 4:
+        print(json.dumps(split(sys.argv[2], sys.argv[3])))
+    else:
+        raise SystemExit(__doc__)
