@@ -9,10 +9,13 @@ The converted view assumes it costs nothing.
 ``split BASE COLUMN``: the evaluate budget (N = 781, pool seed 0, 293 steps, encoder frozen)
 fine-tunes BASE on COLUMN; it and the one-hot GBDT rank the 500 pool-validation archs, and
 the Spearman ρ and the share of squared rank error are split by whether an arch has a dropped
-3×3 conv. One JSON line per command::
+3×3 conv. ``linear`` does the same for a linear model with pairwise terms over counts of the
+kept ops (``dead_branches.py linear``'s "kept" model), which reads exactly what the converted
+graph holds. One JSON line per command::
 
     python experiments/nb201_heldout_base/tflite_errors.py pairs
     python experiments/nb201_heldout_base/tflite_errors.py split runs/nb201_base_nopx3/model pixel3
+    python experiments/nb201_heldout_base/tflite_errors.py linear
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from dataclasses import replace
 import numpy as np
 import torch
 from scipy.stats import rankdata, spearmanr
+from sklearn.linear_model import LinearRegression
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import heldout_indices, pool_validation_indices, train_indices
 from nas_rlm.search_spaces import get_space
-from nas_rlm.search_spaces.nb201 import OPS, reaching_edges
+from nas_rlm.search_spaces.nb201 import OPS, live_edges, reaching_edges
 from nas_rlm.surrogates.baselines import OneHotGBDT
 from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm, load_base
 
@@ -63,6 +67,22 @@ def pairs() -> dict:
             "kept_op_minus_none_ms": table(kept_)}
 
 
+def _scores(preds: dict, grid: list, y: np.ndarray) -> dict:
+    """Spearman ρ of each prediction, on all archs and without those with a dropped 3×3
+    conv, and those archs' share of the squared rank error."""
+    dead3 = np.array([any(a[e] == CONV3 and e not in reaching_edges(a) for e in range(6))
+                      for a in grid])
+    out = {"val_archs": len(grid), "with_dropped_conv3": int(dead3.sum())}
+    for name, p in preds.items():
+        sq = (rankdata(p) - rankdata(y)) ** 2
+        out[name] = {"rho": round(float(spearmanr(p, y).statistic), 4),
+                     "rho_without_dropped_conv3": round(float(
+                         spearmanr(p[~dead3], y[~dead3]).statistic), 4),
+                     "share_of_sq_rank_error_with_dropped_conv3": round(
+                         float(sq[dead3].sum() / sq.sum()), 3)}
+    return out
+
+
 def split(base_dir: str, column: str) -> dict:
     torch.set_num_threads(1)
     space = get_space("nb201")
@@ -76,24 +96,35 @@ def split(base_dir: str, column: str) -> dict:
     preds = {"rlm": rlm.predict_expected(a_val)[:, 0],
              "gbdt": OneHotGBDT(space, [column]).fit(a_tr, Y[tr]).predict_point(a_val)[:, 0]}
     grid = [tuple(space.parse(a)) for a in a_val]
-    dead3 = np.array([any(a[e] == CONV3 and e not in reaching_edges(a) for e in range(6))
-                      for a in grid])
-    out = {"base": base_dir, "column": column, "val_archs": len(val),
-           "with_dropped_conv3": int(dead3.sum())}
-    for name, p in preds.items():
-        sq = (rankdata(p) - rankdata(y)) ** 2
-        out[name] = {"rho": round(float(spearmanr(p, y).statistic), 4),
-                     "rho_without_dropped_conv3": round(float(
-                         spearmanr(p[~dead3], y[~dead3]).statistic), 4),
-                     "share_of_sq_rank_error_with_dropped_conv3": round(
-                         float(sq[dead3].sum() / sq.sum()), 3)}
-    return out
+    return {"base": base_dir, "column": column, **_scores(preds, grid, y)}
+
+
+def linear() -> list[dict]:
+    space = get_space("nb201")
+    archs, Y = load_targets("nb201", list(COLUMNS))
+    tr, val = train_indices("nb201", 781, 0), pool_validation_indices("nb201", 781, 0)
+    grid = [tuple(space.parse(a)) for a in archs]
+    kept = np.zeros((len(grid), 6), bool)
+    for i, a in enumerate(grid):
+        kept[i, reaching_edges(a)] = True
+    ops = np.array(grid)
+    connected = [bool(live_edges(a)) for a in grid]  # a path from the cell input
+    X = np.stack([((ops == op) & kept).sum(1) for op in (1, 2, 3, 4)] + [connected],
+                 1).astype(float)
+    X = np.hstack([X, (X[:, :, None] * X[:, None, :]).reshape(len(X), -1)])
+    return [{"model": "linear over kept-op counts, pairwise", "column": col,
+             **_scores({"linear": LinearRegression().fit(X[tr], Y[tr, j]).predict(X[val])},
+                       [grid[i] for i in val], Y[val, j])}
+            for j, col in enumerate(COLUMNS)]
 
 
 if __name__ == "__main__":
     cmd = sys.argv[1:2]
     if cmd == ["pairs"]:
         print(json.dumps(pairs()))
+    elif cmd == ["linear"]:
+        for line in linear():
+            print(json.dumps(line))
     elif cmd == ["split"] and len(sys.argv) == 4:
         print(json.dumps(split(sys.argv[2], sys.argv[3])))
     else:
