@@ -81,6 +81,7 @@ def linear() -> None:
     import numpy as np
     from scipy.stats import spearmanr
     from sklearn.linear_model import LinearRegression
+    from tflite_errors import kept_mask, kept_op_counts, pairwise  # this folder
 
     from nas_rlm.data import load_targets
     from nas_rlm.data.splits import heldout_indices, train_indices
@@ -88,17 +89,13 @@ def linear() -> None:
     archs, Y = load_targets("nb201", ["pixel3", "raspi4"])
     space = m.NB201()
     grid = np.array([space.parse(a) for a in archs])
-    kept = np.zeros(grid.shape, bool)
-    for i, a in enumerate(grid):
-        kept[i, m.reaching_edges(tuple(a))] = True
-    live = np.stack([((grid == op) & kept).sum(1) for op in (1, 2, 3, 4)], 1)
+    kept = kept_mask(grid)
+    live = kept_op_counts(grid, kept)
     dropped = np.stack([((grid == op) & ~kept).sum(1) for op in (2, 3, 4)], 1)
-    connected = np.array([bool(m.live_edges(tuple(a))) for a in grid])[:, None]
     tr = train_indices("nb201", 781, 0)
     te = np.setdiff1d(np.arange(len(grid)), np.concatenate([tr, heldout_indices("nb201")]))
     for name, F in (("kept", live), ("kept+dropped", np.hstack([live, dropped]))):
-        X = np.hstack([F, connected]).astype(float)
-        X = np.hstack([X, (X[:, :, None] * X[:, None, :]).reshape(len(X), -1)])
+        X = pairwise(F)
         for j, col in enumerate(("pixel3", "raspi4")):
             pred = LinearRegression().fit(X[tr], Y[tr, j]).predict(X[te])
             print(f"{name:13s} {col}: rho {spearmanr(pred, Y[te, j]).statistic:.3f}")

@@ -33,7 +33,7 @@ from sklearn.linear_model import LinearRegression
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import heldout_indices, pool_validation_indices, train_indices
 from nas_rlm.search_spaces import get_space
-from nas_rlm.search_spaces.nb201 import OPS, live_edges, reaching_edges
+from nas_rlm.search_spaces.nb201 import EDGES, OPS, live_edges, reaching_edges
 from nas_rlm.surrogates.baselines import OneHotGBDT
 from nas_rlm.surrogates.recipes import FINETUNE_TRAIN, finetune_rlm, load_base
 
@@ -67,11 +67,32 @@ def pairs() -> dict:
             "kept_op_minus_none_ms": table(kept_)}
 
 
+def kept_mask(grid: list) -> np.ndarray:
+    """Per arch and edge: whether the converted graph keeps the edge (``reaching_edges``)."""
+    kept = np.zeros((len(grid), len(EDGES)), bool)
+    for i, a in enumerate(grid):
+        kept[i, reaching_edges(tuple(a))] = True
+    return kept
+
+
+def kept_op_counts(grid: list, kept: np.ndarray) -> np.ndarray:
+    """Counts of kept skip/conv1x1/conv3x3/pool edges, and whether the cell input reaches
+    the output: the converted graph, as a linear cost model reads it."""
+    ops = np.asarray(grid)
+    connected = [bool(live_edges(tuple(a))) for a in grid]
+    return np.stack([((ops == op) & kept).sum(1) for op in (1, 2, 3, 4)] + [connected],
+                    1).astype(float)
+
+
+def pairwise(X: np.ndarray) -> np.ndarray:
+    """``X`` beside the products of every pair of its columns."""
+    return np.hstack([X, (X[:, :, None] * X[:, None, :]).reshape(len(X), -1)])
+
+
 def _scores(preds: dict, grid: list, y: np.ndarray) -> dict:
     """Spearman ρ of each prediction, on all archs and without those with a dropped 3×3
     conv, and those archs' share of the squared rank error."""
-    dead3 = np.array([any(a[e] == CONV3 and e not in reaching_edges(a) for e in range(6))
-                      for a in grid])
+    dead3 = ((np.asarray(grid) == CONV3) & ~kept_mask(grid)).any(1)
     out = {"val_archs": len(grid), "with_dropped_conv3": int(dead3.sum())}
     for name, p in preds.items():
         sq = (rankdata(p) - rankdata(y)) ** 2
@@ -104,14 +125,7 @@ def linear() -> list[dict]:
     archs, Y = load_targets("nb201", list(COLUMNS))
     tr, val = train_indices("nb201", 781, 0), pool_validation_indices("nb201", 781, 0)
     grid = [tuple(space.parse(a)) for a in archs]
-    kept = np.zeros((len(grid), 6), bool)
-    for i, a in enumerate(grid):
-        kept[i, reaching_edges(a)] = True
-    ops = np.array(grid)
-    connected = [bool(live_edges(a)) for a in grid]  # a path from the cell input
-    X = np.stack([((ops == op) & kept).sum(1) for op in (1, 2, 3, 4)] + [connected],
-                 1).astype(float)
-    X = np.hstack([X, (X[:, :, None] * X[:, None, :]).reshape(len(X), -1)])
+    X = pairwise(kept_op_counts(grid, kept_mask(grid)))
     return [{"model": "linear over kept-op counts, pairwise", "column": col,
              **_scores({"linear": LinearRegression().fit(X[tr], Y[tr, j]).predict(X[val])},
                        [grid[i] for i in val], Y[val, j])}
