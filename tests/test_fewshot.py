@@ -27,6 +27,7 @@ from nas_rlm.surrogates.recipes import (
     finetune_rlm,
     load_or_pretrain_base,
     source_table,
+    start_similarity,
 )
 from nas_rlm.surrogates.rlm import RLM
 
@@ -222,11 +223,33 @@ def test_labels_per_arch_draws_a_subset(tiny_config, monkeypatch):
     assert seen and all(n == 8 * 2 for n in seen)
 
 
-def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir):
-    archs, Y = _pool("eyeriss", 12, data_dir)
-    base = RLM.from_pretrained(base_dir)
+def test_start_similarity_follows_magnitudes_not_ranks_alone():
+    """A new token starts from the objective whose logs track the labels' logs: one off by a
+    small swap but proportional beats one in perfect order whose magnitudes do not follow
+    (Spearman ρ, the rule before, picked the second). Zeros and constants stay finite."""
     from scipy.stats import spearmanr
 
+    y = np.arange(1.0, 11.0)
+    proportional = 2 * y
+    proportional[[4, 5]] = proportional[[5, 4]]  # one adjacent swap
+    ordered = np.r_[1 + 0.01 * np.arange(9), 100.0]  # flat, then a jump
+    assert spearmanr(ordered, y).statistic > spearmanr(proportional, y).statistic
+    assert start_similarity(proportional, y) > start_similarity(ordered, y)
+    # ranks (for an accuracy, or past the few-label regime) keep the Spearman order
+    by_rank = start_similarity(ordered, y, magnitudes=False)
+    assert by_rank == pytest.approx(spearmanr(ordered, y).statistic)
+    assert by_rank > start_similarity(proportional, y, magnitudes=False)
+    assert start_similarity(3 * y ** 2, y) == pytest.approx(1.0)  # a power law is linear
+    counts = np.r_[0.0, 0.0, y[2:]]  # a count that is zero on some archs
+    assert -1 <= start_similarity(counts, y) <= 1
+    assert start_similarity(np.full(10, 5.0), y) == -1.0
+    assert start_similarity(np.zeros(10), y) == -1.0
+
+
+def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir,
+                                                              monkeypatch):
+    archs, Y = _pool("eyeriss", 12, data_dir)
+    base = RLM.from_pretrained(base_dir)
     pred, objs = base.predict_point(archs), list(base.objectives)
     # candidates: what the base reads from the executed graph, less labels that never varied
     constant = {o for o in objs if base.scalers[o].constant}
@@ -237,9 +260,21 @@ def test_finetune_starts_a_new_device_from_the_closest_source(base_dir, data_dir
     ex = [o for o in objs if o in base.executed_objectives and o not in constant]
     rlm = finetune_rlm(base, archs, Y, ["eyeriss"], _few(), progress=False)
     start = rlm.training_info["finetune"]["started_from"]["eyeriss"]
-    rho = {o: spearmanr(pred[:, objs.index(o)], Y[:, 0]).statistic for o in ex}
-    rho = {o: (r if np.isfinite(r) else -1.0) for o, r in rho.items()}
-    assert start == max(rho, key=rho.get)
+    score = {o: start_similarity(pred[:, objs.index(o)], Y[:, 0]) for o in ex}
+    assert start == max(score, key=score.get)
+    # magnitudes for a device from few labels; past the few-label regime, ranks
+    from nas_rlm.surrogates import recipes
+
+    asked = []
+    monkeypatch.setattr(recipes, "start_similarity",
+                        lambda p, y, magnitudes: asked.append(magnitudes) or 0.0)
+    for limit, want in ((len(archs), True), (len(archs) - 1, False)):
+        asked.clear()
+        monkeypatch.setattr(recipes, "MIX_HEAD_MAX_LABELS", limit)
+        finetune_rlm(RLM.from_pretrained(base_dir), archs, Y, ["eyeriss"], _few(),
+                     progress=False, mix_head=False)
+        assert asked and all(m is want for m in asked)
+    monkeypatch.undo()
     assert rlm.objectives == ["eyeriss"] and rlm.view_of_objective("eyeriss") == "executed"
     # raspi4 is a TFLite device: the converted graph, started from an objective reading it
     archs, Y = _pool("raspi4", 12, data_dir)
