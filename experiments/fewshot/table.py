@@ -1,6 +1,9 @@
-"""One few-shot table from several `nas-rlm fewshot` run dirs of the same protocol (same
-space, devices and test archs; methods run in separate processes): Spearman ρ per device and
-its mean, per (method, S), with the number of seeds behind each mean.
+"""One few-shot table from several `nas-rlm fewshot` runs of the same protocol (same space
+and test archs; methods or devices run in separate processes): Spearman ρ per device and its
+mean, per (method, S), with the number of seeds behind each mean. Each source is a run dir
+or a results JSON; a later source's cell replaces an earlier one of the same (method,
+device, S, seed), so a rerun of some cells updates a table. At least one source must be a
+run dir (or its results.json), which records the protocol.
 
     python experiments/fewshot/table.py runs/fewshot/baselines_t1000 runs/fewshot/rlm_base_t1000
 """
@@ -19,17 +22,21 @@ from nas_rlm.evaluation.fewshot import FewShotConfig, format_table, summarize
 def main(dirs: list[str]) -> None:
     if not dirs:
         raise SystemExit(__doc__)
-    cells, configs = [], []
+    by_key, configs = {}, []
     for d in dirs:
-        res = json.loads((Path(d) / "results.json").read_text())
-        configs.append(res["config"])
-        cells += res["cells"]
-    keys = ("space", "devices", "test_limit")
-    if any(tuple(c[k] for k in keys) != tuple(configs[0][k] for k in keys) for c in configs):
-        raise SystemExit("these runs are not of one protocol (space, devices, test_limit)")
+        path = Path(d) / "results.json" if Path(d).is_dir() else Path(d)
+        res = json.loads(path.read_text())
+        configs += [res["config"]] if "config" in res else []  # a collected JSON has none
+        by_key.update({(c["method"], c["device"], c["n"], c["seed"]): c for c in res["cells"]})
+    if not configs:
+        raise SystemExit("no source records its protocol (a run dir's results.json does)")
     c0 = configs[0]
+    if any((c["space"], c["test_limit"]) != (c0["space"], c0["test_limit"]) for c in configs):
+        raise SystemExit("these runs are not of one protocol (space, test_limit)")
+    cells = list(by_key.values())
+    devices = tuple(dict.fromkeys(c["device"] for c in cells))
     methods = list(dict.fromkeys(c["method"] for c in cells))
-    config = FewShotConfig(c0["space"], tuple(c0["devices"]),
+    config = FewShotConfig(c0["space"], devices,
                            tuple(sorted({c["n"] for c in cells})),
                            tuple(sorted({c["seed"] for c in cells})), tuple(methods),
                            c0["test_limit"])
