@@ -26,7 +26,7 @@ from scipy.stats import ConstantInputWarning, kendalltau, pearsonr, spearmanr
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import HELDOUT_DEVICES, heldout_indices
 from nas_rlm.data.tables import CONVERTER_COLUMNS
-from nas_rlm.surrogates.recipes import load_base, start_similarity
+from nas_rlm.surrogates.recipes import load_base, start_candidates, start_similarity
 
 #: each rule scores a candidate objective's predictions ``p`` against the S labels ``y``;
 #: ``pearson_log`` is what ``finetune_rlm`` uses, ``spearman`` the rule before it
@@ -59,10 +59,10 @@ def main() -> None:
     Yp = Y[pool]
     graphs = bool(base.executed_objectives or base.converted_objectives)
     for d, dev in enumerate(devices):
-        # finetune_rlm's view of a new device column, and its candidates: that view's objectives
+        # finetune_rlm's view of a new device column (its rule, copied), and its candidates
         view = ("optimised" if not graphs else "converted" if dev in CONVERTER_COLUMNS
                 and base.converted_objectives else "executed")
-        ks = [k for k, o in enumerate(known) if base.view_of_objective(o) == view]
+        ks = [known.index(o) for o in start_candidates(base, view)]
         y_all = Yp[:, d]
         full = {known[k]: spearmanr(P[:, k], y_all).statistic for k in ks}
         for s in (int(x) for x in args.sizes.split(",")):

@@ -537,6 +537,13 @@ def load_base(base_dir: str | os.PathLike, space: str | None = None,
     return base
 
 
+def start_candidates(base: RLM, view: str) -> list[str]:
+    """The base objectives a new column reading ``view`` may start from: those of that view
+    whose pretraining labels varied (a constant one cannot start a ranking)."""
+    return [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant
+            and base.view_of_objective(o) == view]
+
+
 def start_similarity(pred: np.ndarray, y: np.ndarray, magnitudes: bool = True) -> float:
     """How closely a base objective's predictions ``pred`` follow a new column's labels ``y``
     on the fine-tuning archs, -1 where either is constant; ``finetune_rlm`` starts a new
@@ -628,8 +635,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     if new and known:
         pred = base.predict_point(archs)  # every objective the base was trained on
         for c in new:
-            cand = [k for k, o in enumerate(base.objectives)
-                    if o in known and base.view_of_objective(o) == views[c]]
+            cand = [base.objectives.index(o) for o in start_candidates(base, views[c])]
             if not cand:
                 continue
             y, few = Y[:, columns.index(c)], len(archs) <= MIX_HEAD_MAX_LABELS
