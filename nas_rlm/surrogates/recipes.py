@@ -490,8 +490,9 @@ FREEZE_DEVICE_ENCODER = True
 
 #: A new device gets a mix head (``finetune_rlm``) from up to this many labels: the range
 #: it was chosen on (S = 10-100, ``experiments/fewshot/stack_pool_val.py``). At N = 781 it
-#: buys nothing: on 500 pool archs, blend weights 0-1 moved ρ by +0.0003 (gold_6226),
-#: +0.0014 (pixel2) and -0.005 (raspi4) (``experiments/fewshot/mix_large_n_pool.py``).
+#: buys nothing overall: on 500 pool archs, the best blend weight moved ρ by +0.0003
+#: (gold_6226), +0.0014 (pixel2) and +0.0013 (titan_rtx_256), while any weight lowered
+#: raspi4 (-0.005 ρ, -0.017 τ at 0.5) (``experiments/fewshot/mix_large_n_pool.py``).
 MIX_HEAD_MAX_LABELS = 100
 
 
