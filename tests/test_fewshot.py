@@ -445,6 +445,24 @@ def test_finetune_cli_names_the_converter_devices(base_dir, data_dir, tmp_path, 
         finetune_rlm(plain, archs, Y, ["fpga"], _few(), progress=False, converted=["fpga"])
 
 
+def test_new_column_views_is_the_rule_finetune_and_the_pool_simulation_share(base_dir,
+                                                                           tiny_config):
+    """An accuracy reads the optimised graph; on a base that reads device graphs a TFLite
+    device the converted one and any other device the executed one; on a base of one graph
+    per arch every column reads that graph."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.recipes import new_column_views
+
+    base = RLM.from_pretrained(base_dir)
+    cols = ["cifar10", "raspi4", "eyeriss"]
+    assert new_column_views(base, cols, ["cifar10"]) == {
+        "cifar10": "optimised", "raspi4": "converted", "eyeriss": "executed"}
+    assert new_column_views(base, cols, ["cifar10"], converted=["eyeriss"])["raspi4"] == \
+        "executed"
+    flat = RLM(["mflops"], get_space("nb201"), tiny_config())
+    assert set(new_column_views(flat, cols, ["cifar10"]).values()) == {"optimised"}
+
+
 @pytest.mark.parametrize("body,match", [
     ("arch,eyeriss\n|nor_conv_3x3~0|+|zz~0|none~1|+|none~0|none~1|none~2|,1.0\n",
      "bad.csv:2: unknown op"),

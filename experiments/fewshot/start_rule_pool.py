@@ -25,8 +25,13 @@ from scipy.stats import ConstantInputWarning, kendalltau, pearsonr, spearmanr
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import HELDOUT_DEVICES, heldout_indices
-from nas_rlm.data.tables import CONVERTER_COLUMNS
-from nas_rlm.surrogates.recipes import load_base, start_candidates, start_similarity
+from nas_rlm.data.tables import ACCURACY_NAMES
+from nas_rlm.surrogates.recipes import (
+    load_base,
+    new_column_views,
+    start_candidates,
+    start_similarity,
+)
 
 #: each rule scores a candidate objective's predictions ``p`` against the S labels ``y``;
 #: ``pearson_log`` is what ``finetune_rlm`` uses, ``spearman`` the rule before it
@@ -57,11 +62,9 @@ def main() -> None:
     base.set_objectives(known)
     P = base.predict_point([archs[i] for i in pool])
     Yp = Y[pool]
-    graphs = bool(base.executed_objectives or base.converted_objectives)
+    views = new_column_views(base, devices, ACCURACY_NAMES)  # as finetune_rlm reads them
     for d, dev in enumerate(devices):
-        # finetune_rlm's view of a new device column (its rule, copied), and its candidates
-        view = ("optimised" if not graphs else "converted" if dev in CONVERTER_COLUMNS
-                and base.converted_objectives else "executed")
+        view = views[dev]
         ks = [known.index(o) for o in start_candidates(base, view)]
         y_all = Yp[:, d]
         full = {known[k]: spearmanr(P[:, k], y_all).statistic for k in ks}

@@ -540,6 +540,36 @@ def load_base(base_dir: str | os.PathLike, space: str | None = None,
     return base
 
 
+def new_column_views(base: RLM, new: Sequence[str], accuracy: Collection[str],
+                     converted: Collection[str] | None = None) -> dict[str, str]:
+    """The graph view each new column of a fine-tune reads (``finetune_rlm``): an accuracy
+    the optimised graph; where the base reads device graphs, a device the graph it ran, the
+    converted one for a device measured through a converter (``converted``; ``None`` means
+    ``CONVERTER_COLUMNS`` where the base has that view), else the executed one.
+
+    By the device's runtime, not by which objective its few labels follow: eyeriss, which
+    runs every edge, ranks with pixel3 on 10-20 labels, and read pixel3's converted graph
+    lost 0.02-0.04 ρ (docs/fewshot.md). ``converted`` named by the caller must be new device
+    columns, and a base that reads device graphs must have a converted view (a base of a
+    space with one graph per arch, such as FBNet, reads that one)."""
+    acc = set(accuracy)
+    device = bool(base.executed_objectives or base.converted_objectives)
+    if converted is None:
+        converted = CONVERTER_COLUMNS if base.converted_objectives else frozenset()
+    else:
+        converted = frozenset(converted)
+        wrong = sorted(converted - {c for c in new if c not in acc})
+        if wrong:
+            raise NasRlmError(f"converted column(s) {', '.join(wrong)} are not new device "
+                              f"columns of this fine-tune (new: {', '.join(new) or 'none'})")
+        if converted and device and not base.converted_objectives:
+            raise NasRlmError("this base reads no converted graph (it has no converted "
+                              "objectives); it cannot read converted column(s) "
+                              f"{', '.join(sorted(converted))}")
+    return {c: "optimised" if c in acc or not device else
+            "converted" if c in converted else "executed" for c in new}
+
+
 def start_candidates(base: RLM, view: str) -> list[str]:
     """The base objectives a new column reading ``view`` may start from: those of that view
     whose pretraining labels varied (a constant one cannot start a ranking)."""
@@ -614,26 +644,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     # a base objective whose pretraining labels never varied cannot start a ranking
     known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
     new = [c for c in columns if c not in base.objective_vocab]
-    # where the base reads device graphs, a new device column reads the graph its device ran:
-    # the converted one for a device measured through a converter (CONVERTER_COLUMNS, where
-    # the base has that view), else the executed one. By the device's runtime, not by which
-    # objective its few labels follow: eyeriss, which runs every edge, ranks with pixel3 on
-    # 10-20 labels, and read pixel3's converted graph lost 0.02-0.04 ρ (docs/fewshot.md)
-    device = bool(base.executed_objectives or base.converted_objectives)
-    if converted is None:
-        converted = CONVERTER_COLUMNS if base.converted_objectives else frozenset()
-    else:
-        converted = frozenset(converted)
-        wrong = sorted(converted - {c for c in new if c not in acc})
-        if wrong:
-            raise NasRlmError(f"converted column(s) {', '.join(wrong)} are not new device "
-                              f"columns of this fine-tune (new: {', '.join(new) or 'none'})")
-        if converted and device and not base.converted_objectives:
-            raise NasRlmError("this base reads no converted graph (it has no converted "
-                              "objectives); it cannot read converted column(s) "
-                              f"{', '.join(sorted(converted))}")
-    views = {c: "optimised" if c in acc or not device else
-             "converted" if c in converted else "executed" for c in new}
+    views = new_column_views(base, new, acc, converted)
     like: dict[str, str] = {}
     if new and known:
         pred = base.predict_point(archs)  # every objective the base was trained on
