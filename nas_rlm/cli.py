@@ -513,6 +513,10 @@ def _cmd_fewshot(args: argparse.Namespace) -> int:
         tuple(_int_list(args.sizes, "--sizes")), tuple(_int_list(args.seeds, "--seeds")),
         tuple(m.strip() for m in args.methods.split(",") if m.strip()),
         test_limit=args.test_limit, finetune_steps=args.finetune_steps)
+    if args.base is None and "rlm_base" in config.methods:
+        from .surrogates.pretrained import default_base_dir
+
+        args.base = str(default_base_dir(args.space))  # as `finetune` and `evaluate` do
     res = fewshot(config, base_dir=args.base, out_dir=args.out, data_dir=args.data_dir,
                   progress=not args.quiet, threads=args.threads,
                   force_restart=args.force_restart)
@@ -705,7 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     fs = sub.add_parser("fewshot", help="rank a new device from S measurements: the base "
                         "fine-tuned against baselines in one run (DESIGN §3)")
     fs.add_argument("--space", default=FewShotConfig.space, help="nb201 or fbnet")
-    fs.add_argument("--base", help="a `nas-rlm pretrain` model dir (needed by rlm_base)")
+    fs.add_argument("--base", help="a `nas-rlm pretrain` model dir for rlm_base (default: "
+                    "the shipped base of --space, for nb201 and fbnet)")
     fs.add_argument("--devices", help="held-out devices (default: the space's DESIGN §3 six "
                     "or three)")
     fs.add_argument("--sizes", default=",".join(map(str, FewShotConfig.sizes)),

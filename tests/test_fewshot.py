@@ -702,3 +702,18 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     with pytest.raises(NasRlmError, match=r"pretrained on pixel3;.*--exclude-columns pixel3"):
         evaluate(seen, out_dir=tmp_path / "ev2", data_dir=data_dir, progress=False)
     assert not (tmp_path / "ev2").exists()  # refused before anything was written
+
+
+def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys):
+    """``nas-rlm fewshot --methods rlm_base`` without ``--base`` fine-tunes the space's
+    shipped base, as ``finetune`` and ``evaluate`` do; without rlm_base no base is read."""
+    import nas_rlm.evaluation.fewshot as fs
+    from nas_rlm.surrogates.pretrained import default_base_dir
+
+    seen = []
+    monkeypatch.setattr(fs, "fewshot", lambda config, base_dir=None, **kw: seen.append(
+        base_dir) or {"cells_run": 0, "cells_resumed": 0})
+    for methods in ("rlm_base,flops", "flops"):
+        assert main(["fewshot", "--space", "fbnet", "--methods", methods, "--sizes", "10",
+                     "--seeds", "0", "--out", str(tmp_path / "fs")]) == 0
+    assert seen == [str(default_base_dir("fbnet")), None]
