@@ -25,7 +25,12 @@ from scipy.stats import kendalltau, spearmanr
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import TABLE_SIZES, heldout_indices, train_indices
 from nas_rlm.surrogates.mix_head import MixHead
-from nas_rlm.surrogates.recipes import finetune_rlm, load_base, source_rows
+from nas_rlm.surrogates.recipes import (
+    finetune_rlm,
+    load_base,
+    source_rows,
+    varied_objectives,
+)
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -37,7 +42,7 @@ def main(argv: list[str]) -> None:
     base_dir, device, n, seed = argv[0], argv[1], int(argv[2]), int(argv[3])
     base = load_base(base_dir, "nb201", unseen=[device])
     info = base.training_info["base"]
-    known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
+    known = varied_objectives(base)
     sources = [o for o in info["source_columns"] if o in known]
     tr = train_indices("nb201", n, seed)
     seen = source_rows("nb201", TABLE_SIZES["nb201"], info["pretrain_archs"], info["seed"])

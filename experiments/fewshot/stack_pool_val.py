@@ -33,7 +33,7 @@ from scipy.stats import spearmanr
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import TABLE_SIZES, heldout_indices
 from nas_rlm.evaluation.fewshot import HELDOUT_DEVICES
-from nas_rlm.surrogates.recipes import load_base, source_rows
+from nas_rlm.surrogates.recipes import load_base, source_rows, varied_objectives
 
 
 def _fit(X_tr: np.ndarray, y_tr: np.ndarray, X_te: np.ndarray, kind: str) -> np.ndarray:
@@ -67,7 +67,7 @@ def main() -> None:
     idx = np.random.default_rng(7).choice(np.setdiff1d(pool, seen), n_archs, replace=False)
     archs, Y = load_targets("nb201", devices + sources)
     views = base.views_for([archs[i] for i in idx])
-    known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
+    known = varied_objectives(base)
     base.set_objectives(known)
     cache = f"runs/stack_pool_val_{n_archs}_{Path(base_dir).name}.npz"  # one per base
     try:

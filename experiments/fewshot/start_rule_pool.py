@@ -31,6 +31,7 @@ from nas_rlm.surrogates.recipes import (
     new_column_views,
     start_candidates,
     start_similarity,
+    varied_objectives,
 )
 
 #: each rule scores a candidate objective's predictions ``p`` against the S labels ``y``;
@@ -58,7 +59,7 @@ def main() -> None:
     pool = np.sort(np.random.default_rng(7).choice(pool, min(args.pool, len(pool)),
                                                    replace=False))
     base = load_base(args.base, args.space, unseen=devices)
-    known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
+    known = varied_objectives(base)
     base.set_objectives(known)
     P = base.predict_point([archs[i] for i in pool])
     Yp = Y[pool]

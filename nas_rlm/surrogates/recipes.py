@@ -570,11 +570,16 @@ def new_column_views(base: RLM, new: Sequence[str], accuracy: Collection[str],
             "converted" if c in converted else "executed" for c in new}
 
 
+def varied_objectives(base: RLM) -> list[str]:
+    """The base objectives it was pretrained on whose labels varied: only these can start
+    or feed a new column's ranking (a constant label ranks nothing)."""
+    return [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
+
+
 def start_candidates(base: RLM, view: str) -> list[str]:
     """The base objectives a new column reading ``view`` may start from: those of that view
     whose pretraining labels varied (a constant one cannot start a ranking)."""
-    return [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant
-            and base.view_of_objective(o) == view]
+    return [o for o in varied_objectives(base) if base.view_of_objective(o) == view]
 
 
 def start_similarity(pred: np.ndarray, y: np.ndarray, magnitudes: bool = True) -> float:
@@ -641,8 +646,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
         warnings.warn(f"column(s) {', '.join(seen)} were pretraining labels of this base; "
                       "fine-tuning on them is not a few-shot result", stacklevel=2)
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
-    # a base objective whose pretraining labels never varied cannot start a ranking
-    known = [o for o in base.objectives if o in base.scalers and not base.scalers[o].constant]
+    known = varied_objectives(base)
     new = [c for c in columns if c not in base.objective_vocab]
     views = new_column_views(base, new, acc, converted)
     like: dict[str, str] = {}
