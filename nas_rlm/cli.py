@@ -258,6 +258,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.corpus:
         return _pretrain_on_corpus(args)
+    if args.snapshot:
+        raise NasRlmError("--snapshot reads a `pretrain --corpus` run: pass --corpus")
     exclude = None if args.exclude_columns is None else [
         c.strip() for c in args.exclude_columns.split(",") if c.strip()]
     columns = source_devices(args.space, exclude, args.data_dir)
@@ -283,7 +285,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _pretrain_on_corpus(args: argparse.Namespace) -> int:
     """``pretrain --corpus``: one base for every space of a ``nas-rlm corpus``."""
     from .surrogates.base_card import write_base_card
-    from .surrogates.corpus import load_or_pretrain_on_corpus
+    from .surrogates.corpus import load_or_pretrain_on_corpus, snapshot_corpus_base
 
     if args.exclude_columns is not None:
         raise NasRlmError("--exclude-columns is a corpus setting with --corpus: build the "
@@ -295,11 +297,19 @@ def _pretrain_on_corpus(args: argparse.Namespace) -> int:
         s.strip() for s in args.spaces.split(",") if s.strip()]
     recipe = _recipe(args.size, args.set, pretrain_steps=args.steps)
     out = Path(args.out)
-    rlm = load_or_pretrain_on_corpus(out, args.corpus, recipe, seed=args.seed, spaces=spaces,
-                                     progress=not args.quiet, threads=args.threads)
+    if args.snapshot:  # the run goes on (or stays killed); its best readout so far is saved
+        rlm = snapshot_corpus_base(out, args.corpus, recipe, seed=args.seed, spaces=spaces)
+        model_dir = Path(args.snapshot)
+        rlm.save_pretrained(model_dir)
+    else:
+        rlm = load_or_pretrain_on_corpus(out, args.corpus, recipe, seed=args.seed,
+                                         spaces=spaces, progress=not args.quiet,
+                                         threads=args.threads)
+        model_dir = out / "model"
     info = rlm.training_info["base"]
-    card = write_base_card(rlm, out / "model", info["excluded_columns"])
-    print(json.dumps({"model": str(out / "model"), "model_card": str(card),
+    card = write_base_card(rlm, model_dir, info["excluded_columns"])
+    print(json.dumps({"model": str(model_dir), "model_card": str(card),
+                      "snapshot": rlm.training_info.get("snapshot"),
                       "n_params": rlm.n_params, "spaces": info["spaces"],
                       "source_columns": info["source_columns"],
                       "excluded": info["excluded_columns"],
@@ -677,6 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
     pt.add_argument("--out", default="runs/base", help="base dir (model/ and ckpt/); "
                     "rerun to resume")
+    pt.add_argument("--snapshot", metavar="DIR", help="with --corpus: save the best readout "
+                    "so far of the run in --out as a base in DIR, and train nothing (the run "
+                    "may go on beside it)")
     pt.add_argument("--data-dir", help=data_dir_help)
     pt.add_argument("--quiet", action="store_true")
     pt.set_defaults(func=_cmd_pretrain)

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from nas_rlm.cli import main
 from nas_rlm.data.splits import HELDOUT_DEVICES, heldout_indices
@@ -165,6 +166,23 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
     assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"),
                  "--sampled-archs", "100", *tiny]) == 2
     assert "--sampled-archs does not apply with --corpus" in capsys.readouterr().err
+    # --snapshot: the run's best readout as a base, the same weights the finished run kept
+    snap = tmp_path / "snap"
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny,
+                 "--snapshot", str(snap)]) == 0
+    assert "step 4 of 4" in json.loads(capsys.readouterr().out)["snapshot"]
+    snapped = RLM.from_pretrained(snap)
+    for k, v in base.model.state_dict().items():
+        assert torch.equal(v, snapped.model.state_dict()[k]), k
+    assert snapped.scalers.keys() == base.scalers.keys()
+    assert "Part-way snapshot" in (snap / "MODEL_CARD.md").read_text()
+    for extra, message in ((["--set", "train.lr=0.5"], "other settings (differs in: train.lr"),
+                           (["--out", str(tmp_path / "none")], "holds no checkpointed readout")):
+        assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny,
+                     "--snapshot", str(tmp_path / "snap2"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["pretrain", "--space", "nb201", "--snapshot", str(snap), "--quiet"]) == 2
+    assert "--snapshot reads a `pretrain --corpus` run" in capsys.readouterr().err
     for space_name in ("nb201", "nds_enas"):
         space = get_space(space_name)
         archs = [space.to_string(a) for a in space.sample(6, 3)]

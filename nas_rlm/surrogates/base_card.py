@@ -32,6 +32,8 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
     where = (f"- Spaces (rows of the `nas-rlm corpus` it read): "
              f"{', '.join(f'{s} {n:,}' for s, n in spaces.items())}" if spaces else
              f"- Space: `{space}` (settings {base.get('space_settings')})")
+    snap = rlm.training_info.get("snapshot")
+    snapshot = f"\n- **Part-way snapshot**: {snap}" if snap else ""
     text = f"""# Pretrained base RLM: {space}
 
 Made by `nas-rlm pretrain` (seed {base.get('seed')}). Fine-tune it on a CSV of measurements
@@ -46,7 +48,7 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} 
 - Computed labels (from the ONNX graph of each arch): {', '.join(computed)}
 - Objectives reading the executed graph: {', '.join(rlm.executed_objectives) or 'none'}
 - Objectives reading the converted graph (TFLite devices): {converted}
-- Training seconds: {rlm.training_info.get('seconds')}
+- Training seconds: {rlm.training_info.get('seconds')}{snapshot}
 
 ## Learning curve
 

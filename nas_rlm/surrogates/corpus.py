@@ -280,18 +280,47 @@ def pretrain_on_corpus(corpus_dir: str | os.PathLike, recipe=None, seed: int = 0
     from dataclasses import replace
 
     from .recipes import DEFAULT_RECIPE
-    from .rlm import RLM
 
     recipe = recipe or DEFAULT_RECIPE
-    views, Y, objectives, executed, counts = corpus_dataset(corpus_dir, spaces)
-    summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
-    rlm = RLM(objectives, None, recipe.model, executed_objectives=executed)
-    rlm.build([t for v in views for t in dict.fromkeys(v)], seed=seed)
+    rlm, views, Y, counts = _corpus_rlm(corpus_dir, recipe, seed, spaces)
     rlm.fit(views, Y, missing_ok=True, **asdict(replace(
         recipe.train, steps=recipe.pretrain_steps, seed=seed, progress=progress,
         threads=threads, checkpoint_dir=str(out_dir) if out_dir else None)))
-    rlm.training_info["base"] = corpus_base_settings(summary, counts, objectives, recipe, seed)
+    summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
+    rlm.training_info["base"] = corpus_base_settings(summary, counts, rlm.objectives, recipe,
+                                                     seed)
     return rlm
+
+
+def snapshot_corpus_base(base_dir: str | os.PathLike, corpus_dir: str | os.PathLike,
+                         recipe=None, seed: int = 0, spaces: Sequence[str] | None = None):
+    """The best readout so far of the ``pretrain_on_corpus`` run checkpointed in
+    ``base_dir/ckpt`` (same corpus, recipe and seed, or it is refused), as a base, while that
+    run goes on: its ``training_info["snapshot"]`` and card name the step it was read at."""
+    from dataclasses import replace
+
+    from .recipes import DEFAULT_RECIPE
+    from .training import TrainConfig, checkpoint_readout
+
+    recipe = recipe or DEFAULT_RECIPE
+    rlm, views, Y, counts = _corpus_rlm(corpus_dir, recipe, seed, spaces)
+    cfg = TrainConfig(**asdict(replace(recipe.train, steps=recipe.pretrain_steps, seed=seed,
+                                       checkpoint_dir=str(Path(base_dir) / "ckpt"))))
+    checkpoint_readout(rlm, len(views), Y, cfg, missing_ok=True)
+    summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
+    rlm.training_info["base"] = corpus_base_settings(summary, counts, rlm.objectives, recipe,
+                                                     seed)
+    return rlm
+
+
+def _corpus_rlm(corpus_dir, recipe, seed: int, spaces):
+    """An untrained base for the corpus (its BPE learnt on every text), and what it trains on."""
+    from .rlm import RLM
+
+    views, Y, objectives, executed, counts = corpus_dataset(corpus_dir, spaces)
+    rlm = RLM(objectives, None, recipe.model, executed_objectives=executed)
+    rlm.build([t for v in views for t in dict.fromkeys(v)], seed=seed)
+    return rlm, views, Y, counts
 
 
 def corpus_base_settings(summary: dict, counts: dict[str, int], objectives: Sequence[str],
@@ -334,4 +363,5 @@ def load_or_pretrain_on_corpus(base_dir: str | os.PathLike, corpus_dir: str | os
 
 __all__ = ["CORPUS_LABELS", "CPU_LATENCY", "CorpusConfig", "build_corpus", "corpus_archs",
            "corpus_base_settings", "corpus_dataset", "corpus_row", "excluded_columns",
-           "load_or_pretrain_on_corpus", "pretrain_on_corpus", "read_corpus"]
+           "load_or_pretrain_on_corpus", "pretrain_on_corpus", "read_corpus",
+           "snapshot_corpus_base"]

@@ -332,13 +332,8 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         if best_state is not None:
             rlm.model.load_state_dict(best_state)
         rlm.model.eval()
-        info = {"config": asdict(cfg), "n_train": len(tr_idx), "n_val": int(n_val),
-                "best_step": state["best_step"],
-                # with no validation split the readout kept is the one of lowest training loss
-                "best_val_tau": state["best_tau"] if n_val else None,
-                "selected_by": "validation Kendall tau" if n_val else "training loss",
-                "steps_run": state["step"], "seconds": round(time.perf_counter() - t0, 1),
-                "history": state["history"]}
+        state["seconds"] = time.perf_counter() - t0
+        info = _info(cfg, len(tr_idx), int(n_val), state)
         rlm.training_info = info
         if ckpt and acc.is_main_process:
             from ..plots.learning_curve import plot_learning_curve
@@ -347,6 +342,46 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         return info
     finally:
         torch.set_num_threads(prev_threads)
+
+
+def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
+                       missing_ok: bool = False) -> dict:
+    """Load into ``rlm`` (built, as :func:`train` would get it) the best readout so far of
+    the run checkpointed in ``cfg.checkpoint_dir``, without training or touching the run:
+    a pretraining of CPU-days can be scored part-way while it goes on. ``n`` archs and
+    labels ``Y`` are those the run trains on (the label scalers are fitted on them, as
+    :func:`train` fits them); a checkpoint of other settings is refused. Returns the info
+    :func:`train` would, with ``snapshot`` naming the step read."""
+    from safetensors.torch import load_file
+
+    ckpt = Path(cfg.checkpoint_dir or "")
+    if not cfg.checkpoint_dir or not (ckpt / "best.safetensors").is_file():
+        raise NasRlmError(f"{ckpt} holds no checkpointed readout yet (a run writes one at "
+                          "its first evaluation)")
+    Y = _labels(Y, n, rlm.objectives, missing_ok)
+    settings = {"train": cfg.settings(), "model": asdict(rlm.config),
+                "objectives": list(rlm.objectives), "n": n}
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    _check_settings(ckpt, state, settings)
+    rlm.fit_scalers(Y)
+    rlm.model.load_state_dict(load_file(str(ckpt / "best.safetensors")))
+    rlm.model.eval()
+    n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
+    info = _info(cfg, n - n_val, n_val, state)
+    info["snapshot"] = (f"the best readout (step {state['best_step']}) of a run read at step "
+                        f"{state['step']} of {cfg.steps}")
+    rlm.training_info = info
+    return info
+
+
+def _info(cfg: TrainConfig, n_train: int, n_val: int, state: dict) -> dict:
+    return {"config": asdict(cfg), "n_train": n_train, "n_val": n_val,
+            "best_step": state["best_step"],
+            # with no validation split the readout kept is the one of lowest training loss
+            "best_val_tau": state["best_tau"] if n_val else None,
+            "selected_by": "validation Kendall tau" if n_val else "training loss",
+            "steps_run": state["step"], "seconds": round(state.get("seconds", 0.0), 1),
+            "history": state["history"]}
 
 
 def _labels(Y, n: int, objectives, missing_ok: bool) -> np.ndarray:
@@ -448,10 +483,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def _resume(ckpt: Path, model, ema, opt, sched, settings: dict) -> tuple[dict, dict | None]:
-    from safetensors.torch import load_file
-
-    state = json.loads((ckpt / "trainer_state.json").read_text())
+def _check_settings(ckpt: Path, state: dict, settings: dict) -> None:
     if state.get("settings") != settings:
         old, new = _flat(state.get("settings") or {}), _flat(settings)
         diff = [f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in sorted({*old, *new})
@@ -459,6 +491,13 @@ def _resume(ckpt: Path, model, ema, opt, sched, settings: dict) -> tuple[dict, d
         raise NasRlmError(
             f"{ckpt} holds a training run with other settings (differs in: "
             f"{', '.join(diff) or 'format'}); use another directory or delete it to start over")
+
+
+def _resume(ckpt: Path, model, ema, opt, sched, settings: dict) -> tuple[dict, dict | None]:
+    from safetensors.torch import load_file
+
+    state = json.loads((ckpt / "trainer_state.json").read_text())
+    _check_settings(ckpt, state, settings)
     model.load_state_dict(load_file(str(ckpt / "last.safetensors")))
     extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
     opt.load_state_dict(extra["optimizer"])
