@@ -141,6 +141,7 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
         corpus, tmp_path, data_dir, capsys):
     """`pretrain --corpus` makes a base with no space; `finetune --space` binds it to one
     (here a space the corpus never held, too) and the result predicts archs of that space."""
+    from nas_rlm.surrogates.recipes import load_base
     from nas_rlm.surrogates.rlm import RLM
 
     out, _, _ = corpus
@@ -152,9 +153,12 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
     assert set(info["excluded"]) == {"nb201", "fbnet"}
     assert {"gold_6226", "pixel2"} <= set(info["excluded"]["fbnet"])  # NB201's held-out
     base = RLM.from_pretrained(tmp_path / "base" / "model")
-    assert not {"gold_6226", "pixel2"} & set(base.objectives)
-    assert base.space is None and "pixel3" in base.objectives and "eyeriss" not in base.objectives
-    assert {"mflops", "executed_mflops", CPU_LATENCY} <= set(base.objectives)
+    assert not {"fbnet:gold_6226", "fbnet:pixel2"} & set(base.objectives)
+    assert base.space is None and "eyeriss" not in {o.split(":")[1] for o in base.objectives}
+    # each space's labels have their own tokens: NB201's pixel3 is not FBNet's
+    assert {"nb201:pixel3", "fbnet:pixel3", "nb201:executed_mflops", "fbnet:mflops",
+            f"nds_darts:{CPU_LATENCY}"} <= set(base.objectives)
+    assert "nds_darts:pixel3" not in base.objectives
     card = (tmp_path / "base" / "model" / "MODEL_CARD.md").read_text()
     assert "nb201 5, fbnet 5, nds_darts 5" in card and "fbnet: gold_6226, pixel2" in card
     # a rerun loads it; other settings are refused
@@ -196,8 +200,19 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
         model = RLM.from_pretrained(ft / "model")
         assert model.space == space_name and model.objectives == ["mydev"]
         assert model.predict_expected(archs[:2]).shape == (2, 1)
+        # bound to a space the corpus held, the base's objectives are that space's labels
+        # under plain names; to one it never held, every space's
+        bound = load_base(tmp_path / "base" / "model", space_name)
+        if space_name == "nb201":
+            assert "pixel3" in bound.objectives and "fbnet:pixel3" in bound.objective_vocab
+            assert not any(":" in o for o in bound.objectives)
+            assert "executed_mflops" in bound.executed_objectives
+            assert set(bound.scalers) >= set(bound.objectives)
+            assert (bound.scalers["pixel3"].to_dict()
+                    == base.scalers["nb201:pixel3"].to_dict())
+        else:
+            assert bound.objectives == base.objectives
     with pytest.raises(NasRlmError, match="every space"):
-        from nas_rlm.surrogates.recipes import load_base
         load_base(tmp_path / "base" / "model")
     # the few-shot benchmark binds it to its space too (it once passed it unbound)
     from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..io import atomic_write_text
-from .rlm import RLM
+from .rlm import RLM, plain_objective
 
 
 def write_base_card(rlm: RLM, model_dir: str | Path,
@@ -21,16 +21,20 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
         excluded = [", ".join(excluded)] if excluded else []
     hist = rlm.training_info.get("history", [])
     sources = base.get("source_columns", [])
-    computed = [o for o in rlm.objectives if o not in sources]
+    computed = [o for o in dict.fromkeys(map(plain_objective, rlm.objectives))
+                if o not in sources]
     curve = "\n".join(f"| {h['step']} | {h['loss']:.3f} | {h['ce']:.3f} | {h['rank']:.3f} | "
                       + (f"{h['val_tau']:.3f} |" if "val_tau" in h else "– |") for h in hist)
     converted = ", ".join(rlm.converted_objectives) or "none"
+    executed = ", ".join(dict.fromkeys(map(plain_objective, rlm.executed_objectives))) or "none"
     sampled = (f", and {base['pretrain_sampled']:,} sampled archs with computed labels only"
                if base.get("pretrain_sampled") else "")
     spaces = base.get("spaces")  # a base of the multi-space corpus
     space = "every space" if spaces else base.get("space")
     where = (f"- Spaces (rows of the `nas-rlm corpus` it read): "
-             f"{', '.join(f'{s} {n:,}' for s, n in spaces.items())}" if spaces else
+             f"{', '.join(f'{s} {n:,}' for s, n in spaces.items())}; each space's labels "
+             "have their own tokens and normalisation (`space:label`), and fine-tuning on a "
+             "space reads that space's" if spaces else
              f"- Space: `{space}` (settings {base.get('space_settings')})")
     snap = rlm.training_info.get("snapshot")
     snapshot = f"\n- **Part-way snapshot**: {snap}" if snap else ""
@@ -46,7 +50,7 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} 
 - Columns it never saw, on any arch: {'; '.join(excluded) or 'none'}
 - Accuracy labels seen: none
 - Computed labels (from the ONNX graph of each arch): {', '.join(computed)}
-- Objectives reading the executed graph: {', '.join(rlm.executed_objectives) or 'none'}
+- Objectives reading the executed graph: {executed}
 - Objectives reading the converted graph (TFLite devices): {converted}
 - Training seconds: {rlm.training_info.get('seconds')}{snapshot}
 

@@ -247,22 +247,31 @@ def read_corpus(out: str | os.PathLike, spaces: Sequence[str] | None = None
 
 def corpus_dataset(out: str | os.PathLike, spaces: Sequence[str] | None = None):
     """What a multi-space base trains on: ``(views, Y, objectives, executed, rows)``. Per
-    row its two texts (optimised, executed); ``Y`` has one column per label any row has,
-    NaN where a row lacks it; ``executed`` names the labels read from the executed text
-    (its computed labels and every device column); ``rows`` counts rows per space."""
-    from .rlm import Views
+    row its two texts (optimised, executed); ``Y`` has one column per label of each space
+    (named by :func:`~.rlm.space_objective`), NaN where a row lacks it; ``executed`` names
+    the labels read from the executed text (its computed labels and every device column);
+    ``rows`` counts rows per space."""
+    from .rlm import Views, space_objective
 
     rows = list(read_corpus(out, spaces))
     if not rows:
         raise NasRlmError(f"the corpus in {out} has no rows for {spaces or 'any space'}")
-    present: dict[str, None] = {}
+    present: dict[str, dict[str, None]] = {}  # per space, its labels in first-seen order
     for r in rows:
-        present.update(dict.fromkeys(r["labels"]))
+        present.setdefault(r["space"], {}).update(dict.fromkeys(r["labels"]))
     computed = [*CORPUS_LABELS, *(EXECUTED + k for k in CORPUS_LABELS), CPU_LATENCY]
-    columns = [k for k in present if k not in computed]  # table columns, in first-seen order
-    objectives = [k for k in computed if k in present] + columns
-    executed = [o for o in objectives if o.startswith(EXECUTED) or o in columns]
-    Y = np.array([[r["labels"].get(o, np.nan) for o in objectives] for r in rows])
+    objectives, executed = [], []
+    for space, labels in present.items():  # computed labels, then table columns
+        columns = [k for k in labels if k not in computed]
+        for k in [*(k for k in computed if k in labels), *columns]:
+            objectives.append(space_objective(space, k))
+            if k.startswith(EXECUTED) or k in columns:
+                executed.append(objectives[-1])
+    col = {o: j for j, o in enumerate(objectives)}
+    Y = np.full((len(rows), len(objectives)), np.nan)
+    for i, r in enumerate(rows):
+        for k, v in r["labels"].items():
+            Y[i, col[space_objective(r["space"], k)]] = v
     views = [Views((r["text"], r.get("executed_text", r["text"]))) for r in rows]
     counts: dict[str, int] = {}
     for r in rows:
@@ -317,6 +326,9 @@ def _corpus_rlm(corpus_dir, recipe, seed: int, spaces):
     """An untrained base for the corpus (its BPE learnt on every text), and what it trains on."""
     from .rlm import RLM
 
+    if not recipe.model.objective_tokens:
+        raise NasRlmError("a base of the multi-space corpus needs objective tokens (each "
+                          "space's labels have their own): drop model.objective_tokens=false")
     views, Y, objectives, executed, counts = corpus_dataset(corpus_dir, spaces)
     rlm = RLM(objectives, None, recipe.model, executed_objectives=executed)
     rlm.build([t for v in views for t in dict.fromkeys(v)], seed=seed)

@@ -154,6 +154,20 @@ _TIED = frozenset({"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
                    "lm_head.weight"})
 
 
+def space_objective(space: str, label: str) -> str:
+    """The name a multi-space base (``nas-rlm corpus``) gives ``label`` of ``space``'s archs.
+    Each space's labels have their own token and normalisation: one map over every space
+    squeezed a space's values into a sliver of the number range (FBNet's MFLOPs ranked at
+    τ 0.55 within FBNet, on its own training rows, against 0.92 for NB201's), and one
+    device column (pixel3) means other latencies in another space's table."""
+    return f"{space}:{label}"
+
+
+def plain_objective(name: str) -> str:
+    """``name`` without the space a multi-space base gives it (:func:`space_objective`)."""
+    return name.split(":", 1)[-1]
+
+
 @dataclass
 class RLMMeta:
     """What ``from_pretrained`` needs besides the weights."""
@@ -243,6 +257,21 @@ class RLM(Surrogate):
         self._space = as_space(space)
         self.space, self.space_settings = self._space.name, self._space.settings()
         self._text_cache.clear()
+        # a corpus base names each label by its space (``space_objective``): the space's own
+        # labels become its objectives under their plain names; a space the corpus never
+        # held keeps every space's, to start a new column from the closest
+        prefix = space_objective(self.space, "")
+        own = {o: o[len(prefix):] for o in self.objective_vocab if o.startswith(prefix)}
+        if not own or not self.config.objective_tokens:
+            return
+        clash = sorted(set(own.values()) & set(self.objective_vocab))
+        if clash:
+            raise NasRlmError(f"{self.source} has both {prefix}X and X for {clash}")
+        self.objective_vocab = [own.get(o, o) for o in self.objective_vocab]
+        self.objectives = [own[o] for o in self.objectives if o in own]
+        self.executed_objectives = [own.get(o, o) for o in self.executed_objectives]
+        self.converted_objectives = [own.get(o, o) for o in self.converted_objectives]
+        self.scalers = {own.get(o, o): m for o, m in self.scalers.items()}
 
     def set_objectives(self, names: Sequence[str]) -> None:
         """Choose what ``predict`` returns (and ``fit`` trains), in this order. With objective
