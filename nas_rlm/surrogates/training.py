@@ -417,11 +417,21 @@ def _validate(rlm, readout, texts: list[str], Y: np.ndarray) -> dict:
 
     if next(readout.parameters()).device.type != "cpu":  # prediction runs on the CPU
         readout = copy.deepcopy(readout).cpu()
-    model, rlm.model = rlm.model, readout
+    model, objectives, rlm.model = rlm.model, rlm.objectives, readout
     try:
-        pred = rlm.predict_expected(texts)
+        if rlm.config.chained:  # each value is conditioned on the ones before it
+            pred = rlm.predict_expected(texts)
+        else:  # only the labels each text has: a corpus base has ~40 of its ~260 per row
+            pred = np.full(Y.shape, np.nan)
+            groups: dict[tuple, list[int]] = {}
+            for i, row in enumerate(Y):
+                groups.setdefault(tuple(np.flatnonzero(np.isfinite(row))), []).append(i)
+            for cols, rows in groups.items():
+                if cols:
+                    rlm.objectives = [objectives[j] for j in cols]
+                    pred[np.ix_(rows, cols)] = rlm.predict_expected([texts[i] for i in rows])
     finally:
-        rlm.model = model
+        rlm.model, rlm.objectives = model, objectives
     out, taus = {}, []
     for j, o in enumerate(rlm.objectives):
         ok = np.isfinite(Y[:, j])
