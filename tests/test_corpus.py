@@ -222,3 +222,18 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
     res = fewshot(cfg, base_dir=tmp_path / "base" / "model", out_dir=tmp_path / "fs",
                   data_dir=data_dir, progress=False)
     assert res["cells_run"] == 1 and -1 <= res["summary"]["rlm_base"]["6"]["mean_spearman"] <= 1
+
+
+def test_binding_a_space_renames_its_labels_and_refuses_a_clash():
+    from nas_rlm.surrogates.rlm import RLM, space_objective
+
+    names = [space_objective("nb201", "mflops"), space_objective("fbnet", "mflops"),
+             space_objective("nb201", "pixel3")]
+    rlm = RLM(names, None, executed_objectives=[names[2]])
+    rlm.bind_space("nb201")
+    assert rlm.objectives == ["mflops", "pixel3"] and rlm.executed_objectives == ["pixel3"]
+    assert rlm.objective_vocab == ["mflops", "fbnet:mflops", "pixel3"]  # token ids kept
+    clash = RLM([space_objective("nb201", "mflops"), "mflops"], None)
+    with pytest.raises(NasRlmError, match="both nb201:X and X"):
+        clash.bind_space("nb201")
+    assert clash.space is None  # nothing bound

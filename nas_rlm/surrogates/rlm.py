@@ -254,19 +254,21 @@ class RLM(Surrogate):
         if self._space is not None:
             raise NasRlmError(f"{self.source} already reads {self.space}; it cannot be bound "
                               "to another space")
-        self._space = as_space(space)
-        self.space, self.space_settings = self._space.name, self._space.settings()
-        self._text_cache.clear()
+        bound = as_space(space)
         # a corpus base names each label by its space (``space_objective``): the space's own
         # labels become its objectives under their plain names; a space the corpus never
         # held keeps every space's, to start a new column from the closest
-        prefix = space_objective(self.space, "")
-        own = {o: o[len(prefix):] for o in self.objective_vocab if o.startswith(prefix)}
-        if not own or not self.config.objective_tokens:
-            return
+        prefix = space_objective(bound.name, "")
+        own = ({o: o[len(prefix):] for o in self.objective_vocab if o.startswith(prefix)}
+               if self.config.objective_tokens else {})
         clash = sorted(set(own.values()) & set(self.objective_vocab))
         if clash:
             raise NasRlmError(f"{self.source} has both {prefix}X and X for {clash}")
+        self._space = bound
+        self.space, self.space_settings = bound.name, bound.settings()
+        self._text_cache.clear()
+        if not own:
+            return
         self.objective_vocab = [own.get(o, o) for o in self.objective_vocab]
         self.objectives = [own[o] for o in self.objectives if o in own]
         self.executed_objectives = [own.get(o, o) for o in self.executed_objectives]
