@@ -196,7 +196,7 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         Z = rlm.normalise(Y)
         n = len(texts)
         order = np.random.default_rng(cfg.seed).permutation(n)
-        n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
+        n_val = _n_val(n, cfg)
         val_idx, tr_idx = order[:n_val], order[n_val:]
         # only the views some objective reads are encoded (a device-only model fine-tuned
         # from a base that also reads the optimised graph needs the executed text alone)
@@ -226,8 +226,7 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay))
                 if cfg.ema_decay else None)
 
-            settings = {"train": cfg.settings(), "model": asdict(rlm.config),
-                        "objectives": list(rlm.objectives), "n": n}
+            settings = _run_settings(rlm, cfg, n)
             state = {"step": 0, "best_tau": -float("inf"), "best_step": -1, "bad_evals": 0,
                      "history": [], "settings": settings}
             ckpt = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
@@ -359,19 +358,28 @@ def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
         raise NasRlmError(f"{ckpt} holds no checkpointed readout yet (a run writes one at "
                           "its first evaluation)")
     Y = _labels(Y, n, rlm.objectives, missing_ok)
-    settings = {"train": cfg.settings(), "model": asdict(rlm.config),
-                "objectives": list(rlm.objectives), "n": n}
     state = json.loads((ckpt / "trainer_state.json").read_text())
-    _check_settings(ckpt, state, settings)
+    _check_settings(ckpt, state, _run_settings(rlm, cfg, n))
     rlm.fit_scalers(Y)
     rlm.model.load_state_dict(load_file(str(ckpt / "best.safetensors")))
     rlm.model.eval()
-    n_val = max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
+    n_val = _n_val(n, cfg)
     info = _info(cfg, n - n_val, n_val, state)
     info["snapshot"] = (f"the best readout (step {state['best_step']}) of a run read at step "
                         f"{state['step']} of {cfg.steps}")
     rlm.training_info = info
     return info
+
+
+def _n_val(n: int, cfg: TrainConfig) -> int:
+    """Archs held out for validation (none from fewer than 10)."""
+    return max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
+
+
+def _run_settings(rlm, cfg: TrainConfig, n: int) -> dict:
+    """What a checkpointed run must agree on to be resumed or read."""
+    return {"train": cfg.settings(), "model": asdict(rlm.config),
+            "objectives": list(rlm.objectives), "n": n}
 
 
 def _info(cfg: TrainConfig, n_train: int, n_val: int, state: dict) -> dict:
