@@ -297,8 +297,11 @@ def _pretrain_on_corpus(args: argparse.Namespace) -> int:
         s.strip() for s in args.spaces.split(",") if s.strip()]
     recipe = _recipe(args.size, args.set, pretrain_steps=args.steps)
     out = Path(args.out)
+    if args.snapshot_readout != "best" and not args.snapshot:
+        raise NasRlmError("--snapshot-readout chooses what --snapshot saves: pass --snapshot")
     if args.snapshot:  # the run goes on (or stays killed); its best readout so far is saved
-        rlm = snapshot_corpus_base(out, args.corpus, recipe, seed=args.seed, spaces=spaces)
+        rlm = snapshot_corpus_base(out, args.corpus, recipe, seed=args.seed, spaces=spaces,
+                                   readout=args.snapshot_readout)
         model_dir = Path(args.snapshot)
         rlm.save_pretrained(model_dir)
     else:
@@ -690,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--snapshot", metavar="DIR", help="with --corpus: save the best readout "
                     "so far of the run in --out as a base in DIR, and train nothing (the run "
                     "may go on beside it)")
+    pt.add_argument("--snapshot-readout", choices=("best", "latest"), default="best",
+                    help="with --snapshot: the best readout so far, or that of the latest "
+                    "evaluation (a learning curve at equal steps)")
     pt.add_argument("--data-dir", help=data_dir_help)
     pt.add_argument("--quiet", action="store_true")
     pt.set_defaults(func=_cmd_pretrain)

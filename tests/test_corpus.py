@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from nas_rlm.cli import main
 from nas_rlm.data.splits import HELDOUT_DEVICES, heldout_indices
@@ -180,6 +181,19 @@ def test_one_base_for_every_space_pretrains_on_the_corpus_and_finetunes_on_any(
         assert torch.equal(v, snapped.model.state_dict()[k]), k
     assert snapped.scalers.keys() == base.scalers.keys()
     assert "Part-way snapshot" in (snap / "MODEL_CARD.md").read_text()
+    # --snapshot-readout latest: the EMA readout of the last evaluation, named as such
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny,
+                 "--snapshot", str(snap), "--snapshot-readout", "latest"]) == 0
+    assert "latest readout (step 4) of a run read at step 4" in json.loads(
+        capsys.readouterr().out)["snapshot"]
+    ema = load_file(str(tmp_path / "base" / "ckpt" / "ema.safetensors"))
+    latest = RLM.from_pretrained(snap).model.state_dict()
+    for k, v in ema.items():
+        assert torch.equal(v, latest[k]), k
+    assert "the readout of the latest one (step 4" in (snap / "MODEL_CARD.md").read_text()
+    assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny,
+                 "--snapshot-readout", "latest"]) == 2
+    assert "--snapshot-readout chooses what --snapshot saves" in capsys.readouterr().err
     for extra, message in ((["--set", "train.lr=0.5"], "other settings (differs in: train.lr"),
                            (["--out", str(tmp_path / "none")], "holds no checkpointed readout")):
         assert main(["pretrain", "--corpus", str(out), "--out", str(tmp_path / "base"), *tiny,

@@ -38,6 +38,11 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
              f"- Space: `{space}` (settings {base.get('space_settings')})")
     snap = rlm.training_info.get("snapshot")
     snapshot = f"\n- **Part-way snapshot**: {snap}" if snap else ""
+    info = rlm.training_info
+    kept = (f"this is the readout of the latest one (step {info['readout_step']}; the best "
+            f"so far: step {info.get('best_step')})" if "readout_step" in info else
+            "the readout with the best mean validation Kendall τ over all labels was kept "
+            f"(best step {info.get('best_step')})")
     text = f"""# Pretrained base RLM: {space}
 
 Made by `nas-rlm pretrain` (seed {base.get('seed')}). Fine-tune it on a CSV of measurements
@@ -56,8 +61,7 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} 
 
 ## Learning curve
 
-The EMA weights were read out every few hundred steps; the readout with the best mean
-validation Kendall τ over all labels was kept (best step {rlm.training_info.get('best_step')}).
+The EMA weights were read out every few hundred steps; {kept}.
 
 | step | loss | token CE | rank | validation τ (mean) |
 |---|---|---|---|---|

@@ -302,10 +302,12 @@ def pretrain_on_corpus(corpus_dir: str | os.PathLike, recipe=None, seed: int = 0
 
 
 def snapshot_corpus_base(base_dir: str | os.PathLike, corpus_dir: str | os.PathLike,
-                         recipe=None, seed: int = 0, spaces: Sequence[str] | None = None):
-    """The best readout so far of the ``pretrain_on_corpus`` run checkpointed in
-    ``base_dir/ckpt`` (same corpus, recipe and seed, or it is refused), as a base, while that
-    run goes on: its ``training_info["snapshot"]`` and card name the step it was read at."""
+                         recipe=None, seed: int = 0, spaces: Sequence[str] | None = None,
+                         readout: str = "best"):
+    """The best (or ``readout="latest"``) readout so far of the ``pretrain_on_corpus`` run
+    checkpointed in ``base_dir/ckpt`` (same corpus, recipe and seed, or it is refused), as a
+    base, while that run goes on: its ``training_info["snapshot"]`` and card name the step
+    it was read at."""
     from dataclasses import replace
 
     from .recipes import DEFAULT_RECIPE
@@ -315,7 +317,7 @@ def snapshot_corpus_base(base_dir: str | os.PathLike, corpus_dir: str | os.PathL
     rlm, views, Y, counts = _corpus_rlm(corpus_dir, recipe, seed, spaces)
     cfg = TrainConfig(**asdict(replace(recipe.train, steps=recipe.pretrain_steps, seed=seed,
                                        checkpoint_dir=str(Path(base_dir) / "ckpt"))))
-    checkpoint_readout(rlm, len(views), Y, cfg, missing_ok=True)
+    checkpoint_readout(rlm, len(views), Y, cfg, missing_ok=True, readout=readout)
     summary = json.loads((Path(corpus_dir) / SUMMARY).read_text())
     rlm.training_info["base"] = corpus_base_settings(summary, counts, rlm.objectives, recipe,
                                                      seed)

@@ -344,15 +344,19 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
 
 
 def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
-                       missing_ok: bool = False) -> dict:
+                       missing_ok: bool = False, readout: str = "best") -> dict:
     """Load into ``rlm`` (built, as :func:`train` would get it) the best readout so far of
     the run checkpointed in ``cfg.checkpoint_dir``, without training or touching the run:
-    a pretraining of CPU-days can be scored part-way while it goes on. ``n`` archs and
-    labels ``Y`` are those the run trains on (the label scalers are fitted on them, as
+    a pretraining of CPU-days can be scored part-way while it goes on. ``readout="latest"``
+    takes the readout of the last checkpointed evaluation instead (a learning curve read
+    at equal steps, where a small validation split picks the best one noisily). ``n`` archs
+    and labels ``Y`` are those the run trains on (the label scalers are fitted on them, as
     :func:`train` fits them); a checkpoint of other settings is refused. Returns the info
     :func:`train` would, with ``snapshot`` naming the step read."""
     from safetensors.torch import load_file
 
+    if readout not in ("best", "latest"):
+        raise NasRlmError(f"readout must be 'best' or 'latest', got {readout!r}")
     ckpt = Path(cfg.checkpoint_dir or "")
     if not cfg.checkpoint_dir or not (ckpt / "best.safetensors").is_file():
         raise NasRlmError(f"{ckpt} holds no checkpointed readout yet (a run writes one at "
@@ -361,12 +365,17 @@ def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
     state = json.loads((ckpt / "trainer_state.json").read_text())
     _check_settings(ckpt, state, _run_settings(rlm, cfg, n))
     rlm.fit_scalers(Y)
-    rlm.model.load_state_dict(load_file(str(ckpt / "best.safetensors")))
+    # the readout an evaluation scores: the EMA weights, or the model itself without EMA
+    name = ("best" if readout == "best" else "ema" if cfg.ema_decay else "last")
+    rlm.model.load_state_dict(load_file(str(ckpt / f"{name}.safetensors")))
     rlm.model.eval()
     n_val = _n_val(n, cfg)
     info = _info(cfg, n - n_val, n_val, state)
-    info["snapshot"] = (f"the best readout (step {state['best_step']}) of a run read at step "
+    step = state["best_step"] if readout == "best" else state["step"]
+    info["snapshot"] = (f"the {readout} readout (step {step}) of a run read at step "
                         f"{state['step']} of {cfg.steps}")
+    if readout == "latest":
+        info.update(selected_by="the latest evaluation", readout_step=step)
     rlm.training_info = info
     return info
 
