@@ -299,7 +299,7 @@ def _pretrain_on_corpus(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.snapshot_readout != "best" and not args.snapshot:
         raise NasRlmError("--snapshot-readout chooses what --snapshot saves: pass --snapshot")
-    if args.snapshot:  # the run goes on (or stays killed); its best readout so far is saved
+    if args.snapshot:  # the run goes on (or stays killed); its best or latest readout is saved
         rlm = snapshot_corpus_base(out, args.corpus, recipe, seed=args.seed, spaces=spaces,
                                    readout=args.snapshot_readout)
         model_dir = Path(args.snapshot)
