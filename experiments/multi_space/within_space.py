@@ -19,7 +19,7 @@ import numpy as np
 
 from nas_rlm.surrogates.corpus import corpus_dataset
 from nas_rlm.surrogates.rlm import RLM, space_objective
-from nas_rlm.surrogates.training import _n_val, _validate
+from nas_rlm.surrogates.training import TrainConfig, _n_val, _validate
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     if objectives != rlm.objectives:
         raise SystemExit(f"{a.corpus} does not hold the labels {a.base} was trained on")
     n = len(views)
-    val = set(np.random.default_rng(cfg["seed"]).permutation(n)[:_n_val(n, _Cfg(cfg))])
+    val = set(np.random.default_rng(cfg["seed"]).permutation(n)[:_n_val(n, TrainConfig(**cfg))])
     space_of = np.array([o.split(":", 1)[0] for o in objectives])
     rows_space = np.array([space_of[np.flatnonzero(np.isfinite(y))[0]] for y in Y])
     for space in counts:
@@ -53,11 +53,6 @@ def main() -> None:
 
 def counts_of(rlm: RLM) -> dict[str, int]:
     return rlm.training_info["base"]["spaces"]
-
-
-class _Cfg:  # the two fields _n_val reads, from the saved training config
-    def __init__(self, cfg: dict) -> None:
-        self.val_fraction = cfg["val_fraction"]
 
 
 if __name__ == "__main__":
