@@ -693,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--snapshot", metavar="DIR", help="with --corpus: save the best readout "
                     "so far of the run in --out as a base in DIR, and train nothing (the run "
                     "may go on beside it)")
+    # training.READOUTS, written out: the parser stays importable without torch
     pt.add_argument("--snapshot-readout", choices=("best", "latest"), default="best",
                     help="with --snapshot: the best readout so far, or that of the latest "
                     "evaluation (a learning curve at equal steps)")

@@ -29,8 +29,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=150)
     a = ap.parse_args()
     rlm = RLM.from_pretrained(a.base)
-    cfg = rlm.training_info["config"]
-    views, Y, objectives, _, counts = corpus_dataset(a.corpus, list(counts_of(rlm)))
+    cfg, spaces = rlm.training_info["config"], list(rlm.training_info["base"]["spaces"])
+    views, Y, objectives, _, counts = corpus_dataset(a.corpus, spaces)
     if objectives != rlm.objectives:
         raise SystemExit(f"{a.corpus} does not hold the labels {a.base} was trained on")
     n = len(views)
@@ -49,10 +49,6 @@ def main() -> None:
         print(json.dumps({"space": space, "rows": len(idx), "mean_tau": round(out["val_tau"], 3),
                           **{k: round(out.get(f"tau/{space_objective(space, k)}", np.nan), 3)
                              for k in ("mflops", "kparams", "nodes")}}), flush=True)
-
-
-def counts_of(rlm: RLM) -> dict[str, int]:
-    return rlm.training_info["base"]["spaces"]
 
 
 if __name__ == "__main__":

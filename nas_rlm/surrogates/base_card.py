@@ -36,9 +36,9 @@ def write_base_card(rlm: RLM, model_dir: str | Path,
              "have their own tokens and normalisation (`space:label`), and fine-tuning on a "
              "space reads that space's" if spaces else
              f"- Space: `{space}` (settings {base.get('space_settings')})")
-    snap = rlm.training_info.get("snapshot")
-    snapshot = f"\n- **Part-way snapshot**: {snap}" if snap else ""
     info = rlm.training_info
+    snap = info.get("snapshot")
+    snapshot = f"\n- **Part-way snapshot**: {snap}" if snap else ""
     kept = (f"this is the readout of the latest one (step {info['readout_step']}; the best "
             f"so far: step {info.get('best_step')})" if "readout_step" in info else
             "the readout with the best mean validation Kendall τ over all labels was kept "

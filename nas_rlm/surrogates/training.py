@@ -343,6 +343,9 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         torch.set_num_threads(prev_threads)
 
 
+READOUTS = ("best", "latest")  # what checkpoint_readout can read from a run's checkpoint
+
+
 def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
                        missing_ok: bool = False, readout: str = "best") -> dict:
     """Load into ``rlm`` (built, as :func:`train` would get it) the best readout so far of
@@ -355,8 +358,8 @@ def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
     :func:`train` would, with ``snapshot`` naming the step read."""
     from safetensors.torch import load_file
 
-    if readout not in ("best", "latest"):
-        raise NasRlmError(f"readout must be 'best' or 'latest', got {readout!r}")
+    if readout not in READOUTS:
+        raise NasRlmError(f"readout must be one of {READOUTS}, got {readout!r}")
     ckpt = Path(cfg.checkpoint_dir or "")
     if not cfg.checkpoint_dir or not (ckpt / "best.safetensors").is_file():
         raise NasRlmError(f"{ckpt} holds no checkpointed readout yet (a run writes one at "
@@ -365,13 +368,13 @@ def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
     state = json.loads((ckpt / "trainer_state.json").read_text())
     _check_settings(ckpt, state, _run_settings(rlm, cfg, n))
     rlm.fit_scalers(Y)
-    # the readout an evaluation scores: the EMA weights, or the model itself without EMA
-    name = ("best" if readout == "best" else "ema" if cfg.ema_decay else "last")
+    # the latest readout is what its evaluation scored: the EMA weights, or the raw ones
+    step, name = ((state["best_step"], "best") if readout == "best" else
+                  (state["step"], "ema" if cfg.ema_decay else "last"))
     rlm.model.load_state_dict(load_file(str(ckpt / f"{name}.safetensors")))
     rlm.model.eval()
     n_val = _n_val(n, cfg)
     info = _info(cfg, n - n_val, n_val, state)
-    step = state["best_step"] if readout == "best" else state["step"]
     info["snapshot"] = (f"the {readout} readout (step {step}) of a run read at step "
                         f"{state['step']} of {cfg.steps}")
     if readout == "latest":
