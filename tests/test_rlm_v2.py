@@ -17,7 +17,14 @@ from nas_rlm.search_spaces.nb201 import NB201
 from nas_rlm.surrogates.normalization import HIGH, LOW, REACH, MonotoneMap
 from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
 from nas_rlm.surrogates.rlm import RLM, write_manifest
-from nas_rlm.surrogates.training import pairwise_rank_loss, rank_scores
+from nas_rlm.surrogates.training import (
+    TrainConfig,
+    _losses,
+    pairwise_rank_loss,
+    rank_scores,
+    soft_digit_objectives,
+    soft_digit_targets,
+)
 
 SPACE = NB201()
 
@@ -195,6 +202,68 @@ def test_rank_scores_follow_the_expected_leading_tokens(tiny_config, texts) -> N
                 logits[s, t, lab] = 30.0
     score = rank_scores(rlm, logits, dec)
     np.testing.assert_allclose(score.numpy(), [2.5, 7.2], atol=1e-3)  # E·10 + d1 + d2/10
+
+
+def test_soft_digit_targets_say_where_in_the_digit_a_value_lies() -> None:
+    q = soft_digit_targets(torch.tensor([4.97, 4.5, 0.0725]), 0.4).numpy()
+    assert q[0, 4] > 0.5 and q[0, 5] > 0.45 and q[0, 4] + q[0, 5] > 0.98  # "4, nearly 5"
+    np.testing.assert_allclose(q[1, 3], q[1, 5], atol=1e-6)  # the middle of 4: symmetric
+    assert q[2].argmax() == 7 and q[2, 7] > q[2, 6] > q[2, 8]  # 7.25e-2: its mantissa
+
+
+def test_only_objectives_with_continuous_labels_get_soft_digits() -> None:
+    lattice = np.repeat([1.5, 2.5, 3.5], 4)  # 3 distinct values on 12 archs (eyeriss-like)
+    smooth = np.linspace(1.0, 9.0, 12)
+    gappy = smooth.copy()
+    gappy[::2] = np.nan  # missing labels do not count
+    assert soft_digit_objectives(np.c_[lattice, smooth, gappy]) == [False, True, True]
+    assert soft_digit_objectives(np.full((3, 1), np.nan)) == [False]
+
+
+def test_a_model_trains_with_soft_digits(tiny_config, texts, monkeypatch) -> None:
+    from nas_rlm.surrogates import training
+
+    seen = []
+    losses = training._losses
+    monkeypatch.setattr(training, "_losses", lambda *a: seen.append(a[-2:]) or losses(*a))
+    Y = np.c_[np.linspace(80, 90, 12), np.repeat([1.5, 2.5, 3.5], 4)]
+    rlm = RLM(["cifar10", "eyeriss"], "nb201", tiny_config())
+    rlm.fit(texts, Y, steps=2, eval_every=1, progress=False, digit_sigma=0.4)
+    assert rlm.predict_point(texts[:2]).shape == (2, 2)
+    sigma, soft = seen[0]
+    assert sigma == 0.4 and soft.tolist() == [True, False]  # eyeriss-like labels: one-hot
+
+
+def test_soft_first_digit_replaces_only_that_digits_loss(tiny_config, texts) -> None:
+    rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config(chained=True))
+    rlm.build(texts)
+    # uneven sequences (the second arch has one label), values inside their first digit
+    dec = rlm.decoder_tensors(rlm.sequences(np.array([[2.5, 7.25], [np.nan, 3.5]])))
+    V = rlm.model.config.vocab_size
+    logits = torch.randn((len(dec["labels"]), dec["labels"].shape[1], V),
+                         generator=torch.Generator().manual_seed(0))
+    table = rlm.grammar_table(V)
+    w = torch.ones(rlm.numbers.tokens_per_value + 1)
+    hard, _ = _losses(rlm, logits, dec, table, w, 0.0)
+    narrow, _ = _losses(rlm, logits, dec, table, w, 0.0, 1e-3)  # soft, all mass on the label
+    assert narrow.item() == pytest.approx(hard.item(), rel=1e-5)
+    sure = torch.full_like(logits, -30.0)  # all mass on the labels: one-hot loss near 0
+    for s, row in enumerate(dec["labels"].tolist()):
+        for t, lab in enumerate(row):
+            if lab >= 0:
+                sure[s, t, lab] = 30.0
+    hard, _ = _losses(rlm, sure, dec, table, w, 0.0)
+    wide, _ = _losses(rlm, sure, dec, table, w, 0.0, 0.4)  # wants 10 % on each neighbour
+    assert hard.item() < 1e-6 and wide.item() > 1.0
+    # an objective on a lattice keeps one-hot targets: only cifar10's value is spread here
+    one, _ = _losses(rlm, sure, dec, table, w, 0.0, 0.4, torch.tensor([True, False]))
+    assert hard.item() < one.item() < wide.item()
+    none, _ = _losses(rlm, sure, dec, table, w, 0.0, 0.4, torch.tensor([False, False]))
+    assert none.item() == pytest.approx(hard.item(), abs=1e-6)
+    assert "digit_sigma" not in TrainConfig().settings()  # runs saved before it stay valid
+    assert TrainConfig(digit_sigma=0.4).settings()["digit_sigma"] == 0.4
+    with pytest.raises(NasRlmError, match="digit_sigma"):
+        TrainConfig(digit_sigma=-1.0)
 
 
 def test_branch_mean_is_not_dominated_by_an_unlikely_far_branch() -> None:

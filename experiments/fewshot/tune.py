@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 
 import torch
-from scipy.stats import spearmanr
+from scipy.stats import kendalltau, spearmanr
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
@@ -47,13 +47,15 @@ def main(argv: list[str]) -> None:
     rlm = finetune_rlm(base, a_tr, Y[tr], [device], replace(FINETUNE_TRAIN, **fields),
                        seed=seed, progress=False, converted=() if view else None)
     start = rlm.training_info["finetune"]["started_from"][device]
-    rho = spearmanr(rlm.predict_expected(a_val)[:, 0], Y[val, 0]).statistic
+    pred = rlm.predict_expected(a_val)[:, 0]
+    rho, tau = spearmanr(pred, Y[val, 0]).statistic, kendalltau(pred, Y[val, 0]).statistic
     zero = load_base(base_dir, space)
     zero.set_objectives([start])
     rho0 = spearmanr(zero.predict_expected(a_val)[:, 0], Y[val, 0]).statistic
     print(json.dumps({"space": space, "device": device, "n": n, "seed": seed, "fields": fields,
                       **({"view": view} if view else {}),
                       "started_from": start, "val_rho": round(float(rho), 4),
+                      "val_tau": round(float(tau), 4),
                       "zero_shot_val_rho": round(float(rho0), 4),
                       "seconds": round(time.time() - t0, 1)}))
 

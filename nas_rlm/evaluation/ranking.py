@@ -480,12 +480,13 @@ def evaluate(
 def _base_settings(space: str, targets: Sequence[str],
                    base_dir: str | os.PathLike[str] | None) -> tuple[Path, dict]:
     """The base dir of ``rlm_base`` and what its cells depend on: the base (its manifest's
-    file hashes: a retrained base is a change, a moved one is not), both budgets and the
-    frozen-encoder rule. Loading it
+    file hashes: a retrained base is a change, a moved one is not), both budgets, the
+    frozen-encoder rule and the soft-digit width. Loading it
     here refuses a base for another space, or one that saw a target, before any cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
         FINETUNE_ACCURACY_TRAIN,
+        FINETUNE_DIGIT_SIGMA,
         FINETUNE_EPOCHS,
         FINETUNE_TRAIN,
         FREEZE_DEVICE_ENCODER,
@@ -497,7 +498,8 @@ def _base_settings(space: str, targets: Sequence[str],
     manifest = json.loads((path / "manifest.json").read_text())
     return path.resolve(), {"files": manifest["files"], "train": FINETUNE_TRAIN.settings(),
                             "accuracy_train": FINETUNE_ACCURACY_TRAIN.settings(),
-                            "epochs": FINETUNE_EPOCHS, "freeze_devices": FREEZE_DEVICE_ENCODER}
+                            "epochs": FINETUNE_EPOCHS, "freeze_devices": FREEZE_DEVICE_ENCODER,
+                            "digit_sigma": FINETUNE_DIGIT_SIGMA}
 
 
 def _versions() -> dict[str, str]:
