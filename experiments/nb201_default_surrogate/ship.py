@@ -54,6 +54,9 @@ def main() -> None:
     )
     tp, cfg, info = held["throughput"], rlm.config, rlm.training_info
     tc = info["config"]
+    sigma = tc.get("digit_sigma", 0.0)
+    soft = (f"soft first-digit targets of width {sigma} on objectives with continuous labels "
+            "(`training.SOFT_MIN_DISTINCT`)" if sigma else "one-hot digit targets")
     starts = ", ".join(f"{c} from {s}" for c, s in ft["started_from"].items())
     seen = " and ".join(ft["seen_in_pretraining"]) or "none"
     card = f"""# nb201-rlm: the default NB201 surrogate
@@ -93,7 +96,7 @@ bash experiments/nb201_default_surrogate/train.sh ../shared/data
 The fine-tune: {info['steps_run']} optimizer steps (`finetune_budget`: 12 passes over the
 {ft['n']} labels), batch {tc['batch_size']} archs, lr
 {tc['lr']} ({tc['schedule']}), ranking-loss weight {tc['rank_weight']}, EMA {tc['ema_decay']},
-no validation split (the readout of lowest training loss is kept: step {info['best_step']}).
+{soft}, no validation split (the readout of lowest training loss is kept: step {info['best_step']}).
 d_model {cfg.d_model}, {cfg.encoder_layers}+{cfg.decoder_layers} layers, BPE vocabulary
 {cfg.text_vocab_size}. Fine-tuning took {info['seconds']:.0f} s on one torch thread (the
 base: {base_seconds:,.0f} s). Weights are stored in float16 and loaded into float32; size on disk

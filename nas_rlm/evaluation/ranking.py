@@ -499,7 +499,9 @@ def _base_settings(space: str, targets: Sequence[str],
     return path.resolve(), {"files": manifest["files"], "train": FINETUNE_TRAIN.settings(),
                             "accuracy_train": FINETUNE_ACCURACY_TRAIN.settings(),
                             "epochs": FINETUNE_EPOCHS, "freeze_devices": FREEZE_DEVICE_ENCODER,
-                            "digit_sigma": FINETUNE_DIGIT_SIGMA}
+                            # only where set, so cells made before it existed stay valid
+                            **({"digit_sigma": FINETUNE_DIGIT_SIGMA} if FINETUNE_DIGIT_SIGMA
+                               else {})}
 
 
 def _versions() -> dict[str, str]:
