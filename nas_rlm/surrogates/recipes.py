@@ -516,8 +516,9 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
                     digit_sigma: float = FINETUNE_DIGIT_SIGMA) -> TrainConfig:
     """The fine-tuning budget for ``n`` labels of ``columns``: ``accuracy_train`` if one is
     an accuracy, else ``train``, with at least ``epochs`` passes over the labels. Past the
-    fixed budget, device columns freeze the encoder (``freeze_devices``) and every column
-    learns soft first-digit targets (``digit_sigma``, unless ``cfg`` sets its own)."""
+    fixed budget, device columns freeze the encoder (``freeze_devices``), and with
+    ``digit_sigma`` > 0 (off by default) columns with continuous labels learn soft first
+    digits; a ``cfg`` that sets its own ``digit_sigma`` keeps it."""
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     cfg = accuracy_train if acc & set(columns) else train
     steps = max(cfg.steps, math.ceil(epochs * n / cfg.batch_size))

@@ -467,9 +467,9 @@ def _soft_first_digit(rlm, masked, dec, valid, nll, sigma: float,
     allowed = torch.isfinite(logp)  # the grammar forbids a leading 0
     q = torch.where(allowed, soft_digit_targets(v[keep], sigma).to(logp.device), 0.0)
     q = q / q.sum(-1, keepdim=True).clamp(min=1e-12)
-    soft = -(q * torch.where(allowed, logp, 0.0)).sum(-1)
+    soft_nll = -(q * torch.where(allowed, logp, 0.0)).sum(-1)
     index = valid.flatten().cumsum(0) - 1  # position -> its entry in ``nll``
-    return nll.index_put((index[seq * valid.shape[1] + pos],), soft)
+    return nll.index_put((index[seq * valid.shape[1] + pos],), soft_nll)
 
 
 def _losses(rlm, logits, dec, table, pos_weight, rank_weight, digit_sigma=0.0, soft=None):
