@@ -157,6 +157,12 @@ class NumberTokenizer:
         except KeyError:
             raise NumberError(f"unknown number token {token!r}") from None
 
+    @property
+    def digit_ids(self) -> list[int]:
+        """Ids of the digit tokens ``<0>`` … ``<9>``, in digit order: the expectation of a
+        digit is ``probs[digit_ids] @ range(10)``."""
+        return [self.token_to_id(f"<{d}>") for d in range(10)]
+
     def id_to_token(self, token_id: int) -> str:
         i = int(token_id)
         if not 0 <= i < len(self._vocab):

@@ -833,7 +833,7 @@ class RLM(Surrogate):
         """sign × Σ d_i·10^-i × 10^e for one value's tokens: mantissa digits after
         ``branch`` as expectations under ``prs``, everything else as written."""
         nt = self.numbers
-        digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)])
+        digit_ids = torch.tensor(nt.digit_ids)
         digit_of = {int(t): d for d, t in enumerate(digit_ids)}
         mant = torch.zeros(toks.shape[0], dtype=torch.float64)
         for i, q in enumerate(nt.mantissa_positions):

@@ -146,7 +146,7 @@ def rank_scores(rlm, logits: torch.Tensor, dec: dict) -> torch.Tensor:
     digit: ``10·E[exponent] + E[d1] + 0.1·E[d2]`` from the grammar-masked distributions at
     those positions (teacher-forced, so each is conditioned on the true earlier tokens)."""
     nt, dev = rlm.numbers, logits.device
-    digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)], device=dev)
+    digit_ids = torch.tensor(nt.digit_ids, device=dev)
     digits = torch.arange(10.0, device=dev)
     seq, pos = dec["value_seq"], dec["value_pos"]
     score = torch.zeros(len(seq), device=dev)
@@ -461,8 +461,7 @@ def _soft_first_digit(rlm, masked, dec, valid, nll, sigma: float,
     if not keep.any():
         return nll
     seq, pos = dec["value_seq"][keep], dec["value_pos"][keep] + nt.mantissa_positions[0]
-    digit_ids = torch.tensor([nt.token_to_id(f"<{d}>") for d in range(10)],
-                             device=masked.device)
+    digit_ids = torch.tensor(nt.digit_ids, device=masked.device)
     logp = torch.log_softmax(masked[seq, pos], -1)[:, digit_ids]
     allowed = torch.isfinite(logp)  # the grammar forbids a leading 0
     q = torch.where(allowed, soft_digit_targets(v[keep], sigma).to(logp.device), 0.0)
