@@ -28,23 +28,17 @@ from sklearn.linear_model import RidgeCV
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
-from nas_rlm.search_spaces.nb201 import EDGES, OPS, parse_arch_string
+from nas_rlm.search_spaces import get_space
+from nas_rlm.search_spaces.nb201 import EDGES, OPS, live_edges, parse_arch_string
+from nas_rlm.surrogates.baselines import one_hot
 
 DEVICES = ("titan_rtx_256", "fpga", "eyeriss", "gold_6226", "1080ti_1", "pixel3")
 
 
 def cell_features(text: str) -> list[float]:
     """Live op counts (skip, 1×1, 3×3, pool), longest / shortest conv path, path count."""
-    edges = [(src, dst, OPS[o]) for o, (dst, src) in zip(parse_arch_string(text), EDGES,
-                                                          strict=True) if OPS[o] != "none"]
-    fwd, bwd = {0}, {3}
-    for n in (1, 2, 3):
-        if any(d == n and s in fwd for s, d, _ in edges):
-            fwd.add(n)
-    for n in (2, 1, 0):
-        if any(s == n and d in bwd for s, d, _ in edges):
-            bwd.add(n)
-    live = [(s, d, op) for s, d, op in edges if s in fwd and d in bwd]
+    arch = parse_arch_string(text)
+    live = [(EDGES[e][1], EDGES[e][0], OPS[arch[e]]) for e in live_edges(arch)]  # src, dst
     counts = [sum(op == k for *_, op in live) for k in OPS[1:]]
     longest, shortest, paths = {0: 0}, {0: 0}, {0: 1}
     for n in (1, 2, 3):
@@ -81,10 +75,8 @@ def counts() -> dict:
 def additive() -> dict:
     archs, Y = load_targets("nb201", list(DEVICES))
     tr, val = train_indices("nb201", 781, 0), pool_validation_indices("nb201", 781, 0)
-    X = np.zeros((len(archs), len(EDGES) * len(OPS)))
-    for i, a in enumerate(archs):
-        for e, o in enumerate(parse_arch_string(a)):
-            X[i, e * len(OPS) + o] = 1.0
+    space = get_space("nb201")
+    X = one_hot(space, [space.parse(a) for a in archs])  # the MLP's and GBDT's input
     out = {"n": 781, "pool_seed": 0, "one_hot_ridge": {}}
     for j, col in enumerate(DEVICES):
         p = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X[tr], Y[tr, j]).predict(X[val])
