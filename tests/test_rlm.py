@@ -307,10 +307,12 @@ class _StubSeq2Seq:
     whole prefix.
     """
 
-    def __init__(self, numbers, vocab_size: int, second_split: bool = False):
+    def __init__(self, numbers, vocab_size: int, second_split: bool = False,
+                 digit_split: bool = False):
         self.numbers = numbers
         self.config = SimpleNamespace(vocab_size=vocab_size)
         self.second_split = second_split
+        self.digit_split = digit_split  # E0 sure, then 4.9 (0.55) or 5.0 (0.45)
 
     def eval(self):
         return self
@@ -328,6 +330,15 @@ class _StubSeq2Seq:
         logits = torch.zeros(hist.shape[0], 1, self.config.vocab_size)
         if step == 1:
             logits[:, 0, t("<+>")] = 50.0
+        elif self.digit_split and step in (2, 3, 4):
+            if step == 2:
+                logits[:, 0, t("<E0>")] = 50.0
+            elif step == 3:
+                logits[:, 0, t("<4>")] = 50.0 + math.log(0.55)
+                logits[:, 0, t("<5>")] = 50.0 + math.log(0.45)
+            else:  # d2 reads d1
+                four = hist[:, 4] == t("<4>")
+                logits[four, 0, t("<9>")] = logits[~four, 0, t("<0>")] = 50.0
         elif step == 2:
             logits[:, 0, t("<E1>")] = 50.0 + math.log(0.51)
             logits[:, 0, t("<E0>")] = 50.0 + math.log(0.49)
@@ -413,6 +424,16 @@ def test_predict_expected_stays_within_the_decoders_support(stub_rlm, archs) -> 
     # both exponent branches decoded and averaged geometrically: 10^0.51 · 9^0.49
     assert value == pytest.approx(10.0**0.51 * 9.0**0.49), value
     assert 9.0 < value < 10.0
+
+
+def test_predict_expected_branches_over_an_unsure_first_digit(stub_rlm, archs) -> None:
+    """The stub writes 4.9 (p 0.55) or 5.0 (0.45). Reading the first digit as an expectation
+    and the second given the likelier first digit gives 4.45 + 0.9 = 5.35, outside the
+    support (what soft first digits did to the readout); branching gives 4.9^0.55 · 5^0.45."""
+    stub_rlm.model.digit_split = True
+    assert set(np.unique(stub_rlm.predict(archs[:2], k=64, seed=0))) == {4.9, 5.0}
+    value = stub_rlm.predict_expected(archs[:1])[0, 0]
+    assert value == pytest.approx(4.9**0.55 * 5.0**0.45), value
 
 
 # -- 5. seeded reproducibility --------------------------------------------------------------

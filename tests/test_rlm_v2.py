@@ -209,6 +209,17 @@ def test_soft_digit_targets_say_where_in_the_digit_a_value_lies() -> None:
     assert q[0, 4] > 0.5 and q[0, 5] > 0.45 and q[0, 4] + q[0, 5] > 0.98  # "4, nearly 5"
     np.testing.assert_allclose(q[1, 3], q[1, 5], atol=1e-6)  # the middle of 4: symmetric
     assert q[2].argmax() == 7 and q[2, 7] > q[2, 6] > q[2, 8]  # 7.25e-2: its mantissa
+    np.testing.assert_allclose(q.sum(1), 1.0, atol=1e-6)
+
+
+def test_soft_digit_targets_never_teach_a_leading_zero() -> None:
+    """The grammar allows a leading 0 (zero is 0…0), but a nonzero value never has one: the
+    lowest normalised label (1.0) would otherwise put half its target on 0.xxx, which reads
+    as far below every label."""
+    q = soft_digit_targets(torch.tensor([1.0, 1.2, 10.0]), 0.4).numpy()
+    assert (q[:, 0] == 0).all()
+    np.testing.assert_allclose(q.sum(1), 1.0, atol=1e-6)
+    assert q[0, 1] > 0.95
 
 
 def test_only_objectives_with_continuous_labels_get_soft_digits() -> None:

@@ -793,40 +793,54 @@ class RLM(Surrogate):
         return torch.stack(tokens, 1), (torch.stack(probs, 1) if probs else None)
 
     def _expected_value(self, enc, forced, tokens, probs, j: int) -> np.ndarray:
-        """Expected value of value ``j`` of every row, branching at its leading position.
+        """Expected value of value ``j`` of every row, branching at its leading positions.
 
         A point estimate must not average digits across magnitudes (``9.x E0`` against
         ``1.x E1``), nor condition everything on one most-likely token, which makes an arch on
         the border look like the extreme of one side. So at the tokenizer's
-        ``branch_position`` (the exponent in the exponent-first format, the first digit in the
-        original P10) the most likely token and a second one (``_neighbour_branches``) are each
-        decoded to the end greedily, with mantissa digits read as expectations, and the two
-        values are averaged with their probabilities (``_branch_mean``). Earlier values stay at
-        their greedy tokens.
+        ``branch_position`` (the exponent in the exponent-first format), and then at the first
+        mantissa digit, the most likely token and a neighbour (``_neighbour_branches``) are
+        each decoded to the end greedily, with the later mantissa digits read as
+        expectations, and the branches are averaged with their probabilities
+        (``_branch_mean``). The first digit is branched, not read as an expectation, because
+        the digits after it are decoded given one first digit: "E[d1] + E[d2 | argmax d1]/10"
+        reads 4.97 as 5.4 when the model is unsure between 4 and 5 (soft first digits,
+        ``TrainConfig.digit_sigma``, teach exactly that). Earlier values stay at their greedy
+        tokens.
         """
         nt = self.numbers
         base = j * self.slot + (self.slot - nt.tokens_per_value)
-        b = base + nt.branch_position
         end = base + nt.tokens_per_value
-        top_p, top_ids = _neighbour_branches(probs[:, b], nt.exponent_first)
-        n_values = forced.shape[1]
-        hidden, mask, rows = enc
+        at = dict.fromkeys([nt.branch_position, nt.mantissa_positions[0]])
+        return self._branched(enc, forced, tokens[:, :end], probs[:, :end], base,
+                              [base + q for q in at])
+
+    def _branched(self, enc, forced, toks, prs, base: int, at: list[int]) -> np.ndarray:
+        """The value written by ``toks[:, base:]`` (greedy tokens, ``prs`` their steps'
+        distributions), branched at the positions ``at`` in turn: for each, the value of the
+        most likely token's branch and of its neighbour's (decoded greedily from there) are
+        averaged by their probabilities; the digits after the last branch are expectations."""
+        b, end = at[0], toks.shape[1]
+        exponent = b - base in self.numbers.exponent_positions
+        top_p, top_ids = _neighbour_branches(prs[:, b], exponent or self.numbers.exponent_first)
         values = []
         for i in range(top_ids.shape[1]):
-            toks, prs = tokens[:, base:end].clone(), probs[:, base:end].clone()
-            toks[:, b - base] = top_ids[:, i]
+            t, p = toks.clone(), prs.clone()
+            t[:, b] = top_ids[:, i]
             # a branch whose weight cannot move the estimate by 1e-4 decades is not decoded
             need = (top_p[:, i] > 1e-5 * top_p[:, 0]).nonzero()[:, 0]
-            if i > 0 and end > b + 1 and len(need):
-                prefix = torch.cat([tokens[need, :b], top_ids[need, i : i + 1]], 1)
-                rest_t, rest_p = self._sample((hidden, mask, rows[need]), forced[need],
-                                              n_values, None, prefix, stop=end)
-                toks[need, b - base + 1 :], prs[need, b - base + 1 :] = rest_t, rest_p
             if i > 0:
+                if end > b + 1 and len(need):
+                    hidden, mask, rows = enc
+                    prefix = torch.cat([toks[need, :b], top_ids[need, i : i + 1]], 1)
+                    rest_t, rest_p = self._sample((hidden, mask, rows[need]), forced[need],
+                                                  forced.shape[1], None, prefix, stop=end)
+                    t[need, b + 1 :], p[need, b + 1 :] = rest_t, rest_p
                 skip = torch.ones(len(top_p), dtype=torch.bool)
                 skip[need] = False
                 top_p[skip, i] = 0.0
-            values.append(self._value_of(toks, prs, b - base))
+            values.append(self._branched(enc, forced, t, p, base, at[1:]) if len(at) > 1
+                          else self._value_of(t[:, base:], p[:, base:], b - base))
         return _branch_mean(np.stack(values, 1), top_p.numpy())
 
     def _value_of(self, toks, prs, branch: int) -> np.ndarray:

@@ -442,12 +442,17 @@ def soft_digit_targets(values: torch.Tensor, sigma: float) -> torch.Tensor:
     """``(n, 10)``: for each value, a Gaussian of width ``sigma`` around its mantissa (in
     [1, 10)) integrated over each first digit's interval [d, d + 1): the HL-Gauss target of
     Farebrother et al. (2024), "Stop Regressing". A label at 4.97 teaches "4, nearly 5".
-    Mass past 10 stays off the digits; callers renormalise over the digits allowed."""
+
+    The Gaussian is truncated to [1, 10) and renormalised there: the first digit of a nonzero
+    value is never 0, yet the grammar allows it (zero is ``0…0``), so mass below 1 taught the
+    lowest labels a leading 0, a non-canonical number that reads as far below them (the
+    empty NB201 cell came out as 0 % and 0 ms by the expected value)."""
     a = values.double().abs().clamp(min=1e-300)
     m = a / 10.0 ** torch.floor(torch.log10(a))
-    edges = torch.arange(11.0, dtype=torch.float64)
+    edges = torch.arange(11.0, dtype=torch.float64).clamp(min=1.0)  # digit 0: [1, 1), empty
     cdf = torch.distributions.Normal(m[:, None], sigma).cdf(edges[None, :])
-    return (cdf[:, 1:] - cdf[:, :-1]).float()
+    q = cdf[:, 1:] - cdf[:, :-1]
+    return (q / q.sum(-1, keepdim=True).clamp(min=1e-300)).float()
 
 
 def _soft_first_digit(rlm, masked, dec, valid, nll, sigma: float,
@@ -463,7 +468,7 @@ def _soft_first_digit(rlm, masked, dec, valid, nll, sigma: float,
     seq, pos = dec["value_seq"][keep], dec["value_pos"][keep] + nt.mantissa_positions[0]
     digit_ids = torch.tensor(nt.digit_ids, device=masked.device)
     logp = torch.log_softmax(masked[seq, pos], -1)[:, digit_ids]
-    allowed = torch.isfinite(logp)  # the grammar forbids a leading 0
+    allowed = torch.isfinite(logp)
     q = torch.where(allowed, soft_digit_targets(v[keep], sigma).to(logp.device), 0.0)
     q = q / q.sum(-1, keepdim=True).clamp(min=1e-12)
     soft_nll = -(q * torch.where(allowed, logp, 0.0)).sum(-1)
