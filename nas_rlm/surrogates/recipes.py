@@ -489,16 +489,15 @@ FREEZE_DEVICE_ENCODER = True
 
 
 #: Soft first-digit targets for fine-tunes past the fixed budget (``TrainConfig.digit_sigma``,
-#: on objectives with continuous labels, ``training.SOFT_MIN_DISTINCT``): off by default. The
-#: one-hot target leaves the model unable to fit its own training labels (titan_rtx_256, N =
-#: 781: training τ 0.965 where a ridge over the one-hot edges ranks other archs at 0.990), and
-#: σ = 0.4 lifts exact-median τ on pool validation (titan_rtx_256 0.963 → 0.975, CIFAR-10
-#: +0.002 to +0.012 over three seeds, gold_6226 0.914 → 0.916) and on the held-out set (seed
-#: 0: titan_rtx_256 0.961 → 0.971, gold_6226 0.917 → 0.920; CIFAR-10 seed 1 0.780 → 0.767).
-#: But it breaks the expected value at the ends of the label range (the default model
-#: fine-tuned with it reads the empty cell as 0 % and 0 ms), so it waits for a readout that
-#: handles it (docs/rlm_v2.md, "soft first digits").
-FINETUNE_DIGIT_SIGMA = 0.0
+#: on objectives with continuous labels, ``training.SOFT_MIN_DISTINCT``). The one-hot target
+#: leaves the model unable to fit its own training labels (titan_rtx_256, N = 781: training
+#: τ 0.964 where a ridge over the one-hot edges ranks other archs at 0.990). Pool validation
+#: (N = 781, pool seed 0, 500 pool archs, exact-median τ, one-hot → σ 0.4; soft_pool_val.py):
+#: titan_rtx_256 0.962 → 0.971, CIFAR-10 0.757 → 0.759 and 0.756 → 0.761 (seeds 0, 1),
+#: gold_6226 0.914 → 0.916. Lattice columns keep one-hot digits: eyeriss with soft digits
+#: 0.983 → 0.979. Default since 2026-12-03, once the expected value branched over the first
+#: digit (``RLM._expected_value``) and the targets stopped teaching a leading 0.
+FINETUNE_DIGIT_SIGMA = 0.4
 
 
 #: A new device gets a mix head (``finetune_rlm``) from up to this many labels: the range
@@ -516,9 +515,9 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
                     digit_sigma: float = FINETUNE_DIGIT_SIGMA) -> TrainConfig:
     """The fine-tuning budget for ``n`` labels of ``columns``: ``accuracy_train`` if one is
     an accuracy, else ``train``, with at least ``epochs`` passes over the labels. Past the
-    fixed budget, device columns freeze the encoder (``freeze_devices``), and with
-    ``digit_sigma`` > 0 (off by default) columns with continuous labels learn soft first
-    digits; a ``cfg`` that sets its own ``digit_sigma`` keeps it."""
+    fixed budget, device columns freeze the encoder (``freeze_devices``), and columns with
+    continuous labels learn soft first digits of width ``digit_sigma`` (0: one-hot); a
+    ``cfg`` that sets its own ``digit_sigma`` keeps it."""
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     cfg = accuracy_train if acc & set(columns) else train
     steps = max(cfg.steps, math.ceil(epochs * n / cfg.batch_size))
