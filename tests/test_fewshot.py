@@ -674,8 +674,11 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert not finetune_budget(["cifar10"], 781).freeze_encoder
     assert not finetune_budget(["cifar10", "eyeriss"], 781).freeze_encoder
     assert not finetune_budget(["eyeriss"], 781, freeze_devices=False).freeze_encoder
-    # soft first-digit targets (off by default) only past the fixed budget
-    assert finetune_budget(["eyeriss"], 781).digit_sigma == FINETUNE_DIGIT_SIGMA
+    # past the fixed budget, soft first-digit targets; the few-shot range keeps one-hot ones
+    assert finetune_budget(["eyeriss"], 781).digit_sigma == FINETUNE_DIGIT_SIGMA > 0
+    assert finetune_budget(["cifar10"], 390).digit_sigma == FINETUNE_DIGIT_SIGMA
+    assert finetune_budget(["cifar10"], 78).digit_sigma == 0.0
+    assert finetune_budget(["eyeriss"], 781, digit_sigma=0.0).digit_sigma == 0.0
     assert finetune_budget(["eyeriss"], 781, digit_sigma=0.4).digit_sigma == 0.4
     assert finetune_budget(["cifar10"], 390, digit_sigma=0.4).digit_sigma == 0.4
     assert finetune_budget(["cifar10"], 78, digit_sigma=0.4).digit_sigma == 0.0

@@ -821,8 +821,7 @@ class RLM(Surrogate):
         most likely token's branch and of its neighbour's (decoded greedily from there) are
         averaged by their probabilities; the digits after the last branch are expectations."""
         b, end = at[0], toks.shape[1]
-        exponent = b - base in self.numbers.exponent_positions
-        top_p, top_ids = _neighbour_branches(prs[:, b], exponent or self.numbers.exponent_first)
+        top_p, top_ids = _neighbour_branches(prs[:, b], self.numbers.exponent_first)
         values = []
         for i in range(top_ids.shape[1]):
             t, p = toks.clone(), prs.clone()
