@@ -655,6 +655,36 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
         assert m.scalers[o].x[-1] == pytest.approx(Y[idx, j].max())  # fitted on its labels
 
 
+def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, data_dir,
+                                                                     monkeypatch):
+    from nas_rlm.surrogates import recipes
+    from nas_rlm.surrogates.recipes import FinetunedRLM
+
+    monkeypatch.setattr(recipes, "SELECT_EPOCHS_MIN_LABELS", 20)
+    fits = []
+    real = recipes.finetune_rlm
+
+    def spy(base, archs, Y, columns, train=None, **kw):
+        fits.append((len(archs), train.steps))
+        return real(base, archs, Y, columns, train, **kw)
+
+    monkeypatch.setattr(recipes, "finetune_rlm", spy)
+    archs, Y = _pool("eyeriss", 20, data_dir)
+    sur = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1, 16))
+    sur.fit(archs, Y)
+    chosen = sur.models[0].training_info["finetune"]["epochs_chosen"]
+    scores = chosen["val_tau"]
+    assert set(scores) == {"1", "16"}
+    assert chosen["epochs"] == (16.0 if scores["16"] > scores["1"] else 1.0)
+    # each choice fits 16 of the 20 labels (4, 8 steps), then the chosen one fits all 20
+    assert fits == [(16, 4), (16, 8), (20, 10 if chosen["epochs"] == 16 else 4)]
+    assert sur.models[0].training_info["steps_run"] == fits[-1][1]
+    # below the threshold no choice is made: one fit at the surrogate's own passes
+    fits.clear()
+    FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epochs=0).fit(archs[:16], Y[:16])
+    assert fits == [(16, 4)]
+
+
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     from nas_rlm.surrogates.recipes import (
         FINETUNE_ACCURACY_TRAIN,

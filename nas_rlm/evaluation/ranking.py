@@ -487,9 +487,11 @@ def _base_settings(space: str, targets: Sequence[str],
     from ..surrogates.recipes import (
         FINETUNE_ACCURACY_TRAIN,
         FINETUNE_DIGIT_SIGMA,
+        FINETUNE_EPOCH_CHOICES,
         FINETUNE_EPOCHS,
         FINETUNE_TRAIN,
         FREEZE_DEVICE_ENCODER,
+        SELECT_EPOCHS_MIN_LABELS,
         load_base,
     )
 
@@ -501,7 +503,10 @@ def _base_settings(space: str, targets: Sequence[str],
                             "epochs": FINETUNE_EPOCHS, "freeze_devices": FREEZE_DEVICE_ENCODER,
                             # only where set, so cells made before it existed stay valid
                             **({"digit_sigma": FINETUNE_DIGIT_SIGMA} if FINETUNE_DIGIT_SIGMA
-                               else {})}
+                               else {}),
+                            **({"epoch_choices": list(FINETUNE_EPOCH_CHOICES),
+                                "select_min_labels": SELECT_EPOCHS_MIN_LABELS}
+                               if len(FINETUNE_EPOCH_CHOICES) > 1 else {})}
 
 
 def _versions() -> dict[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -500,6 +500,19 @@ FREEZE_DEVICE_ENCODER = True
 FINETUNE_DIGIT_SIGMA = 0.4
 
 
+#: Passes over the labels a fine-tune of many labels chooses between (``select_epochs``): how
+#: long a column needs differs by column, and its labels can tell. Pool validation (N = 781,
+#: pool seed 0, 500 pool archs, exact-median τ, 12 → 24 passes; budget_pool_val.py):
+#: titan_rtx_256 0.971 / 0.974 → 0.980 / 0.980 (seeds 0, 1), eyeriss 0.984 → 0.987, while
+#: gold_6226 0.916 / 0.918 → 0.913 / 0.914 and raspi4 0.855 → 0.854 (docs/rlm_v2.md).
+FINETUNE_EPOCH_CHOICES = (FINETUNE_EPOCHS, 2 * FINETUNE_EPOCHS)
+#: From this many labels (the N = 781 of the protocol; fewer leave too small a validation
+#: fifth to choose on, and were not measured) a fine-tune chooses its passes, holding out
+#: ``SELECT_VAL_FRACTION`` of the labels to score each choice.
+SELECT_EPOCHS_MIN_LABELS = 500
+SELECT_VAL_FRACTION = 0.2
+
+
 #: A new device gets a mix head (``finetune_rlm``) from up to this many labels: the range
 #: it was chosen on (S = 10-100, ``experiments/fewshot/stack_pool_val.py``). At N = 781 it
 #: buys nothing overall: on 500 pool archs, the best blend weight moved ρ by +0.0003
@@ -525,6 +538,43 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
     freeze = cfg.freeze_encoder or (freeze_devices and cfg is train and longer)
     sigma = cfg.digit_sigma or (digit_sigma if longer else 0.0)
     return replace(cfg, steps=steps, freeze_encoder=freeze, digit_sigma=sigma)
+
+
+def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: np.ndarray,
+                  columns: Sequence[str], budget: Callable[[int, float], TrainConfig],
+                  choices: Sequence[float] = FINETUNE_EPOCH_CHOICES, seed: int = 0,
+                  accuracy: Sequence[str] | None = None,
+                  threads: int = 1) -> tuple[float, dict[str, float]]:
+    """The passes over the labels (of ``choices``) to fine-tune the base in ``base_dir`` on
+    ``Y`` for: each choice fine-tunes a fresh base on a random ``1 - SELECT_VAL_FRACTION`` of
+    the archs (``budget(n, passes)`` gives its :class:`TrainConfig`) and is scored by the
+    mean Kendall τ of its exact median on the rest; the first best wins, so a tie keeps the
+    shorter budget. Returns the choice and every choice's τ (keys as ``str``, for JSON).
+
+    Why by validation: titan_rtx_256 under-fits at 12 passes and gains 0.009 τ at 24, while
+    gold_6226 loses 0.003 there (``FINETUNE_EPOCH_CHOICES``). The labels are the caller's
+    training pool; nothing else is read."""
+    from scipy.stats import kendalltau
+
+    if not choices:
+        raise NasRlmError("select_epochs needs at least one choice of passes")
+    Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), len(columns))
+    n_val = round(SELECT_VAL_FRACTION * len(archs))
+    if n_val < 2 or len(archs) - n_val < 2:
+        raise NasRlmError(f"select_epochs needs more labels than {len(archs)}")
+    perm = np.random.default_rng([seed, 13]).permutation(len(archs))
+    val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    val_archs = [archs[i] for i in val]
+    scores: dict[str, float] = {}
+    for passes in choices:
+        rlm = finetune_rlm(load_base(base_dir, space, columns), [archs[i] for i in fit],
+                           Y[fit], columns, budget(len(fit), passes), seed=seed,
+                           accuracy=accuracy, progress=False, threads=threads)
+        pred = rlm.predict_point(val_archs)
+        taus = [kendalltau(pred[:, j], Y[val, j]).statistic for j in range(len(columns))]
+        scores[f"{passes:g}"] = float(np.nanmean(taus)) if np.isfinite(taus).any() else -1.0
+    best = max(choices, key=lambda c: scores[f"{c:g}"])
+    return float(best), scores
 
 
 def load_base(base_dir: str | os.PathLike, space: str | None = None,
@@ -806,7 +856,10 @@ class FinetunedRLM(Surrogate):
     contract: ``nas-rlm evaluate --surrogates rlm_base``.
 
     One fine-tune per objective, each with the budget :func:`finetune_budget` gives its kind
-    and ``N`` (as ``nas-rlm finetune`` does). The base is reloaded for every fine-tune
+    and ``N`` (as ``nas-rlm finetune`` does); from ``SELECT_EPOCHS_MIN_LABELS`` labels on, its
+    passes over the labels are chosen among ``epoch_choices`` on a fifth of them
+    (:func:`select_epochs`), and recorded in the model's ``training_info["finetune"]``.
+    The base is reloaded for every fine-tune
     (fine-tuning changes it in place). A base that saw an objective in pretraining is
     refused by :meth:`fit` before any fine-tuning (``evaluate`` refuses it before any cell):
     its figure would not be one from ``N`` labels.
@@ -819,7 +872,8 @@ class FinetunedRLM(Surrogate):
                  accuracy_train: TrainConfig = FINETUNE_ACCURACY_TRAIN,
                  epochs: float = FINETUNE_EPOCHS,
                  freeze_devices: bool = FREEZE_DEVICE_ENCODER,
-                 digit_sigma: float = FINETUNE_DIGIT_SIGMA) -> None:
+                 digit_sigma: float = FINETUNE_DIGIT_SIGMA,
+                 epoch_choices: Sequence[float] = FINETUNE_EPOCH_CHOICES) -> None:
         from .pretrained import default_base_dir
 
         self.space = as_space(space)
@@ -830,6 +884,7 @@ class FinetunedRLM(Surrogate):
         self.accuracy = sorted(ACCURACY_NAMES if accuracy is None else accuracy)
         self.train, self.accuracy_train, self.epochs = train, accuracy_train, epochs
         self.freeze_devices, self.digit_sigma = freeze_devices, digit_sigma
+        self.epoch_choices = tuple(epoch_choices)
         self.models: list[RLM] = []
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
@@ -840,15 +895,30 @@ class FinetunedRLM(Surrogate):
                               f"{self.objectives}")
         # a fresh base per objective (fine-tuning changes it in place); the first load checks
         # every objective, so a base that saw one is refused before any fine-tuning
-        self.models = [finetune_rlm(load_base(self.base_dir, self.space.name, self.objectives),
-                                    archs, Y[:, [j]], [o], self.budget(o, len(archs)),
-                                    seed=self.seed, accuracy=self.accuracy,
-                                    progress=False, threads=self.threads)
-                       for j, o in enumerate(self.objectives)]
+        load_base(self.base_dir, self.space.name, self.objectives)
+        self.models = []
+        for j, o in enumerate(self.objectives):
+            epochs, scores = self.epochs, None
+            if len(self.epoch_choices) > 1 and len(archs) >= SELECT_EPOCHS_MIN_LABELS:
+                epochs, scores = select_epochs(
+                    self.base_dir, self.space.name, archs, Y[:, [j]], [o],
+                    lambda n, passes, o=o: self.budget(o, n, passes), self.epoch_choices,
+                    self.seed, self.accuracy, self.threads)
+            m = finetune_rlm(load_base(self.base_dir, self.space.name, self.objectives),
+                             archs, Y[:, [j]], [o], self.budget(o, len(archs), epochs),
+                             seed=self.seed, accuracy=self.accuracy, progress=False,
+                             threads=self.threads)
+            if scores is not None:
+                m.training_info["finetune"]["epochs_chosen"] = {"epochs": epochs,
+                                                               "val_tau": scores}
+            self.models.append(m)
         return self
 
-    def budget(self, objective: str, n: int) -> TrainConfig:
-        return finetune_budget([objective], n, self.accuracy, self.epochs, self.train,
+    def budget(self, objective: str, n: int, epochs: float | None = None) -> TrainConfig:
+        """The budget for ``n`` labels of ``objective``, at ``epochs`` passes (default: this
+        surrogate's ``epochs``)."""
+        return finetune_budget([objective], n, self.accuracy,
+                               self.epochs if epochs is None else epochs, self.train,
                                self.accuracy_train, self.freeze_devices, self.digit_sigma)
 
     def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
