@@ -679,10 +679,11 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
     # each choice fits 16 of the 20 labels (4, 8 steps), then the chosen one fits all 20
     assert fits == [(16, 4), (16, 8), (20, 10 if chosen["epochs"] == 16 else 4)]
     assert sur.models[0].training_info["steps_run"] == fits[-1][1]
+    assert sur.fit_info() == {"eyeriss": chosen}  # what `nas-rlm evaluate` records per cell
     # below the threshold no choice is made: one fit at the surrogate's own passes
     fits.clear()
-    FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epochs=0).fit(archs[:16], Y[:16])
-    assert fits == [(16, 4)]
+    few = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epochs=0)
+    assert few.fit(archs[:16], Y[:16]).fit_info() == {} and fits == [(16, 4)]
 
 
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
@@ -715,9 +716,11 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
 
 
 def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data_dir,
-                                                                  tmp_path):
+                                                                  tmp_path, monkeypatch):
     from nas_rlm.evaluation.ranking import EvaluationConfig, evaluate
+    from nas_rlm.surrogates import recipes
 
+    monkeypatch.setattr(recipes, "SELECT_EPOCHS_MIN_LABELS", 12)  # choose passes at N = 12
     out = tmp_path / "ev"
     cfg = EvaluationConfig("nb201", ["fpga"], ["rlm_base", "flops_pruned"], [12], [0],
                            test_limit=25, rlm_base=str(base_dir))
@@ -731,9 +734,14 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     archs, _ = load_targets("nb201", ["fpga"], data_dir)
     np.testing.assert_allclose(saved.predict_expected([archs[i] for i in te])[:, 0],
                                cell["rlm_base_ev.point"][:, 0], rtol=1e-5)
-    assert saved.training_info["train_indices"] == json.loads(
-        (out / "cells" / "rlm_base_n12_s0.json").read_text())["train_indices"]
+    record = json.loads((out / "cells" / "rlm_base_n12_s0.json").read_text())
+    assert saved.training_info["train_indices"] == record["train_indices"]
+    # the passes chosen on a fifth of the pool are recorded in the cell
+    chosen = record["fit_info"]["fpga"]
+    assert chosen == saved.training_info["finetune"]["epochs_chosen"]
+    assert set(chosen["val_tau"]) == {f"{e:g}" for e in recipes.FINETUNE_EPOCH_CHOICES}
     config = json.loads((out / "config.json").read_text())
+    assert config["rlm_base"]["epoch_choices"] == list(recipes.FINETUNE_EPOCH_CHOICES)
     assert config["rlm_base"]["dir"] == str(base_dir.resolve())
     assert config["rlm_base"]["train"]["steps"] == FINETUNE_TRAIN.steps
     assert config["rlm_base"]["freeze_devices"] is True  # a rule change is a settings change

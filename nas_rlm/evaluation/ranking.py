@@ -262,8 +262,9 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
         if s is not None:
             arrays[f"{r}.lo90"], arrays[f"{r}.hi90"] = lo.astype(np.float32), hi.astype(
                 np.float32)
+    fit_info = getattr(model, "fit_info", None)  # choices a surrogate made while fitting
     cell = {"surrogate": name, "n": n, "seed": seed, "settings": settings,
-            "train_indices": tr.tolist(),
+            "train_indices": tr.tolist(), **({"fit_info": fit_info()} if fit_info else {}),
             "seconds": {"fit": round(fit_s, 2), "predict": round(predict_s, 2)},
             "readouts": {r: score_readout(p, true, targets, larger, s)
                          for r, (p, s) in readouts.items()}}

@@ -914,6 +914,13 @@ class FinetunedRLM(Surrogate):
             self.models.append(m)
         return self
 
+    def fit_info(self) -> dict[str, dict]:
+        """Per objective, the passes :func:`select_epochs` chose and its validation τ of each
+        (empty where no choice was made): ``nas-rlm evaluate`` records it in the cell."""
+        return {o: m.training_info["finetune"]["epochs_chosen"]
+                for o, m in zip(self.objectives, self._fitted(), strict=True)
+                if "epochs_chosen" in m.training_info.get("finetune", {})}
+
     def budget(self, objective: str, n: int, epochs: float | None = None) -> TrainConfig:
         """The budget for ``n`` labels of ``objective``, at ``epochs`` passes (default: this
         surrogate's ``epochs``)."""
