@@ -657,6 +657,8 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
 
 def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, data_dir,
                                                                      monkeypatch):
+    from dataclasses import replace
+
     from nas_rlm.surrogates import recipes
     from nas_rlm.surrogates.recipes import FinetunedRLM
 
@@ -669,21 +671,25 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
         return real(base, archs, Y, columns, train, **kw)
 
     monkeypatch.setattr(recipes, "finetune_rlm", spy)
-    archs, Y = _pool("eyeriss", 20, data_dir)
-    sur = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1, 16))
+    archs, Y = load_targets("nb201", ["eyeriss", "cifar10"], data_dir)
+    idx = train_indices("nb201", 20, 0)
+    archs, Y = [archs[i] for i in idx], Y[idx]
+    sur = FinetunedRLM("nb201", ["eyeriss", "cifar10"], base_dir, train=_few(),
+                       accuracy_train=replace(_few(), steps=6), epoch_choices=(1, 16))
     sur.fit(archs, Y)
     chosen = sur.models[0].training_info["finetune"]["epochs_chosen"]
     scores = chosen["val_tau"]
     assert set(scores) == {"1", "16"}
     assert chosen["epochs"] == (16.0 if scores["16"] > scores["1"] else 1.0)
-    # each choice fits 16 of the 20 labels (4, 8 steps), then the chosen one fits all 20
-    assert fits == [(16, 4), (16, 8), (20, 10 if chosen["epochs"] == 16 else 4)]
-    assert sur.models[0].training_info["steps_run"] == fits[-1][1]
+    # each choice fits 16 of the 20 labels (4, 8 steps), then the chosen one fits all 20;
+    # an accuracy keeps its passes (12 of 20 labels: 8 steps), with no choice made
+    assert fits == [(16, 4), (16, 8), (20, 10 if chosen["epochs"] == 16 else 4), (20, 8)]
+    assert sur.models[0].training_info["steps_run"] == fits[2][1]
     assert sur.fit_info() == {"eyeriss": chosen}  # what `nas-rlm evaluate` records per cell
     # below the threshold no choice is made: one fit at the surrogate's own passes
     fits.clear()
     few = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epochs=0)
-    assert few.fit(archs[:16], Y[:16]).fit_info() == {} and fits == [(16, 4)]
+    assert few.fit(archs[:16], Y[:16, :1]).fit_info() == {} and fits == [(16, 4)]
 
 
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
