@@ -748,6 +748,7 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     assert set(chosen["val_tau"]) == {f"{e:g}" for e in recipes.FINETUNE_EPOCH_CHOICES}
     config = json.loads((out / "config.json").read_text())
     assert config["rlm_base"]["epoch_choices"] == list(recipes.FINETUNE_EPOCH_CHOICES)
+    assert config["rlm_base"]["select_val_fraction"] == recipes.SELECT_VAL_FRACTION
     assert config["rlm_base"]["dir"] == str(base_dir.resolve())
     assert config["rlm_base"]["train"]["steps"] == FINETUNE_TRAIN.steps
     assert config["rlm_base"]["freeze_devices"] is True  # a rule change is a settings change

@@ -482,7 +482,7 @@ def _base_settings(space: str, targets: Sequence[str],
                    base_dir: str | os.PathLike[str] | None) -> tuple[Path, dict]:
     """The base dir of ``rlm_base`` and what its cells depend on: the base (its manifest's
     file hashes: a retrained base is a change, a moved one is not), both budgets, the
-    frozen-encoder rule and the soft-digit width. Loading it
+    frozen-encoder rule, the soft-digit width and how a device chooses its passes. Loading it
     here refuses a base for another space, or one that saw a target, before any cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
@@ -493,6 +493,7 @@ def _base_settings(space: str, targets: Sequence[str],
         FINETUNE_TRAIN,
         FREEZE_DEVICE_ENCODER,
         SELECT_EPOCHS_MIN_LABELS,
+        SELECT_VAL_FRACTION,
         load_base,
     )
 
@@ -506,7 +507,8 @@ def _base_settings(space: str, targets: Sequence[str],
                             **({"digit_sigma": FINETUNE_DIGIT_SIGMA} if FINETUNE_DIGIT_SIGMA
                                else {}),
                             **({"epoch_choices": list(FINETUNE_EPOCH_CHOICES),
-                                "select_min_labels": SELECT_EPOCHS_MIN_LABELS}
+                                "select_min_labels": SELECT_EPOCHS_MIN_LABELS,
+                                "select_val_fraction": SELECT_VAL_FRACTION}
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {})}
 
 
