@@ -476,6 +476,40 @@ def test_a_tflite_device_reads_the_converted_graph(tiny_config, tmp_path) -> Non
         RLM(["pixel3"], space, tiny_config(), converted_objectives=["raspi4"])
 
 
+def test_prediction_encodes_a_text_shared_by_two_views_once(tiny_config, monkeypatch) -> None:
+    """Where the converted graph is the optimised one (no dead branch), that text is encoded
+    once and decodes both views' objectives; the values are those of decoding each view on
+    its own, and every arch gets its own view's values."""
+    archs = [DEAD, *SPACE.sample(11, 4)]
+    rlm = RLM(["cifar10", "eyeriss", "pixel3"], SPACE, tiny_config(),
+              executed_objectives=["eyeriss"], converted_objectives=["pixel3"])
+    views = rlm.views_for(archs)
+    assert any(v[0] == v[2] for v in views) and any(v[0] != v[2] for v in views)
+    Y = np.c_[np.linspace(80, 90, 12), np.linspace(1, 5, 12), np.linspace(1, 20, 12)]
+    rlm.fit(archs, Y, steps=2, eval_every=2, val_fraction=0.0, progress=False)
+    padded = []
+    real_pad = RLM.pad
+
+    def pad(self, seqs):
+        padded.extend(tuple(s) for s in seqs)
+        return real_pad(self, seqs)
+
+    monkeypatch.setattr(RLM, "pad", pad)
+    ev = rlm.predict_expected(archs, batch_size=4)
+    distinct = {t for v in views for t in v}
+    assert len(padded) == len(set(padded)) == len(distinct)
+    assert set(padded) == {tuple(s) for s in rlm.encode_texts(sorted(distinct))}
+    assert len(rlm.predict(archs, k=3, batch_size=4)) == len(archs)
+    for j, name in enumerate(rlm.objectives):  # each view alone, as before the sharing
+        names = rlm.objectives
+        rlm.objectives = [name]
+        try:
+            np.testing.assert_allclose(rlm.predict_expected(archs, batch_size=4)[:, 0],
+                                       ev[:, j], rtol=1e-4)
+        finally:
+            rlm.objectives = names
+
+
 def test_a_step_encodes_each_distinct_text_once_and_buckets_by_length(tiny_config,
                                                                       monkeypatch) -> None:
     """An arch whose two views are one text (no dead branch) is encoded once per step; with
