@@ -19,6 +19,7 @@ from nas_rlm.search_spaces.nb201 import (
     EDGES,
     NB201,
     OPS,
+    converter_edges,
     live_edges,
     parse_arch_string,
     reaching_edges,
@@ -453,6 +454,26 @@ def test_live_edges(arch, pruned):
 )
 def test_reaching_edges(arch, kept):
     assert reaching_edges(arch) == kept
+    assert converter_edges(arch, 1) == kept
+
+
+@pytest.mark.parametrize(
+    ("arch", "rule_1", "rule_2"),
+    [
+        # node 2 with two op inputs and no way out: dropped by both rules
+        ((3, 3, 3, 3, 3, 0), [0, 3, 4], [0, 3, 4]),
+        # node 2 with one op input (1->2) and no way out: pixel3 ran it, and node 1 for it
+        ((3, 0, 3, 3, 0, 0), [3], [0, 2, 3]),
+        ((0, 3, 0, 3, 3, 0), [3, 4], [1, 3, 4]),
+        # node 2 reaches the output and reads node 1 through `none` only: node 1 still runs
+        ((3, 3, 0, 0, 0, 3), [1, 5], [0, 1, 5]),
+        ((0, 0, 0, 0, 0, 0), [], []),
+        ((3, 3, 3, 3, 3, 3), [0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]),
+    ],
+)
+def test_the_second_converter_rule_keeps_what_pixel3_ran(arch, rule_1, rule_2):
+    assert converter_edges(arch, 1) == reaching_edges(arch) == rule_1
+    assert converter_edges(arch) == converter_edges(arch, 2) == rule_2
 
 
 def test_the_converted_graph_drops_dead_ends_and_folds_a_constant_network():
@@ -488,12 +509,34 @@ def test_converted_is_recorded_only_where_set():
 
     assert "converted" not in SPACE.settings()  # run dirs and checkpoints keep their keys
     conv = SPACE.converted_view()
-    assert conv.settings() == {"prune": False, "every_edge": True, "converted": True}
+    assert conv.settings() == {"prune": False, "every_edge": True, "converted": True,
+                               "converter": 2}
     again = get_space("nb201", conv.settings(), recorded=True)
     assert again.to_text(DEAD_BRANCH) == conv.to_text(DEAD_BRANCH) != \
         SPACE.executed().to_text(DEAD_BRANCH)
     with pytest.raises(ArchError, match="converted must be true or false"):
         NB201(converted="yes")
+    with pytest.raises(ArchError, match="converter must be one of"):
+        NB201(converter=3)
+
+
+def test_a_checkpoint_made_before_the_second_converter_rule_reads_the_first():
+    """A model records its space's settings; one recorded before ``converter`` existed was
+    trained on the texts of rule 1, and keeps reading them."""
+    from nas_rlm.search_spaces import get_space
+
+    one_input_dead_node2 = (3, 0, 3, 3, 0, 0)  # rule 2 keeps two convs that rule 1 drops
+    old = get_space("nb201", {"prune": True, "every_edge": True}, recorded=True)
+    assert old.converter == 1 and old.converted_view().converter == 1
+    assert SPACE.converter == 2 and SPACE.settings()["converter"] == 2
+
+    def convs(space):
+        return sum(n.op_type == "Conv" for n in space.converted_view().to_onnx(
+            one_input_dead_node2, weights="none").functions[0].node)
+
+    assert (convs(old), convs(SPACE)) == (1, 3)
+    assert old.converted_view().to_text(DEAD_BRANCH) == SPACE.converted_view().to_text(
+        DEAD_BRANCH)  # where the rules agree, so do the texts
 
 
 def test_unpruned_texts_keep_the_dead_branches_the_devices_ran():
@@ -519,10 +562,10 @@ def test_space_settings_round_trip_through_get_space():
     from nas_rlm.search_spaces import get_space
 
     keep = get_space("nb201", NB201(prune=False).settings())
-    assert keep.settings() == {"prune": False, "every_edge": True}
+    assert keep.settings() == {"prune": False, "every_edge": True, "converter": 2}
     # a checkpoint from before every_edge existed reads the shared graph it was trained on
     old = get_space("nb201", {"prune": True}, recorded=True)
-    assert old.settings() == {"prune": True, "every_edge": False}
+    assert old.settings() == {"prune": True, "every_edge": False, "converter": 1}
     assert old.executed().to_text(DEAD_BRANCH) == NB201(prune=False,
                                                         every_edge=False).to_text(DEAD_BRANCH)
     assert keep.to_text(DEAD_BRANCH) == NB201(prune=False).to_text(DEAD_BRANCH)
@@ -531,9 +574,9 @@ def test_space_settings_round_trip_through_get_space():
     with pytest.raises(ArchError, match="prune must be true or false"):
         NB201(prune="no")
     shared = get_space("nb201", NB201(every_edge=False).settings())
-    assert shared.settings() == {"prune": True, "every_edge": False}
-    assert shared.executed().settings() == {"prune": False, "every_edge": False}
-    assert NB201().executed().settings() == {"prune": False, "every_edge": True}
+    assert shared.settings() == {"prune": True, "every_edge": False, "converter": 2}
+    assert shared.executed().settings() == {"prune": False, "every_edge": False, "converter": 2}
+    assert NB201().executed().settings() == {"prune": False, "every_edge": True, "converter": 2}
     with pytest.raises(ArchError, match="every_edge must be true or false"):
         NB201(every_edge=1)
 
