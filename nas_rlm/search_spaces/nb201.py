@@ -191,7 +191,9 @@ class NB201(ChoiceSpace):
 
     def settings(self) -> dict[str, Any]:
         """As :meth:`SearchSpace.settings`; ``converted`` only where set, so every space,
-        run dir and checkpoint recorded before that setting existed keeps its settings."""
+        run dir and checkpoint recorded before that setting existed keeps its settings.
+        ``converter`` is always recorded: it changes the converted texts, so run dirs made
+        before it existed do not resume."""
         out = super().settings()
         if not self.converted:
             del out["converted"]
@@ -392,9 +394,8 @@ def build_network(arch: Arch, weights: Weights, seed: int, optimized: bool,
 def build_converted(arch: Arch, weights: Weights, seed: int, rule: int = 2) -> onnx.ModelProto:
     """The network as a constant-folding converter leaves it (:meth:`NB201.converted_view`):
     each cell keeps the edges ``rule`` keeps (:func:`converter_edges`), each its own op; a cell
-    with no path of
-    non-``none`` ops from input to output makes the logits a constant, so what remains is
-    a head on a zeroed input."""
+    with no path of non-``none`` ops from input to output makes the logits a constant, so
+    what remains is a head on a zeroed input."""
     if live_edges(arch):
         return build_network(arch, weights, seed, True, edges=converter_edges(arch, rule))
     b = GraphBuilder(weights, seed)
