@@ -37,15 +37,7 @@ CONV3 = 3  # index of nor_conv_3x3 in NB201's op list
 def v1(arch) -> list[int]:
     """Rule 2 (``converter_edges``) without its second clause (edge 0→1 read through
     ``none``): node 2 kept when exactly one of its in-edges is an op."""
-    useful, kept = {3}, []
-    if (arch[1] != 0) != (arch[2] != 0):
-        useful.add(2)
-    for e in reversed(range(len(EDGES))):  # EDGES is in topological order of destinations
-        dst, src = EDGES[e]
-        if arch[e] != 0 and dst in useful:
-            useful.add(src)
-            kept.append(e)
-    return sorted(kept)
+    return reaching_edges(arch, also=[2] if (arch[1] != 0) != (arch[2] != 0) else [])
 
 
 RULES = {"R0": reaching_edges, "V1": v1, "V2": partial(converter_edges, rule=2)}

@@ -19,7 +19,7 @@ published convention (and they match xautodl exactly).
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -217,10 +217,11 @@ class NB201(ChoiceSpace):
         return count_flops(build_network(self.parse(arch), "none", 0, True, prune=True))
 
 
-def reaching_edges(arch: Arch) -> list[int]:
+def reaching_edges(arch: Arch, also: Iterable[int] = ()) -> list[int]:
     """Edges on a path of non-``none`` ops to the cell output, whether or not the cell input
-    reaches them: what dead-code elimination keeps when ``x·0`` is not folded."""
-    useful, kept = {3}, []
+    reaches them: what dead-code elimination keeps when ``x·0`` is not folded. Nodes in
+    ``also`` are kept as if they were outputs too (:func:`converter_edges`)."""
+    useful, kept = {3, *also}, []
     for e in reversed(range(N_EDGES)):  # EDGES is in topological order of destinations
         dst, src = EDGES[e]
         if arch[e] != 0 and dst in useful:
@@ -244,17 +245,11 @@ def converter_edges(arch: Arch, rule: int = 2) -> list[int]:
     """
     if rule == 1:
         return reaching_edges(arch)
-    useful, kept = {3}, []
-    if (arch[1] != 0) != (arch[2] != 0):
-        useful.add(2)
-    for e in reversed(range(N_EDGES)):  # EDGES is in topological order of destinations
-        dst, src = EDGES[e]
-        if arch[e] != 0 and dst in useful:
-            useful.add(src)
-            kept.append(e)
-    if arch[0] != 0 and arch[2] == 0 and 5 in reaching_edges(arch) and 0 not in kept:
-        kept.append(0)
-    return sorted(kept)
+    kept = reaching_edges(arch, also=[2] if (arch[1] != 0) != (arch[2] != 0) else [])
+    # node 2 reaches the output (edge 2->3 is an op) and reads node 1 through `none` only
+    if arch[0] != 0 and arch[2] == 0 and arch[5] != 0 and 0 not in kept:
+        kept = sorted([0, *kept])
+    return kept
 
 
 CONVERTER_RULES = (1, 2)

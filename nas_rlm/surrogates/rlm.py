@@ -640,7 +640,7 @@ class RLM(Surrogate):
         out = np.empty((len(views), k, len(self.objectives)))
         cols_of = [[j for j in range(len(self.objectives)) if self.view_of(j) == v]
                    for v in range(self.n_views)]
-        stands_in: dict[str, set[int]] = {}  # text -> the views (with objectives) it is
+        stands_in: dict[str, set[int]] = {}  # text -> the views with objectives it is in
         for x in views:
             for v, t in enumerate(x):
                 if cols_of[v]:
