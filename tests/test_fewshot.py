@@ -599,6 +599,7 @@ def test_shipped_base_never_saw_a_heldout_device_and_finetune_uses_it(tmp_path, 
     # the TFLite source reads what its converter left; every other source what PyTorch ran
     assert base.converted_objectives[0] == "pixel3"
     assert set(seen) - {"pixel3"} <= set(base.executed_objectives)
+    assert base.space_settings["converter"] == 2  # pretrained on the second converter rule
     archs, Y = _pool("raspi4", 10, data_dir)
     csv = tmp_path / "raspi4.csv"
     csv.write_text("arch,raspi4\n" + "".join(f"{a},{y}\n" for a, y in zip(archs, Y[:, 0],

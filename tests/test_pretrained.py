@@ -39,6 +39,8 @@ def test_objective_order_and_no_leak(rlm):
     assert rlm.objectives == ["cifar10", "pixel3", "eyeriss", "gold_6226", "1080ti_1"]
     pool = set(rlm.training_info["train_indices"])
     assert len(pool) == 781 and not pool & set(heldout_indices("nb201").tolist())
+    # pixel3 reads the TFLite graph of converter rule 2, as its base was pretrained on
+    assert rlm.space_settings["converter"] == 2 and rlm.converted_objectives[0] == "pixel3"
 
 
 def test_predicts_a_strong_cell_above_an_empty_one(rlm, monkeypatch, tmp_path):

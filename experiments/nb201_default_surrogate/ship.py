@@ -59,6 +59,8 @@ def main() -> None:
             "(`training.SOFT_MIN_DISTINCT`)" if sigma else "one-hot digit targets")
     starts = ", ".join(f"{c} from {s}" for c, s in ft["started_from"].items())
     seen = " and ".join(ft["seen_in_pretraining"]) or "none"
+    converted = ", ".join(o for o in rlm.objectives if o in rlm.converted_objectives) or "none"
+    rule = rlm.space_settings.get("converter", 1)
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters) that reads
@@ -66,7 +68,8 @@ the canonical ONNX text of an NB201 network and writes one number per objective,
 its objective token: {', '.join(rlm.objectives)} (CIFAR-10 test accuracy in %, 200 epochs;
 then latency in ms on each device). Accuracy is read from the optimised graph (dead branches
 removed); {', '.join(o for o in rlm.objectives if o in rlm.executed_objectives)} from the
-graph the devices ran (dead branches kept). Numbers are exponent first, each objective
+graph the devices ran (dead branches kept); {converted} from the graph the TFLite converter
+left (rule {rule}, docs/rlm_v2.md). Numbers are exponent first, each objective
 normalised onto [1, 9] by a quantile map fitted on the training labels (saved in `rlm.json`,
 mapped back to units on output). Format version {FORMAT_VERSION}.
 
