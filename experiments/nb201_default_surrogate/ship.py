@@ -60,7 +60,7 @@ def main() -> None:
     starts = ", ".join(f"{c} from {s}" for c, s in ft["started_from"].items())
     seen = " and ".join(ft["seen_in_pretraining"]) or "none"
     converted = ", ".join(o for o in rlm.objectives if o in rlm.converted_objectives) or "none"
-    rule = rlm.space_settings.get("converter", 1)
+    rule = rlm.space_settings["converter"]  # bound with NB201.legacy_settings for old files
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters) that reads
