@@ -353,6 +353,48 @@ def test_shared_cross_attention_equals_per_row_copies(tiny_config, texts, mode,
     np.testing.assert_allclose(grouped[1], copies[1], rtol=1e-4)
 
 
+def test_encoding_ahead_in_a_thread_changes_no_number(tiny_config, texts, monkeypatch) -> None:
+    """With two torch threads the encoder runs batches ahead in a second thread: samples,
+    medians and expected values are those of encoding in turn; with one torch thread the
+    encoder stays in the caller's thread (one core)."""
+    import threading
+
+    import nas_rlm.surrogates.rlm as rlm_mod
+
+    rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config())
+    rlm.build(texts, seed=5)
+    encoder_threads = []
+    encode = rlm._encode
+    monkeypatch.setattr(rlm, "_encode", lambda batch: encoder_threads.append(
+        threading.current_thread().name) or encode(batch))
+
+    def readouts():
+        return (rlm.predict(texts, k=3, seed=2, batch_size=2),
+                rlm.predict_median(texts, batch_size=2),
+                rlm.predict_expected(texts, batch_size=2))
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        ahead = readouts()
+        assert encoder_threads and all(t.startswith("rlm-encoder") for t in encoder_threads)
+        monkeypatch.setattr(rlm_mod, "ENCODE_AHEAD", 0)
+        encoder_threads.clear()
+        in_turn = readouts()
+        assert set(encoder_threads) == {threading.current_thread().name}
+        monkeypatch.setattr(rlm_mod, "ENCODE_AHEAD", 2)
+        torch.set_num_threads(1)
+        encoder_threads.clear()
+        one_thread = readouts()
+        assert set(encoder_threads) == {threading.current_thread().name}
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(ahead, in_turn, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # one thread sums floats in another order: the same numbers up to rounding
+    np.testing.assert_allclose(one_thread[2], ahead[2], rtol=1e-5)
+
+
 @pytest.mark.parametrize("rows", [[0, 0, 0, 2, 2, 3], [0, 0, 2, 3], [1, 1, 1, 1]])
 def test_grouped_attention_with_any_rows_per_text(rows) -> None:
     """Rows attend to their own text's keys whatever the count per text, a text with no rows

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -129,6 +131,12 @@ GREEDY = (1.0, 1.0)
 #: most samples a decade off (pixel3: 1.5 % of samples → 0.75 %); the median of the samples
 #: ranks as before (τ within 0.008).
 TOP_P = 0.95
+
+#: Batches the encoder runs ahead of decoding, in a second thread, when torch may use two
+#: or more threads (0: never). The encoder pass is a few large matrix products, the decoder
+#: many small steps; torch releases the GIL inside its ops, so on two cores the two overlap.
+#: With one torch thread (``--threads 1``) a prediction stays on one core.
+ENCODE_AHEAD = 2
 
 
 def check_view(view: str) -> None:
@@ -649,32 +657,53 @@ class RLM(Surrogate):
         for t, vs in stands_in.items():
             groups.setdefault(tuple(sorted(vs)), []).append(t)
         jobs = [(vs, sorted(ts, key=lambda t: -len(t))) for vs, ts in groups.items()]
-        bar = tqdm(total=sum(-(-len(u) // batch_size) for _, u in jobs), desc="predict",
-                   unit="batch", disable=not progress)
-        for vs, uniq in jobs:
-            cols = [j for v in vs for j in cols_of[v]]
-            values = np.empty((len(uniq), k, len(cols)))
-            for s in range(0, len(uniq), batch_size):
-                values[s : s + batch_size] = self._decode_view(
-                    uniq[s : s + batch_size], [self.objectives[j] for j in cols], k,
-                    law, gen, readout)
-                bar.update()
+        batches = [(i, s) for i, (_, uniq) in enumerate(jobs)
+                   for s in range(0, len(uniq), batch_size)]
+        cols_of_job = [[j for v in vs for j in cols_of[v]] for vs, _ in jobs]
+        decoded = [np.empty((len(uniq), k, len(cols)))
+                   for (_, uniq), cols in zip(jobs, cols_of_job, strict=True)]
+        encoded = self._encoded([jobs[i][1][s : s + batch_size] for i, s in batches])
+        with closing(encoded):  # an error here stops the encoder thread too
+            for (i, s), (hidden, mask) in tqdm(zip(batches, encoded, strict=True),
+                                               desc="predict", total=len(batches),
+                                               unit="batch", disable=not progress):
+                with _decoder_vocab(self.model, self.text_offset):
+                    decoded[i][s : s + batch_size] = self._decode_hidden(
+                        hidden, mask, [self.objectives[j] for j in cols_of_job[i]], k, law,
+                        gen, readout)
+        for (vs, uniq), cols, values in zip(jobs, cols_of_job, decoded, strict=True):
             where = {t: i for i, t in enumerate(uniq)}
             for v in vs:
                 archs_v = [i for i, x in enumerate(views) if x[v] in where]
                 rows = [where[views[i][v]] for i in archs_v]
                 at = [cols.index(j) for j in cols_of[v]]
                 out[np.ix_(archs_v, range(k), cols_of[v])] = values[rows][:, :, at]
-        bar.close()
         return self.denormalise(out, SAMPLE_REACH if readout == "samples" else REACH)
 
-    def _decode_view(self, texts, objectives, k, law, gen, readout) -> np.ndarray:
-        """Normalised values ``(len(texts), k, len(objectives))`` read from ``texts``."""
+    def _encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's output for ``texts`` and their padding mask."""
         ids, mask = self.pad(self.encode_texts(texts))
-        hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        with _decoder_vocab(self.model, self.text_offset):
-            return self._decode_hidden(hidden, mask, objectives, k, law, gen,
-                                       readout)
+        with torch.no_grad():  # grad mode is per thread: say it in the encoder's own
+            hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask)
+        return hidden.last_hidden_state, mask
+
+    def _encoded(self, batches: list[Sequence[str]]
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`_encode` of each batch, in order, run ``ENCODE_AHEAD`` batches ahead of
+        the caller in a second thread. The decoder's sampling generator stays in the caller's
+        thread, so the draws are those of encoding in turn (test
+        ``test_encoding_ahead_in_a_thread_changes_no_number``)."""
+        if ENCODE_AHEAD <= 0 or len(batches) < 2 or torch.get_num_threads() < 2:
+            yield from map(self._encode, batches)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="rlm-encoder") as pool:
+            ahead = deque(pool.submit(self._encode, b) for b in batches[:ENCODE_AHEAD])
+            for b in batches[ENCODE_AHEAD:]:
+                ready = ahead.popleft().result()
+                ahead.append(pool.submit(self._encode, b))
+                yield ready
+            while ahead:
+                yield ahead.popleft().result()
 
     def _decode_hidden(self, hidden, mask, objectives, k, law, gen, readout):
         n, m = hidden.shape[0], len(objectives)
