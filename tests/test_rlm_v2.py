@@ -364,8 +364,8 @@ def test_encoding_ahead_in_a_thread_changes_no_number(tiny_config, texts, monkey
     rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config())
     rlm.build(texts, seed=5)
     encoder_threads = []
-    encode = rlm._encode
-    monkeypatch.setattr(rlm, "_encode", lambda batch: encoder_threads.append(
+    encode = rlm.encoder_output
+    monkeypatch.setattr(rlm, "encoder_output", lambda batch: encoder_threads.append(
         threading.current_thread().name) or encode(batch))
 
     def readouts():

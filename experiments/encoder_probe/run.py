@@ -34,8 +34,7 @@ from nas_rlm.surrogates.rlm import Views
 def pooled(rlm, texts: list[str], batch: int = 64) -> np.ndarray:
     out = []
     for s in range(0, len(texts), batch):
-        ids, mask = rlm.pad(rlm.encode_texts(texts[s : s + batch]))
-        h = rlm.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        h, mask = rlm.encoder_output(texts[s : s + batch])
         m = mask[..., None].float()
         out.append(torch.cat([(h * m).sum(1) / m.sum(1), h[:, 0]], 1).numpy())
     return np.concatenate(out)

@@ -680,8 +680,9 @@ class RLM(Surrogate):
                 out[np.ix_(archs_v, range(k), cols_of[v])] = values[rows][:, :, at]
         return self.denormalise(out, SAMPLE_REACH if readout == "samples" else REACH)
 
-    def _encode(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The encoder's output for ``texts`` and their padding mask."""
+    def encoder_output(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's output for ``texts`` ``(n, tokens, d_model)`` and their padding mask:
+        what every readout decodes from, and the floor of its cost."""
         ids, mask = self.pad(self.encode_texts(texts))
         with torch.no_grad():  # grad mode is per thread: say it in the encoder's own
             hidden = self.model.get_encoder()(input_ids=ids, attention_mask=mask)
@@ -689,18 +690,18 @@ class RLM(Surrogate):
 
     def _encoded(self, batches: list[Sequence[str]]
                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """:meth:`_encode` of each batch, in order, run ``ENCODE_AHEAD`` batches ahead of
+        """:meth:`encoder_output` of each batch, in order, run ``ENCODE_AHEAD`` batches ahead of
         the caller in a second thread. The decoder's sampling generator stays in the caller's
         thread, so the draws are those of encoding in turn (test
         ``test_encoding_ahead_in_a_thread_changes_no_number``)."""
         if ENCODE_AHEAD <= 0 or len(batches) < 2 or torch.get_num_threads() < 2:
-            yield from map(self._encode, batches)
+            yield from map(self.encoder_output, batches)
             return
         with ThreadPoolExecutor(1, thread_name_prefix="rlm-encoder") as pool:
-            ahead = deque(pool.submit(self._encode, b) for b in batches[:ENCODE_AHEAD])
+            ahead = deque(pool.submit(self.encoder_output, b) for b in batches[:ENCODE_AHEAD])
             for b in batches[ENCODE_AHEAD:]:
                 ready = ahead.popleft().result()
-                ahead.append(pool.submit(self._encode, b))
+                ahead.append(pool.submit(self.encoder_output, b))
                 yield ready
             while ahead:
                 yield ahead.popleft().result()
