@@ -628,3 +628,23 @@ def test_dead_branches_follow_the_return_and_leave_the_live_part_as_pruned():
     # edges out of an all-zero node still run on a device and reach the output: not dead
     live, dead = cell(keep.to_text(DEAD_SOURCE))
     assert dead == [] and sum("Conv" in line for line in live) == 3
+
+
+def test_path_stats_tell_a_chain_from_parallel_branches() -> None:
+    """Two cells with the same ops (four 3x3 convs, 140 nodes in the network) wired
+    differently: a chain of three beside a direct conv, and two parallel two-conv branches.
+    Op counts cannot tell them apart; the path statistics can, cell by cell over 15 cells
+    (one stem conv, two reduction blocks of two convs with a one-conv shortcut)."""
+    from nas_rlm.search_spaces.onnx_stats import count_ops, path_stats
+
+    chain = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|nor_conv_3x3~0|none~1|nor_conv_3x3~2|"
+    branches = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    models = [SPACE.to_onnx(SPACE.parse(a), weights="none") for a in (chain, branches)]
+    assert count_ops(models[0]) == count_ops(models[1])
+    two_paths_each = np.log10(2 ** 17)  # two per cell, two per reduction block
+    assert path_stats(models[0]) == pytest.approx(
+        {"conv_depth": 1 + 15 * 3 + 4, "conv_shallowest": 1 + 15 * 1 + 2,
+         "log10_paths": two_paths_each})
+    assert path_stats(models[1]) == pytest.approx(
+        {"conv_depth": 1 + 15 * 2 + 4, "conv_shallowest": 1 + 15 * 2 + 2,
+         "log10_paths": two_paths_each})

@@ -477,3 +477,28 @@ def test_repeated_chain_is_folded_once_with_dense_ids():
 def test_chain_is_not_folded_over_a_visible_intermediate():
     text = to_text(_relu_chain(["c", "a"]))
     assert "Relu*" in text and "%1 = Relu(%0)" in text and "out %1 float[2]" in text
+
+
+def test_path_stats_count_paths_not_shape_reads() -> None:
+    """A residual block (conv, conv, add of the input) has two paths; a Shape node that
+    reads the data feeds a Reshape without adding a path; a graph whose output no input
+    reaches is refused by name."""
+    from onnx import numpy_helper
+
+    from nas_rlm.search_spaces.onnx_stats import path_stats
+
+    w = numpy_helper.from_array(np.zeros((2, 2, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"]),
+             helper.make_node("Conv", ["a", "w"], ["b"]),
+             helper.make_node("Add", ["b", "x"], ["c"]),
+             helper.make_node("Shape", ["c"], ["s"]),
+             helper.make_node("Reshape", ["c", "s"], ["y"])]
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 3, 3]) for n in "xy"]
+    model = helper.make_model(helper.make_graph(nodes, "res", [io[0]], [io[1]], [w]))
+    assert path_stats(model) == {"conv_depth": 2.0, "conv_shallowest": 0.0,
+                                 "log10_paths": pytest.approx(np.log10(2))}
+    cut = helper.make_model(helper.make_graph(
+        [helper.make_node("Constant", [], ["y"], value=numpy_helper.from_array(
+            np.zeros((1, 2, 3, 3), np.float32)))], "cut", [io[0]], [io[1]]))
+    with pytest.raises(ModelFormatError, match="no path"):
+        path_stats(cut)

@@ -757,3 +757,32 @@ def test_median_walk_finds_the_median_of_a_known_distribution():
     assert walk(steps) == ["<->", "<E0>", "<3>", "<0>"]
     with pytest.raises(NumberError, match="exponent-first"):
         MedianWalk(P10Tokenizer(digits=2, min_exp=-2, max_exp=2, exponent_first=False), 1)
+
+
+def test_a_base_with_path_labels_learns_them_on_every_view(tiny_recipe) -> None:
+    """``pretrain_paths`` adds the wiring labels after the count labels of each view the
+    base reads, each computed on that view's graph; without it recipes record as before."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.recipes import (
+        PATH_OBJECTIVES,
+        PRETRAIN_OBJECTIVES,
+        base_corpus,
+        computed_labels,
+        pretraining_archs,
+    )
+
+    space = get_space("nb201")
+    recipe = tiny_recipe.with_overrides(["pretrain_archs=6", "pretrain_paths=true"])
+    rlm, (_, _, labels, _) = base_corpus(space, ["cifar10", "eyeriss"], recipe)
+    n = len(PRETRAIN_OBJECTIVES) + len(PATH_OBJECTIVES)
+    assert rlm.objectives[:n] == [*PRETRAIN_OBJECTIVES, *PATH_OBJECTIVES]
+    assert rlm.objectives[n:2 * n] == ["executed_" + o for o in rlm.objectives[:n]]
+    pre = pretraining_archs(space, 6, 0)
+    np.testing.assert_array_equal(labels[:, :n], computed_labels(space, pre, paths=True))
+    np.testing.assert_array_equal(labels[:, n:2 * n],
+                                  computed_labels(space.executed(), pre, paths=True))
+    # the executed graph keeps dead branches: never shallower in convs than the optimised
+    depth = len(PRETRAIN_OBJECTIVES)
+    assert (labels[:, n + depth] >= labels[:, depth]).all()
+    assert recipe.to_dict()["pretrain_paths"] is True
+    assert "pretrain_paths" not in tiny_recipe.to_dict()

@@ -49,3 +49,14 @@ def test_settings_rebuild_the_same_space(space) -> None:
     assert again.settings() == space.settings()
     assert again.to_text(a) == space.to_text(a)
     assert space.executed().to_text(a)  # the executed graph renders too
+
+
+def test_path_stats_read_every_space(space) -> None:
+    """Every space's graph has a path from its input to its output through at least one
+    conv, and the shallowest path is no deeper than the deepest."""
+    from nas_rlm.search_spaces.onnx_stats import PATH_STAT_NAMES, path_stats
+
+    stats = path_stats(space.to_onnx(space.sample(1, 5)[0], weights="none"))
+    assert list(stats) == list(PATH_STAT_NAMES)
+    assert 1 <= stats["conv_shallowest"] <= stats["conv_depth"]
+    assert stats["log10_paths"] >= 0

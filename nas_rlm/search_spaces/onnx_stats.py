@@ -89,6 +89,42 @@ def count_ops(model: onnx.ModelProto) -> dict[str, int]:
     return out
 
 
+#: Path statistics read off the inlined graph (optional pretraining labels, ``path_stats``).
+PATH_STAT_NAMES: tuple[str, ...] = ("conv_depth", "conv_shallowest", "log10_paths")
+#: Ops whose outputs describe a tensor's shape, not its data: no path runs through them.
+_SHAPE_OPS = frozenset({"Shape", "Size"})
+
+
+def path_stats(model: onnx.ModelProto) -> dict[str, float]:
+    """How the graph is wired, beyond what it holds: the most and the fewest convolutions on
+    a path from the input to the output, and log10 of the number of such paths (a tensor
+    read twice counts twice). Op counts cannot tell a chain from parallel branches; on
+    NB201 an oracle that also knows these ranks CIFAR-10 at τ 0.828 instead of 0.801
+    (docs/rlm_v2.md, "Two bars"), and DESIGN §1.3 names them as pretraining labels."""
+    model = _inline(model)
+    g = model.graph
+    weights = {t.name for t in g.initializer}
+    # per data tensor: (most convs, fewest convs, paths) from a graph input
+    reach: dict[str, tuple[int, int, int]] = {
+        i.name: (0, 0, 1) for i in g.input if i.name not in weights}
+    for node in g.node:  # ONNX keeps nodes in topological order
+        ins = [reach[n] for n in node.input if n in reach]
+        if not ins or node.op_type in _SHAPE_OPS:
+            continue
+        conv = int(node.op_type == "Conv")
+        val = (max(v[0] for v in ins) + conv, min(v[1] for v in ins) + conv,
+               sum(v[2] for v in ins))
+        for name in node.output:
+            if name:
+                reach[name] = val
+    outs = [reach[o.name] for o in g.output if o.name in reach]
+    if not outs:
+        raise ModelFormatError("no path runs from a graph input to a graph output")
+    return {"conv_depth": float(max(v[0] for v in outs)),
+            "conv_shallowest": float(min(v[1] for v in outs)),
+            "log10_paths": math.log10(sum(v[2] for v in outs))}
+
+
 def count_activations(model: onnx.ModelProto) -> float:
     """Elements written by the nodes of the inlined graph for a batch of one: every node
     output, each counted once. Times four it is the float32 activation traffic, the memory

@@ -25,7 +25,13 @@ import numpy as np
 from ..data.tables import ACCURACY_NAMES, CONVERTER_COLUMNS
 from ..errors import NasRlmError
 from ..search_spaces import SearchSpace, as_space, get_space
-from ..search_spaces.onnx_stats import OP_COUNT_NAMES, count_flops, count_ops
+from ..search_spaces.onnx_stats import (
+    OP_COUNT_NAMES,
+    PATH_STAT_NAMES,
+    count_flops,
+    count_ops,
+    path_stats,
+)
 from ..search_spaces.onnx_text import TEXT_FORMAT
 from .base import Surrogate
 from .mix_head import MixHead
@@ -36,19 +42,24 @@ from .training import TrainConfig
 #: Computed labels the pretraining stage learns: a model cannot predict them without reading
 #: its input, and none is a table label, so any arch may carry them (DESIGN §1.3).
 PRETRAIN_OBJECTIVES = ["mflops", "kparams", *OP_COUNT_NAMES]
+#: Wiring labels a base may learn beside them (``RLMRecipe.pretrain_paths``): convolutions on
+#: the deepest and the shallowest input-output path, and how many paths (``path_stats``).
+PATH_OBJECTIVES = list(PATH_STAT_NAMES)
 #: Prefix of the same labels computed on the executed graph (``space.executed()``) and on
 #: the converted one (``space.converted_view()``).
 EXECUTED, CONVERTED = "executed_", "converted_"
 
 
-def pretrain_objectives(executed_view: bool, converted_view: bool = False) -> list[str]:
-    """The pretraining objectives: the labels of the optimised graph and, where device
-    objectives read the executed (or converted) graph, the same labels of that graph, read
-    from that text. Without them that text would reach fine-tuning untrained, and its op
-    counts are what device latency follows (docs/rlm_v2.md, "What the devices ran")."""
-    return [*PRETRAIN_OBJECTIVES,
-            *((EXECUTED + o for o in PRETRAIN_OBJECTIVES) if executed_view else ()),
-            *((CONVERTED + o for o in PRETRAIN_OBJECTIVES) if converted_view else ())]
+def pretrain_objectives(executed_view: bool, converted_view: bool = False,
+                        paths: bool = False) -> list[str]:
+    """The pretraining objectives: the labels of the optimised graph (with ``paths``, its
+    ``PATH_OBJECTIVES`` too) and, where device objectives read the executed (or converted)
+    graph, the same labels of that graph, read from that text. Without them that text would
+    reach fine-tuning untrained, and its op counts are what device latency follows
+    (docs/rlm_v2.md, "What the devices ran")."""
+    labels = [*PRETRAIN_OBJECTIVES, *(PATH_OBJECTIVES if paths else ())]
+    return [*labels, *((EXECUTED + o for o in labels) if executed_view else ()),
+            *((CONVERTED + o for o in labels) if converted_view else ())]
 
 
 
@@ -64,22 +75,26 @@ class RLMRecipe:
                                  # source columns reads more texts than its table has rows
     executed_text: bool = True   # device objectives read the graph the device ran (NB201:
                                  # dead branches kept); accuracies the optimised graph
+    pretrain_paths: bool = False  # pretraining learns PATH_OBJECTIVES too (wiring, not
+                                  # just op counts; docs/rlm_v2.md, "Wiring labels")
 
     def __post_init__(self) -> None:
         for name in ("pretrain_archs", "pretrain_steps", "pretrain_sampled"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise NasRlmError(f"RLMRecipe.{name} must be an int >= 0, got {v!r}")
-        if not isinstance(self.executed_text, bool):
-            raise NasRlmError(f"RLMRecipe.executed_text must be true or false, got "
-                              f"{self.executed_text!r}")
+        for name in ("executed_text", "pretrain_paths"):
+            if not isinstance(getattr(self, name), bool):
+                raise NasRlmError(f"RLMRecipe.{name} must be true or false, got "
+                                  f"{getattr(self, name)!r}")
         if self.pretrain_archs and not self.pretrain_steps:
             raise NasRlmError("RLMRecipe: pretrain_archs > 0 needs pretrain_steps > 0")
 
     def to_dict(self) -> dict[str, Any]:
         d = {**asdict(self), "train": self.train.settings()}
-        if not d["pretrain_sampled"]:  # recipes recorded before the field stay equal
-            del d["pretrain_sampled"]
+        for name in ("pretrain_sampled", "pretrain_paths"):
+            if not d[name]:  # recipes recorded before the field stay equal
+                del d[name]
         return d
 
     def with_overrides(self, items: Sequence[str]) -> RLMRecipe:
@@ -120,24 +135,28 @@ class RLMRecipe:
 DEFAULT_RECIPE = RLMRecipe()
 
 
-def computed_labels(space: SearchSpace | str, archs: Sequence,
-                    progress: bool = False) -> np.ndarray:
+def computed_labels(space: SearchSpace | str, archs: Sequence, progress: bool = False,
+                    paths: bool = False) -> np.ndarray:
     """Per arch, the ``PRETRAIN_OBJECTIVES``: MFLOPs of the graph the model reads, thousands
-    of params, and op counts of that graph (``count_ops``)."""
+    of params, and op counts of that graph (``count_ops``); with ``paths``, then the
+    ``PATH_OBJECTIVES`` of that graph."""
     from tqdm import tqdm
 
     space = as_space(space)
-    rows = [graph_labels(space, a, space.to_onnx(a, weights="none"))
+    rows = [graph_labels(space, a, space.to_onnx(a, weights="none"), paths)
             for a in tqdm(archs, desc="computed labels", unit="arch", disable=not progress)]
-    return np.array(rows, dtype=np.float64).reshape(len(rows), len(PRETRAIN_OBJECTIVES))
+    width = len(PRETRAIN_OBJECTIVES) + (len(PATH_OBJECTIVES) if paths else 0)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 
-def graph_labels(space: SearchSpace, arch: Any, model: Any) -> list[float]:
-    """The ``PRETRAIN_OBJECTIVES`` of one arch, read off ``model``, its weight-free graph in
-    ``space`` (params always count the literal network, :meth:`SearchSpace.params`)."""
+def graph_labels(space: SearchSpace, arch: Any, model: Any, paths: bool = False) -> list[float]:
+    """The ``PRETRAIN_OBJECTIVES`` of one arch (and with ``paths`` its ``PATH_OBJECTIVES``),
+    read off ``model``, its weight-free graph in ``space`` (params always count the literal
+    network, :meth:`SearchSpace.params`)."""
     ops = count_ops(model)
+    wiring = path_stats(model) if paths else {}
     return [count_flops(model) / 1e6, space.params(arch) / 1e3,
-            *(float(ops[k]) for k in OP_COUNT_NAMES)]
+            *(float(ops[k]) for k in OP_COUNT_NAMES), *(wiring[k] for k in PATH_OBJECTIVES)]
 
 
 def pretraining_archs(space: SearchSpace | str, n: int, seed: int = 0) -> list:
@@ -215,7 +234,8 @@ def base_corpus(
     # (raspi4, or a user's `finetune --converted`) may be one
     devices = bool(executed or converted)
     executed_view, converted_view = graph_views(space, recipe)
-    pre_objs = pretrain_objectives(devices and executed_view, devices and converted_view)
+    pre_objs = pretrain_objectives(devices and executed_view, devices and converted_view,
+                                   recipe.pretrain_paths)
     rlm = RLM([*pre_objs, *source_columns], space, recipe.model,
               objective_vocab=[*pre_objs, *source_columns, *objectives],
               executed_objectives=[*executed, *(o for o in pre_objs if o.startswith(EXECUTED))],
@@ -231,7 +251,8 @@ def base_corpus(
     corpus = _read_corpus(cache, key) if cache else None
     if corpus is None:
         corpus = _compute_corpus(rlm, space, recipe.pretrain_archs, seed, tokenizer_archs,
-                                 source_columns, data_dir, progress, recipe.pretrain_sampled)
+                                 source_columns, data_dir, progress, recipe.pretrain_sampled,
+                                 recipe.pretrain_paths)
         if cache:
             _write_corpus(cache, key, corpus)
     return rlm, corpus
@@ -242,7 +263,8 @@ CORPUS = "corpus.json.gz"
 
 
 def _compute_corpus(rlm: RLM, space: SearchSpace, n: int, seed: int, tokenizer_archs: int,
-                    source_columns: list[str], data_dir, progress: bool, sampled: int = 0):
+                    source_columns: list[str], data_dir, progress: bool, sampled: int = 0,
+                    paths: bool = False):
     """The ``n`` pretraining archs are table rows of the training pool where there are
     ``source_columns``; labels are computed ones, then the source columns. ``sampled`` more
     archs follow them with computed labels only (their source labels missing), so a base
@@ -255,10 +277,11 @@ def _compute_corpus(rlm: RLM, space: SearchSpace, n: int, seed: int, tokenizer_a
             source = np.vstack([source, np.full((sampled, source.shape[1]), np.nan)])
     else:
         pre, source = pretraining_archs(space, n + sampled, seed), None
-    labels = computed_labels(space, pre, progress)
+    labels = computed_labels(space, pre, progress, paths)
     # each device view's text learns its own labels, in pretrain_objectives' order
     for view in rlm.view_names[1:]:
-        labels = np.hstack([labels, computed_labels(view_space(space, view), pre, progress)])
+        labels = np.hstack([labels, computed_labels(view_space(space, view), pre, progress,
+                                                    paths)])
     if source is not None:
         labels = np.hstack([labels, source])
     return (rlm.views_for(pre), rlm.views_for(tokenizer_archs_for(space, tokenizer_archs, seed)),
@@ -340,7 +363,7 @@ def _base_settings(space: SearchSpace, objectives: Sequence[str], recipe: RLMRec
             "train": {k: v for k, v in r["train"].items() if k != "steps"},
             # only where there are some: bases saved before source columns stay valid
             **({"source_columns": list(source_columns)} if source_columns else {}),
-            **({"pretrain_sampled": r["pretrain_sampled"]} if "pretrain_sampled" in r else {}),
+            **{k: r[k] for k in ("pretrain_sampled", "pretrain_paths") if k in r},
             **{k: r[k] for k in ("pretrain_archs", "pretrain_steps", "executed_text")}}
 
 
