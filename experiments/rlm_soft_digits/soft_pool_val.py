@@ -1,13 +1,14 @@
 """Soft first-digit targets (``TrainConfig.digit_sigma``; HL-Gauss, Farebrother et al. 2024,
 "Stop Regressing") against the one-hot ones, on pool archs only (never the held-out set).
 
-The evaluate budget (``finetune_budget``) fine-tunes BASE on COLUMN of the N = 781 pool (pool
-seed 0) with the first mantissa digit's target a Gaussian of width SIGMA digits around the
-label's mantissa (0: one-hot); Kendall τ / Spearman ρ of the expected value and of the exact
-median (``predict_point``) on the 500 pool-validation archs and on 500 of the training archs.
+The evaluate budget (``finetune_budget``) fine-tunes BASE on COLUMN of the pool of N archs
+(pool seed 0; N = 781 unless given) with the first mantissa digit's target a Gaussian of
+width SIGMA digits around the label's mantissa (0: one-hot); Kendall τ / Spearman ρ of the
+expected value and of the exact median (``predict_point``) on the 500 pool-validation archs
+and on up to 500 of the training archs.
 One JSON line::
 
-    python experiments/rlm_soft_digits/soft_pool_val.py BASE COLUMN SEED SIGMA
+    python experiments/rlm_soft_digits/soft_pool_val.py BASE COLUMN SEED SIGMA [N]
     python experiments/rlm_soft_digits/soft_pool_val.py nas_rlm/pretrained/nb201-base eyeriss 0 0.4
 """
 
@@ -25,14 +26,13 @@ from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.surrogates.recipes import finetune_budget, finetune_rlm, load_base
 
-N = 781
-
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 4:
+    if len(argv) not in (4, 5):
         raise SystemExit(__doc__)
     torch.set_num_threads(1)
     base_dir, col, seed, sigma = argv[0], argv[1], int(argv[2]), float(argv[3])
+    N = int(argv[4]) if len(argv) == 5 else 781
     archs, Y = load_targets("nb201", [col])
     tr, val = train_indices("nb201", N, 0), pool_validation_indices("nb201", N, 0)
     base = load_base(base_dir, "nb201", unseen=[col])
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     out = {"column": col, "n": N, "pool_seed": 0, "seed": seed, "sigma": sigma,
            "steps": cfg.steps, "freeze_encoder": cfg.freeze_encoder,
            "seconds": round(time.time() - t0, 1)}
-    for split, idx in (("val", val), ("train", tr[:500])):
+    for split, idx in (("val", val), ("train", tr[:500])):  # N < 500: every training arch
         a = [archs[i] for i in idx]
         for name, p in (("ev", rlm.predict_expected(a)[:, 0]),
                         ("median", rlm.predict_point(a)[:, 0])):

@@ -156,7 +156,7 @@ def graph_labels(space: SearchSpace, arch: Any, model: Any, paths: bool = False)
     ops = count_ops(model)
     wiring = path_stats(model) if paths else {}
     return [count_flops(model) / 1e6, space.params(arch) / 1e3,
-            *(float(ops[k]) for k in OP_COUNT_NAMES), *(wiring[k] for k in PATH_OBJECTIVES)]
+            *(float(ops[k]) for k in OP_COUNT_NAMES), *wiring.values()]
 
 
 def pretraining_archs(space: SearchSpace | str, n: int, seed: int = 0) -> list:
