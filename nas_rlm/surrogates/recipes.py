@@ -75,8 +75,10 @@ class RLMRecipe:
                                  # source columns reads more texts than its table has rows
     executed_text: bool = True   # device objectives read the graph the device ran (NB201:
                                  # dead branches kept); accuracies the optimised graph
-    pretrain_paths: bool = False  # pretraining learns PATH_OBJECTIVES too (wiring, not
-                                  # just op counts; docs/rlm_v2.md, "Wiring labels")
+    pretrain_paths: bool = False  # pretraining learns PATH_OBJECTIVES too: wiring, not
+                                  # just op counts (+0.004-0.006 CIFAR-10 tau on pool
+                                  # validation, not yet in the shipped bases;
+                                  # docs/rlm_v2.md, "Wiring labels in pretraining")
 
     def __post_init__(self) -> None:
         for name in ("pretrain_archs", "pretrain_steps", "pretrain_sampled"):
