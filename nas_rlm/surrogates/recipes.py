@@ -147,7 +147,7 @@ def computed_labels(space: SearchSpace | str, archs: Sequence, progress: bool = 
     space = as_space(space)
     rows = [graph_labels(space, a, space.to_onnx(a, weights="none"), paths)
             for a in tqdm(archs, desc="computed labels", unit="arch", disable=not progress)]
-    width = len(PRETRAIN_OBJECTIVES) + (len(PATH_OBJECTIVES) if paths else 0)
+    width = len(pretrain_objectives(False, paths=paths))
     return np.array(rows, dtype=np.float64).reshape(len(rows), width)
 
 

@@ -663,14 +663,15 @@ class RLM(Surrogate):
         decoded = [np.empty((len(uniq), k, len(cols)))
                    for (_, uniq), cols in zip(jobs, cols_of_job, strict=True)]
         encoded = self._encoded([jobs[i][1][s : s + batch_size] for i, s in batches])
-        with closing(encoded):  # an error here stops the encoder thread too
+        # closing: an error here stops the encoder thread too; the sliced output layer is
+        # the decoder's alone, so the encoder thread never reads it
+        with closing(encoded), _decoder_vocab(self.model, self.text_offset):
             for (i, s), (hidden, mask) in tqdm(zip(batches, encoded, strict=True),
                                                desc="predict", total=len(batches),
                                                unit="batch", disable=not progress):
-                with _decoder_vocab(self.model, self.text_offset):
-                    decoded[i][s : s + batch_size] = self._decode_hidden(
-                        hidden, mask, [self.objectives[j] for j in cols_of_job[i]], k, law,
-                        gen, readout)
+                decoded[i][s : s + batch_size] = self._decode_hidden(
+                    hidden, mask, [self.objectives[j] for j in cols_of_job[i]], k, law, gen,
+                    readout)
         for (vs, uniq), cols, values in zip(jobs, cols_of_job, decoded, strict=True):
             where = {t: i for i, t in enumerate(uniq)}
             for v in vs:
