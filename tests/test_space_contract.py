@@ -60,3 +60,23 @@ def test_path_stats_read_every_space(space) -> None:
     assert list(stats) == list(PATH_STAT_NAMES)
     assert 1 <= stats["conv_shallowest"] <= stats["conv_depth"]
     assert stats["log10_paths"] >= 0
+
+
+def test_graph_labels_inline_once_and_count_the_same(space) -> None:
+    """``graph_labels`` inlines a graph's local functions once for all its statistics; the
+    labels are those each statistic gives on the graph as rendered (functions and all)."""
+    from nas_rlm.search_spaces.onnx_stats import (
+        OP_COUNT_NAMES,
+        count_flops,
+        count_ops,
+        path_stats,
+    )
+    from nas_rlm.surrogates.recipes import graph_labels
+
+    arch = space.sample(1, 6)[0]
+    model = space.to_onnx(arch, weights="none")
+    ops = count_ops(model)
+    expected = [count_flops(model) / 1e6, space.params(arch) / 1e3,
+                *(float(ops[k]) for k in OP_COUNT_NAMES), *path_stats(model).values()]
+    assert graph_labels(space, arch, model, paths=True) == expected
+    assert graph_labels(space, arch, model) == expected[:-3]

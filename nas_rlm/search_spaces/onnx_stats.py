@@ -16,12 +16,15 @@ from onnx import inliner, shape_inference
 from ..errors import ModelFormatError
 
 
-def _inline(model: onnx.ModelProto) -> onnx.ModelProto:
+def inline_functions(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its local functions inlined (itself when it has none): every count
+    here reads the flat graph. A caller that takes several counts of one graph inlines it
+    once and passes the result, and each count's own call is then free."""
     return inliner.inline_local_functions(model) if model.functions else model
 
 
 def count_params(model: onnx.ModelProto) -> int:
-    model = _inline(model)
+    model = inline_functions(model)
     buffers = {n for node in model.graph.node if node.op_type == "BatchNormalization"
                for n in node.input[3:5]}
     return sum(math.prod(t.dims) for t in model.graph.initializer if t.name not in buffers)
@@ -46,7 +49,7 @@ def count_flops(model: onnx.ModelProto, bias: bool = True) -> float:
     ``bias=False`` leaves out the bias adds: OFA's ``profile`` convention (conv and linear
     weights only), which the OFA spaces publish their FLOPs in.
     """
-    model = _inline(model)
+    model = inline_functions(model)
     shapes = _shapes(model)
     total = 0
     for node in model.graph.node:
@@ -76,7 +79,7 @@ OP_COUNT_NAMES: tuple[str, ...] = ("conv_k1", "conv_k3", "conv_k5", "conv_k7", "
 def count_ops(model: onnx.ModelProto) -> dict[str, int]:
     """Convolutions by kernel size (1, 3, 5, 7; others are counted under the nearest), pooling
     nodes (average and max, not the global ones) and all nodes of the inlined graph."""
-    model = _inline(model)
+    model = inline_functions(model)
     out = dict.fromkeys(OP_COUNT_NAMES, 0)
     for node in model.graph.node:
         out["nodes"] += 1
@@ -101,7 +104,7 @@ def path_stats(model: onnx.ModelProto) -> dict[str, float]:
     read twice counts twice). Op counts cannot tell a chain from parallel branches; on
     NB201 an oracle that also knows these ranks CIFAR-10 at τ 0.828 instead of 0.801
     (docs/rlm_v2.md, "Two bars"), and DESIGN §1.3 names them as pretraining labels."""
-    model = _inline(model)
+    model = inline_functions(model)
     g = model.graph
     weights = {t.name for t in g.initializer}
     # per data tensor: (most convs, fewest convs, paths) from a graph input
@@ -129,7 +132,7 @@ def count_activations(model: onnx.ModelProto) -> float:
     """Elements written by the nodes of the inlined graph for a batch of one: every node
     output, each counted once. Times four it is the float32 activation traffic, the memory
     term that FLOPs miss (depthwise and element-wise ops are cheap in FLOPs, not in bytes)."""
-    model = _inline(model)
+    model = inline_functions(model)
     shapes = _shapes(model)
     total = 0
     for node in model.graph.node:
