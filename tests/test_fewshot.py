@@ -695,6 +695,7 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
 
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     from nas_rlm.surrogates.recipes import (
+        FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_TRAIN,
         FINETUNE_DIGIT_SIGMA,
         finetune_budget,
@@ -706,6 +707,16 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert finetune_budget(["eyeriss"], 781).steps == 293  # 12 passes of 32 archs
     assert finetune_budget(["cifar10"], 781).steps == 293
     assert finetune_budget(["eyeriss"], 781, epochs=0).steps == 30
+    # past the fixed budget accuracies alone draw FINETUNE_ACCURACY_BATCH archs per step for
+    # the same steps (more passes); devices, accuracies beside a device, and an accuracy
+    # within the fixed budget keep 32
+    assert finetune_budget(["cifar10"], 781).batch_size == FINETUNE_ACCURACY_BATCH == 128
+    assert finetune_budget(["cifar10", "cifar100"], 390).batch_size == 128
+    assert finetune_budget(["cifar10"], 390).steps == 147
+    assert finetune_budget(["cifar10", "eyeriss"], 781).batch_size == 32
+    assert finetune_budget(["cifar10"], 78).batch_size == 32
+    assert finetune_budget(["eyeriss"], 781).batch_size == 32
+    assert finetune_budget(["cifar10"], 781, accuracy_batch=0).batch_size == 32
     # a device past the fixed budget trains the decoder alone; an accuracy never does
     assert finetune_budget(["eyeriss"], 781).freeze_encoder
     assert not finetune_budget(["eyeriss"], 80).freeze_encoder

@@ -482,10 +482,13 @@ def _base_settings(space: str, targets: Sequence[str],
                    base_dir: str | os.PathLike[str] | None) -> tuple[Path, dict]:
     """The base dir of ``rlm_base`` and what its cells depend on: the base (its manifest's
     file hashes: a retrained base is a change, a moved one is not), both budgets, the
-    frozen-encoder rule, the soft-digit width and how a device chooses its passes. Loading it
-    here refuses a base for another space, or one that saw a target, before any cell runs."""
+    frozen-encoder rule, the soft-digit width, how a device chooses its passes and how many
+    archs an accuracy's step draws. Loading it here refuses a base for another space, or
+    one that saw a target, before any cell runs."""
+    from ..data.tables import ACCURACY_NAMES
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
+        FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_TRAIN,
         FINETUNE_DIGIT_SIGMA,
         FINETUNE_EPOCH_CHOICES,
@@ -509,7 +512,10 @@ def _base_settings(space: str, targets: Sequence[str],
                             **({"epoch_choices": list(FINETUNE_EPOCH_CHOICES),
                                 "select_min_labels": SELECT_EPOCHS_MIN_LABELS,
                                 "select_val_fraction": SELECT_VAL_FRACTION}
-                               if len(FINETUNE_EPOCH_CHOICES) > 1 else {})}
+                               if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
+                            # only for a run with an accuracy target: the one it changes
+                            **({"accuracy_batch": FINETUNE_ACCURACY_BATCH}
+                               if set(targets) & set(ACCURACY_NAMES) else {})}
 
 
 def _versions() -> dict[str, str]:

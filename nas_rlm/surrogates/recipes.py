@@ -30,6 +30,7 @@ from ..search_spaces.onnx_stats import (
     PATH_STAT_NAMES,
     count_flops,
     count_ops,
+    inline_functions,
     path_stats,
 )
 from ..search_spaces.onnx_text import TEXT_FORMAT
@@ -155,6 +156,7 @@ def graph_labels(space: SearchSpace, arch: Any, model: Any, paths: bool = False)
     """The ``PRETRAIN_OBJECTIVES`` of one arch (and with ``paths`` its ``PATH_OBJECTIVES``),
     read off ``model``, its weight-free graph in ``space`` (params always count the literal
     network, :meth:`SearchSpace.params`)."""
+    model = inline_functions(model)  # once, not once per statistic
     ops = count_ops(model)
     wiring = path_stats(model) if paths else {}
     return [count_flops(model) / 1e6, space.params(arch) / 1e3,
@@ -525,10 +527,27 @@ FREEZE_DEVICE_ENCODER = True
 FINETUNE_DIGIT_SIGMA = 0.4
 
 
+#: Archs per step of an accuracy fine-tune past the fixed budget: the same steps as with 32,
+#: each drawing four times the archs (48 passes at N = 781 instead of 12). Pool validation
+#: (CIFAR-10, pool seed 0, its 500 pool-validation archs, exact-median tau;
+#: experiments/rlm_accuracy_batch/): at N = 781, fine-tuning seeds 0-4, 32 archs 0.762,
+#: 64 archs 0.768, 128 archs 0.780 (ahead of 32 in every seed; rho 0.918 -> 0.925). Seeds
+#: 0-1: 32 archs 0.762, 32 for twice the steps 0.772, 128 for half the steps 0.751. More
+#: passes help while the steps do not drop, and more archs per step is the cheaper way to
+#: them (a step of 128 archs costs about 3.2x one of 32). At N = 390 (147 steps, seeds 0-2)
+#: 0.734 -> 0.746; N = 78 stays at the fixed budget (all 78 archs per step there: 0.699
+#: against 0.706, seeds 0-2). Accuracies fine-tuned beside devices keep 32: the default
+#: model's five columns at 128 archs (its 500 pool-validation archs) ranked CIFAR-10 at
+#: 0.779 against 0.754 but pixel3 / gold_6226 / 1080ti_1 at 0.874 / 0.911 / 0.909 against
+#: 0.881 / 0.916 / 0.914.
+FINETUNE_ACCURACY_BATCH = 128
+
+
 #: Passes over the labels a device's fine-tune of many labels chooses between
 #: (``select_epochs``): how long a device needs differs by device, and its labels can tell.
-#: Accuracies keep ``FINETUNE_EPOCHS``: longer was worse there (CIFAR-10 ρ 0.917 after 300
-#: steps, 0.905 after 1,000), and they train the encoder too. Pool validation (N = 781,
+#: Accuracies do not choose: they make more passes by drawing ``FINETUNE_ACCURACY_BATCH``
+#: archs per step (measured on the current defaults; an earlier base was worse after 1,000
+#: steps of 32 than after 300, ρ 0.905 against 0.917). Pool validation (N = 781,
 #: pool seed 0, 500 pool archs, exact-median τ, 12 → 24 passes; budget_pool_val.py):
 #: titan_rtx_256 0.971 / 0.974 → 0.980 / 0.980 (seeds 0, 1), eyeriss 0.984 → 0.987, pixel3
 #: 0.851 → 0.854, while gold_6226 0.916 / 0.918 → 0.913 / 0.914, pixel2 0.796 → 0.786,
@@ -553,19 +572,25 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
                     epochs: float = FINETUNE_EPOCHS, train: TrainConfig = FINETUNE_TRAIN,
                     accuracy_train: TrainConfig = FINETUNE_ACCURACY_TRAIN,
                     freeze_devices: bool = FREEZE_DEVICE_ENCODER,
-                    digit_sigma: float = FINETUNE_DIGIT_SIGMA) -> TrainConfig:
+                    digit_sigma: float = FINETUNE_DIGIT_SIGMA,
+                    accuracy_batch: int = FINETUNE_ACCURACY_BATCH) -> TrainConfig:
     """The fine-tuning budget for ``n`` labels of ``columns``: ``accuracy_train`` if one is
     an accuracy, else ``train``, with at least ``epochs`` passes over the labels. Past the
-    fixed budget, device columns freeze the encoder (``freeze_devices``), and columns with
-    continuous labels learn soft first digits of width ``digit_sigma`` (0: one-hot); a
-    ``cfg`` that sets its own ``digit_sigma`` keeps it."""
+    fixed budget, device columns freeze the encoder (``freeze_devices``), steps of
+    accuracies alone draw ``accuracy_batch`` archs each (same steps, more passes; 0: the
+    config's batch; with a device beside them the devices lost on pool validation, so
+    they keep it), and columns with continuous labels learn soft first digits of width
+    ``digit_sigma`` (0: one-hot); a ``cfg`` that sets its own ``digit_sigma`` keeps it."""
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     cfg = accuracy_train if acc & set(columns) else train
     steps = max(cfg.steps, math.ceil(epochs * n / cfg.batch_size))
     longer = steps > cfg.steps
     freeze = cfg.freeze_encoder or (freeze_devices and cfg is train and longer)
     sigma = cfg.digit_sigma or (digit_sigma if longer else 0.0)
-    return replace(cfg, steps=steps, freeze_encoder=freeze, digit_sigma=sigma)
+    alone = set(columns) <= acc  # accuracies only
+    batch = accuracy_batch if (alone and longer and accuracy_batch) else cfg.batch_size
+    return replace(cfg, steps=steps, batch_size=batch, freeze_encoder=freeze,
+                   digit_sigma=sigma)
 
 
 def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: np.ndarray,
@@ -901,7 +926,8 @@ class FinetunedRLM(Surrogate):
                  epochs: float = FINETUNE_EPOCHS,
                  freeze_devices: bool = FREEZE_DEVICE_ENCODER,
                  digit_sigma: float = FINETUNE_DIGIT_SIGMA,
-                 epoch_choices: Sequence[float] = FINETUNE_EPOCH_CHOICES) -> None:
+                 epoch_choices: Sequence[float] = FINETUNE_EPOCH_CHOICES,
+                 accuracy_batch: int = FINETUNE_ACCURACY_BATCH) -> None:
         from .pretrained import default_base_dir
 
         self.space = as_space(space)
@@ -912,7 +938,7 @@ class FinetunedRLM(Surrogate):
         self.accuracy = sorted(ACCURACY_NAMES if accuracy is None else accuracy)
         self.train, self.accuracy_train, self.epochs = train, accuracy_train, epochs
         self.freeze_devices, self.digit_sigma = freeze_devices, digit_sigma
-        self.epoch_choices = tuple(epoch_choices)
+        self.epoch_choices, self.accuracy_batch = tuple(epoch_choices), accuracy_batch
         self.models: list[RLM] = []
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
@@ -955,7 +981,8 @@ class FinetunedRLM(Surrogate):
         surrogate's ``epochs``)."""
         return finetune_budget([objective], n, self.accuracy,
                                self.epochs if epochs is None else epochs, self.train,
-                               self.accuracy_train, self.freeze_devices, self.digit_sigma)
+                               self.accuracy_train, self.freeze_devices, self.digit_sigma,
+                               self.accuracy_batch)
 
     def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
         return np.concatenate([m.predict(archs, k=k, seed=self.seed)
