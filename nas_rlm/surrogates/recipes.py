@@ -527,8 +527,8 @@ FREEZE_DEVICE_ENCODER = True
 FINETUNE_DIGIT_SIGMA = 0.4
 
 
-#: Archs per step of an accuracy fine-tune past the fixed budget: the same steps as with 32,
-#: each drawing four times the archs (48 passes at N = 781 instead of 12). Pool validation
+#: Archs per step of a fine-tune of accuracies alone past the fixed budget: the same steps as
+#: with 32, each drawing four times the archs (48 passes at N = 781 instead of 12). Pool validation
 #: (CIFAR-10, pool seed 0, its 500 pool-validation archs, exact-median tau;
 #: experiments/rlm_accuracy_batch/): at N = 781, fine-tuning seeds 0-4, 32 archs 0.762,
 #: 64 archs 0.768, 128 archs 0.780 (ahead of 32 in every seed; rho 0.918 -> 0.925). Seeds
