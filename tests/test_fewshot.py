@@ -786,3 +786,16 @@ def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys)
         assert main(["fewshot", "--space", "fbnet", "--methods", methods, "--sizes", "10",
                      "--seeds", "0", "--out", str(tmp_path / "fs")]) == 0
     assert seen == [str(default_base_dir("fbnet")), None]
+
+
+def test_evaluate_records_the_accuracy_batch_only_in_runs_with_an_accuracy_target():
+    """An evaluate run's rlm_base settings name the accuracy batch where it applies, so
+    accuracy cells made before it are recomputed while device-only runs keep theirs."""
+    from nas_rlm.evaluation.ranking import _base_settings
+    from nas_rlm.surrogates.recipes import FINETUNE_ACCURACY_BATCH
+
+    _, acc = _base_settings("nb201", ["cifar10"], None, accuracy_target=True)
+    _, dev = _base_settings("nb201", ["eyeriss"], None)
+    assert acc["accuracy_batch"] == FINETUNE_ACCURACY_BATCH
+    assert "accuracy_batch" not in dev
+    assert {k: v for k, v in acc.items() if k != "accuracy_batch"} == dev

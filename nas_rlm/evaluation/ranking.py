@@ -412,8 +412,8 @@ def evaluate(
 
     rlm_recipe = c.rlm_recipe or DEFAULT_RECIPE
     recipe = rlm_recipe.to_dict() if "rlm" in surrogates else None
-    base_dir, base = (_base_settings(space, targets, c.rlm_base) if "rlm_base" in surrogates
-                      else (None, None))
+    base_dir, base = (_base_settings(space, targets, c.rlm_base, any(larger))
+                      if "rlm_base" in surrogates else (None, None))
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
               "space_settings": get_space(space).settings()}
@@ -479,13 +479,14 @@ def evaluate(
 
 
 def _base_settings(space: str, targets: Sequence[str],
-                   base_dir: str | os.PathLike[str] | None) -> tuple[Path, dict]:
+                   base_dir: str | os.PathLike[str] | None,
+                   accuracy_target: bool = False) -> tuple[Path, dict]:
     """The base dir of ``rlm_base`` and what its cells depend on: the base (its manifest's
     file hashes: a retrained base is a change, a moved one is not), both budgets, the
     frozen-encoder rule, the soft-digit width, how a device chooses its passes and how many
-    archs an accuracy's step draws. Loading it here refuses a base for another space, or
+    archs an accuracy's step draws (``accuracy_target``: a target is one of the accuracies
+    the run's fine-tunes are given). Loading it here refuses a base for another space, or
     one that saw a target, before any cell runs."""
-    from ..data.tables import ACCURACY_NAMES
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
         FINETUNE_ACCURACY_BATCH,
@@ -515,7 +516,7 @@ def _base_settings(space: str, targets: Sequence[str],
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
                             # only for a run with an accuracy target: the one it changes
                             **({"accuracy_batch": FINETUNE_ACCURACY_BATCH}
-                               if set(targets) & set(ACCURACY_NAMES) else {})}
+                               if accuracy_target else {})}
 
 
 def _versions() -> dict[str, str]:
