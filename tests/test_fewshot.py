@@ -223,6 +223,60 @@ def test_labels_per_arch_draws_a_subset(tiny_config, monkeypatch):
     assert seen and all(n == 8 * 2 for n in seen)
 
 
+def test_accuracy_batch_draws_the_accuracies_apart(tiny_config, monkeypatch):
+    """With ``accuracy_batch`` the accuracies draw that many archs per step, from a draw of
+    their own, and the other objectives keep ``batch_size``; over a pass of the larger draw
+    every arch brings its accuracy once, and the accuracies' loss weighs what it would at
+    ``batch_size``. Bad settings are refused by name."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates import rlm as rlm_mod
+    from nas_rlm.surrogates import training
+    from nas_rlm.surrogates.training import TrainConfig
+
+    sp = get_space("nb201")
+    archs = sp.sample(12, np.random.default_rng(1))
+    seen = []
+    real = rlm_mod.RLM.decoder_tensors
+
+    def spy(self, tasks):
+        seen.append([(t[0], t[1][0][0]) for t in tasks])
+        return real(self, tasks)
+
+    monkeypatch.setattr(rlm_mod.RLM, "decoder_tensors", spy)
+    weights = []
+    real_losses = training._losses
+
+    def spy_losses(rlm, logits, dec, *a, **k):
+        weights.append(dec["seq_weight"].tolist())
+        return real_losses(rlm, logits, dec, *a, **k)
+
+    monkeypatch.setattr(training, "_losses", spy_losses)
+    rlm = RLM(["acc", "lat1", "lat2"], sp, tiny_config())
+    Y = np.random.default_rng(0).random((12, 3)) + 1
+    rlm.fit(archs, Y, steps=2, eval_every=2, batch_size=3, val_fraction=0.0,
+            accuracy_batch=12, accuracies=["acc"], progress=False)
+    assert len(seen) == 2
+    for step in seen:
+        acc_rows = sorted(i for i, j in step if j == 0)
+        lat_rows = [i for i, j in step if j > 0]
+        assert acc_rows == list(range(12))  # the whole pool: one pass of 12 per step
+        assert len(lat_rows) == 2 * 3 and len(set(lat_rows)) == 3
+    # the accuracies' tokens weigh in the loss as 3 archs' would (3 / 12 each)
+    assert [sorted(set(w)) for w in weights] == [[0.25, 1.0]] * 2
+    assert all(w.count(0.25) == 12 for w in weights)
+    assert rlm.training_info["config"]["accuracies"] == ["acc"]
+    with pytest.raises(NasRlmError, match="zz"):
+        rlm.fit(archs, Y, steps=1, batch_size=3, val_fraction=0.0, accuracy_batch=4,
+                accuracies=["zz"], progress=False)
+    with pytest.raises(NasRlmError, match="needs the objectives"):
+        TrainConfig(accuracy_batch=4)
+    with pytest.raises(NasRlmError, match="list of objective names"):
+        TrainConfig(accuracies="acc")
+    assert TrainConfig(accuracy_batch=4, accuracies=["acc"]).settings()["accuracies"] == [
+        "acc"]
+    assert "accuracies" not in TrainConfig().settings()  # older runs' settings still match
+
+
 def test_start_similarity_follows_magnitudes_not_ranks_alone():
     """A new token starts from the objective whose logs track the labels' logs: one off by a
     small swap but proportional beats one in perfect order whose magnitudes do not follow
@@ -707,16 +761,21 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert finetune_budget(["eyeriss"], 781).steps == 293  # 12 passes of 32 archs
     assert finetune_budget(["cifar10"], 781).steps == 293
     assert finetune_budget(["eyeriss"], 781, epochs=0).steps == 30
-    # past the fixed budget accuracies alone draw FINETUNE_ACCURACY_BATCH archs per step for
-    # the same steps (more passes); devices, accuracies beside a device, and an accuracy
-    # within the fixed budget keep 32
+    # past the fixed budget accuracies draw FINETUNE_ACCURACY_BATCH archs per step for the
+    # same steps (more passes): alone as the batch, beside devices from a draw of their own
+    # while the devices keep 32; devices alone and an accuracy within the fixed budget keep 32
     assert finetune_budget(["cifar10"], 781).batch_size == FINETUNE_ACCURACY_BATCH == 128
     assert finetune_budget(["cifar10", "cifar100"], 390).batch_size == 128
     assert finetune_budget(["cifar10"], 390).steps == 147
-    assert finetune_budget(["cifar10", "eyeriss"], 781).batch_size == 32
+    assert not finetune_budget(["cifar10"], 781).accuracy_batch
+    joint = finetune_budget(["eyeriss", "cifar10", "pixel3"], 781)
+    assert (joint.batch_size, joint.accuracy_batch, joint.accuracies) == (32, 128, ("cifar10",))
+    assert not finetune_budget(["cifar10", "eyeriss"], 78).accuracy_batch
     assert finetune_budget(["cifar10"], 78).batch_size == 32
     assert finetune_budget(["eyeriss"], 781).batch_size == 32
+    assert not finetune_budget(["eyeriss"], 781).accuracy_batch
     assert finetune_budget(["cifar10"], 781, accuracy_batch=0).batch_size == 32
+    assert not finetune_budget(["cifar10", "eyeriss"], 781, accuracy_batch=0).accuracy_batch
     # a device past the fixed budget trains the decoder alone; an accuracy never does
     assert finetune_budget(["eyeriss"], 781).freeze_encoder
     assert not finetune_budget(["eyeriss"], 80).freeze_encoder

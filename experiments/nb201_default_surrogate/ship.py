@@ -61,6 +61,9 @@ def main() -> None:
     seen = " and ".join(ft["seen_in_pretraining"]) or "none"
     converted = ", ".join(o for o in rlm.objectives if o in rlm.converted_objectives) or "none"
     rule = rlm.space_settings["converter"]  # bound with NB201.legacy_settings for old files
+    acc_draw = (f" ({', '.join(tc['accuracies'])}: {tc['accuracy_batch']} archs a step, from a "
+                f"draw of their own, their loss weighted as {tc['batch_size']} archs'; "
+                f"`FINETUNE_ACCURACY_BATCH`)" if tc.get("accuracy_batch") else "")
     card = f"""# nb201-rlm: the default NB201 surrogate
 
 A Regression Language Model (T5 encoder-decoder, {held['n_params']:,} parameters) that reads
@@ -97,7 +100,7 @@ choice was not made again for the edge-by-edge text this base reads.
 bash experiments/nb201_default_surrogate/train.sh ../shared/data
 ```
 The fine-tune: {info['steps_run']} optimizer steps (`finetune_budget`: 12 passes over the
-{ft['n']} labels), batch {tc['batch_size']} archs, lr
+{ft['n']} labels), batch {tc['batch_size']} archs{acc_draw}, lr
 {tc['lr']} ({tc['schedule']}), ranking-loss weight {tc['rank_weight']}, EMA {tc['ema_decay']},
 {soft}, no validation split (the readout of lowest training loss is kept: step {info['best_step']}).
 d_model {cfg.d_model}, {cfg.encoder_layers}+{cfg.decoder_layers} layers, BPE vocabulary

@@ -536,10 +536,13 @@ FINETUNE_DIGIT_SIGMA = 0.4
 #: passes help while the steps do not drop, and more archs per step is the cheaper way to
 #: them (a step of 128 archs costs about 3.2x one of 32). At N = 390 (147 steps, seeds 0-2)
 #: 0.734 -> 0.746; N = 78 stays at the fixed budget (all 78 archs per step there: 0.699
-#: against 0.706, seeds 0-2). Accuracies fine-tuned beside devices keep 32: the default
-#: model's five columns at 128 archs (its 500 pool-validation archs) ranked CIFAR-10 at
-#: 0.779 against 0.754 but pixel3 / gold_6226 / 1080ti_1 at 0.874 / 0.911 / 0.909 against
-#: 0.881 / 0.916 / 0.914.
+#: against 0.706, seeds 0-2). Beside devices the accuracies draw their 128 archs apart
+#: (``TrainConfig.accuracy_batch``), the devices keep 32 and their loss its weight: the
+#: default model's five columns, on its 500 pool-validation archs (session 33, same CPU):
+#: 32 archs CIFAR-10 / pixel3 / eyeriss / gold_6226 / 1080ti_1 0.754 / 0.881 / 0.989 /
+#: 0.914 / 0.912, a draw of their own 0.770 / 0.880 / 0.992 / 0.913 / 0.914; without the
+#: loss weight 0.775 / 0.881 / 0.985 / 0.912 / 0.913; every column at 128 archs (session
+#: 32) 0.779 / 0.874 / 0.989 / 0.911 / 0.909.
 FINETUNE_ACCURACY_BATCH = 128
 
 
@@ -577,9 +580,9 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
     """The fine-tuning budget for ``n`` labels of ``columns``: ``accuracy_train`` if one is
     an accuracy, else ``train``, with at least ``epochs`` passes over the labels. Past the
     fixed budget, device columns freeze the encoder (``freeze_devices``), steps of
-    accuracies alone draw ``accuracy_batch`` archs each (same steps, more passes; 0: the
-    config's batch; with a device beside them the devices lost on pool validation, so
-    they keep it), and columns with continuous labels learn soft first digits of width
+    accuracies draw ``accuracy_batch`` archs each (same steps, more passes; 0: the
+    config's batch; beside devices from a draw of their own, the devices keeping the
+    config's batch), and columns with continuous labels learn soft first digits of width
     ``digit_sigma`` (0: one-hot); a ``cfg`` that sets its own ``digit_sigma`` keeps it."""
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     cfg = accuracy_train if acc & set(columns) else train
@@ -589,8 +592,10 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
     sigma = cfg.digit_sigma or (digit_sigma if longer else 0.0)
     alone = set(columns) <= acc  # accuracies only
     batch = accuracy_batch if (alone and longer and accuracy_batch) else cfg.batch_size
+    beside = sorted(acc & set(columns)) if (longer and accuracy_batch and not alone) else []
     return replace(cfg, steps=steps, batch_size=batch, freeze_encoder=freeze,
-                   digit_sigma=sigma)
+                   digit_sigma=sigma, **({"accuracy_batch": accuracy_batch,
+                                          "accuracies": tuple(beside)} if beside else {}))
 
 
 def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: np.ndarray,

@@ -69,6 +69,12 @@ class TrainConfig:
     length_buckets: int = 0      # >0: each pass is cut into runs of this many batches, each
                                  # run's archs sorted by text length, so a batch pads little
                                  # (a corpus of 11 spaces' texts of 100-850 tokens); 0: off
+    accuracy_batch: int = 0      # >0: the objectives in ``accuracies`` draw this many archs
+    accuracies: tuple[str, ...] = ()  # per step from a draw of their own, the others keep
+                                 # batch_size, and their loss weighs as much as at batch_size:
+                                 # an accuracy fine-tuned beside devices makes more passes
+                                 # over its labels than they do (one sequence per label only,
+                                 # not with length_buckets)
     seed: int = 0
     threads: int = 1             # small models train faster on one torch thread per process
     progress: bool = True
@@ -76,11 +82,13 @@ class TrainConfig:
 
     #: fields that do not change the result, so a resume may differ in them
     RUNTIME = ("threads", "progress", "checkpoint_dir")
+    #: fields a run's settings name only where set (added after runs that still resume)
+    SET_ONLY = ("length_buckets", "digit_sigma", "accuracy_batch", "accuracies")
 
     def __post_init__(self) -> None:
         ints = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "eval_every": 1,
                 "patience": 1, "seed": 0, "threads": 1, "labels_per_arch": 0,
-                "length_buckets": 0}
+                "length_buckets": 0, "accuracy_batch": 0}
         for name, lo in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -102,12 +110,27 @@ class TrainConfig:
         if self.schedule not in ("cosine", "constant"):
             raise NasRlmError(f"TrainConfig.schedule must be 'cosine' or 'constant', got "
                               f"{self.schedule!r}")
+        if not isinstance(self.accuracies, (list, tuple)) or not all(
+                isinstance(o, str) for o in self.accuracies):
+            raise NasRlmError(f"TrainConfig.accuracies must be a list of objective names, got "
+                              f"{self.accuracies!r}")
+        self.accuracies = tuple(self.accuracies)  # a JSON list (--set, a saved run) reads back
+        if self.accuracy_batch and not self.accuracies:
+            raise NasRlmError("TrainConfig.accuracy_batch needs the objectives it is for "
+                              "(accuracies)")
+        if self.accuracy_batch and self.length_buckets:
+            raise NasRlmError("TrainConfig.accuracy_batch and length_buckets do not combine")
 
     def settings(self) -> dict:
-        """What a resumed run must agree on (``length_buckets`` and ``digit_sigma`` only
-        where set, so runs and bases saved before they existed stay valid)."""
-        return {k: v for k, v in asdict(self).items() if k not in self.RUNTIME
-                and not (k in ("length_buckets", "digit_sigma") and not v)}
+        """What a resumed run must agree on (``length_buckets``, ``digit_sigma`` and the
+        accuracy draw only where set, so runs and bases saved before they existed stay
+        valid)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in self.RUNTIME and not (k in self.SET_ONLY and not v)}
+
+    def to_dict(self) -> dict:
+        """Every field, as JSON reads it back (lists, not tuples)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class _Rows(torch.nn.Module):
@@ -214,9 +237,12 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         encoded = rlm.encode_texts(distinct)
         where = {t: k for k, t in enumerate(distinct)}
         text_of = [[where[t[v]] for t in texts] for v in used]  # [slot][arch] -> distinct
+        # the accuracies' own draw (``accuracy_batch``), or none: their tasks, per arch
+        wide = _accuracy_columns(rlm, cfg)
         tasks_of = {i: [] for i in range(n)}
+        wide_of = {i: [] for i in range(n)}
         for t in rlm.sequences(Z):
-            tasks_of[t[0]].append(t)
+            (wide_of if t[1][0][0] in wide else tasks_of)[t[0]].append(t)
 
         acc = Accelerator(cpu=not torch.cuda.is_available())
         with torch.random.fork_rng():
@@ -245,7 +271,6 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
             tpv = rlm.numbers.tokens_per_value
             pos_weight = torch.tensor([cfg.lead_weight if r in lead else 1.0
                                        for r in range(tpv)] + [1.0], device=acc.device)
-            spe = max(1, -(-len(tr_idx) // cfg.batch_size))  # steps per pass over the pool
 
             length = ({i: sum(len(encoded[u]) for u in {s[i] for s in text_of}) for i in tr_idx}
                       if cfg.length_buckets else {})
@@ -260,12 +285,15 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 order = np.random.default_rng([cfg.seed, p, 1]).permutation(len(batches))
                 return [np.asarray(batches[k]) for k in order]
 
-            def step_batch(step: int) -> np.ndarray:
+            def step_batch(step: int, size: int = cfg.batch_size, stream: int = 0) -> np.ndarray:
+                """The ``size`` archs of ``step`` (``stream`` > 0: an independent draw)."""
+                per_pass = max(1, -(-len(tr_idx) // size))  # steps per pass over the pool
                 if cfg.length_buckets:  # the same archs per pass, in batches of like length
-                    b = bucketed(step // spe)[step % spe]
+                    b = bucketed(step // per_pass)[step % per_pass]
                 else:
-                    perm = np.random.default_rng([cfg.seed, step // spe]).permutation(tr_idx)
-                    b = perm[(step % spe) * cfg.batch_size:][: cfg.batch_size]
+                    key = [cfg.seed, step // per_pass] + ([stream] if stream else [])
+                    perm = np.random.default_rng(key).permutation(tr_idx)
+                    b = perm[(step % per_pass) * size:][:size]
                 return b[acc.process_index :: acc.num_processes]
 
             def draw(arch_tasks: list, step: int, i: int) -> list:
@@ -282,11 +310,20 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
             window: list[list[float]] = []
             while state["step"] < cfg.steps and state["bad_evals"] < cfg.patience:
                 b = [i for i in step_batch(state["step"]) if tasks_of[i]]
+                tasks = [t for i in b for t in draw(tasks_of[i], state["step"], i)]
+                if wide:
+                    bw = [i for i in step_batch(state["step"], cfg.accuracy_batch, 2)
+                          if wide_of[i]]
+                    tasks += [t for i in bw for t in draw(wide_of[i], state["step"], i)]
+                    b = list(dict.fromkeys([*b, *bw]))
                 if not b:
                     raise DataError("a training batch has no labels at all")
-                tasks = [t for i in b for t in draw(tasks_of[i], state["step"], i)]
                 # the loss is computed where the model runs (an accelerator, if any)
                 dec = {k: v.to(acc.device) for k, v in rlm.decoder_tensors(tasks).items()}
+                if wide:  # the accuracies' tokens weigh in the loss as at batch_size archs
+                    dec["seq_weight"] = torch.tensor(
+                        [cfg.batch_size / cfg.accuracy_batch if t[1][0][0] in wide else 1.0
+                         for t in tasks], device=acc.device)
                 batch_texts = list(dict.fromkeys(s[i] for i in b for s in text_of))
                 row_of = {u: k for k, u in enumerate(batch_texts)}
                 ids, mask = rlm.pad([encoded[u] for u in batch_texts])
@@ -389,6 +426,20 @@ def checkpoint_readout(rlm, n: int, Y: np.ndarray, cfg: TrainConfig,
     return info
 
 
+def _accuracy_columns(rlm, cfg: TrainConfig) -> set[int]:
+    """The objective columns that draw ``cfg.accuracy_batch`` archs per step (none if 0)."""
+    if not cfg.accuracy_batch:
+        return set()
+    unknown = [o for o in cfg.accuracies if o not in rlm.objectives]
+    if unknown:
+        raise NasRlmError(f"TrainConfig.accuracies names {unknown}, not objectives of this "
+                          f"model ({rlm.objectives})")
+    if rlm.config.chained:
+        raise NasRlmError("TrainConfig.accuracy_batch needs one sequence per label; this "
+                          "model chains its objectives in one sequence per arch")
+    return {rlm.objectives.index(o) for o in cfg.accuracies}
+
+
 def _n_val(n: int, cfg: TrainConfig) -> int:
     """Archs held out for validation (none from fewer than 10)."""
     return max(1, round(n * cfg.val_fraction)) if n >= 10 and cfg.val_fraction else 0
@@ -401,7 +452,7 @@ def _run_settings(rlm, cfg: TrainConfig, n: int) -> dict:
 
 
 def _info(cfg: TrainConfig, n_train: int, n_val: int, state: dict) -> dict:
-    return {"config": asdict(cfg), "n_train": n_train, "n_val": n_val,
+    return {"config": cfg.to_dict(), "n_train": n_train, "n_val": n_val,
             "best_step": state["best_step"],
             # with no validation split the readout kept is the one of lowest training loss
             "best_val_tau": state["best_tau"] if n_val else None,
@@ -485,6 +536,8 @@ def _losses(rlm, logits, dec, table, pos_weight, rank_weight, digit_sigma=0.0, s
     if digit_sigma:
         nll = _soft_first_digit(rlm, masked, dec, valid, nll, digit_sigma, soft)
     w = pos_weight[rows[valid]]
+    if "seq_weight" in dec:  # per sequence (``accuracy_batch``)
+        w = w * dec["seq_weight"][:, None].expand_as(rows)[valid]
     ce = (nll * w).sum() / w.sum()
     if not rank_weight:
         return ce, ce.new_zeros(())
