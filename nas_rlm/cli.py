@@ -711,7 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--steps", type=POSITIVE, help="default: finetune_budget's (30 for a "
                     "device, 100 for an accuracy, at least 12 passes over the CSV; devices past 30 "
                     "steps train the decoder alone; accuracies past 100 draw 128 archs a step, "
-                    "beside devices from a draw of their own)")
+                    "beside devices from a draw of their own; accuracies alone at 100 train "
+                    "the decoder alone)")
     ft.add_argument("--lr", type=_positive_float, help="default: FINETUNE_TRAIN's")
     ft.add_argument("--seed", type=SEED, default=0)
     ft.add_argument("--no-mix-head", dest="mix_head", action="store_false",

@@ -748,6 +748,8 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
 
 
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
+    from dataclasses import replace
+
     from nas_rlm.surrogates.recipes import (
         FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_TRAIN,
@@ -776,20 +778,33 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert not finetune_budget(["eyeriss"], 781).accuracy_batch
     assert finetune_budget(["cifar10"], 781, accuracy_batch=0).batch_size == 32
     assert not finetune_budget(["cifar10", "eyeriss"], 781, accuracy_batch=0).accuracy_batch
-    # a device past the fixed budget trains the decoder alone; an accuracy never does
+    # a device past the fixed budget trains the decoder alone; an accuracy does so only
+    # alone at the fixed budget (few labels)
     assert finetune_budget(["eyeriss"], 781).freeze_encoder
     assert not finetune_budget(["eyeriss"], 80).freeze_encoder
     assert not finetune_budget(["cifar10"], 781).freeze_encoder
+    assert not finetune_budget(["cifar10"], 390).freeze_encoder
     assert not finetune_budget(["cifar10", "eyeriss"], 781).freeze_encoder
     assert not finetune_budget(["eyeriss"], 781, freeze_devices=False).freeze_encoder
-    # past the fixed budget, soft first-digit targets; the few-shot range keeps one-hot ones
+    assert finetune_budget(["cifar10"], 78).freeze_encoder
+    assert finetune_budget(["cifar10", "cifar100"], 78).freeze_encoder
+    assert not finetune_budget(["cifar10", "eyeriss"], 78).freeze_encoder
+    # past the fixed budget, soft first-digit targets, and for accuracies alone within it;
+    # the few-shot range of devices keeps one-hot ones
     assert finetune_budget(["eyeriss"], 781).digit_sigma == FINETUNE_DIGIT_SIGMA > 0
     assert finetune_budget(["cifar10"], 390).digit_sigma == FINETUNE_DIGIT_SIGMA
-    assert finetune_budget(["cifar10"], 78).digit_sigma == 0.0
+    assert finetune_budget(["cifar10"], 78).digit_sigma == FINETUNE_DIGIT_SIGMA
+    assert finetune_budget(["eyeriss"], 80).digit_sigma == 0.0
+    assert finetune_budget(["cifar10", "eyeriss"], 78).digit_sigma == 0.0
     assert finetune_budget(["eyeriss"], 781, digit_sigma=0.0).digit_sigma == 0.0
     assert finetune_budget(["eyeriss"], 781, digit_sigma=0.4).digit_sigma == 0.4
     assert finetune_budget(["cifar10"], 390, digit_sigma=0.4).digit_sigma == 0.4
-    assert finetune_budget(["cifar10"], 78, digit_sigma=0.4).digit_sigma == 0.0
+    assert finetune_budget(["cifar10"], 78, digit_sigma=0.0).digit_sigma == 0.0
+    # the rule off: the fixed budget as it is
+    off = finetune_budget(["cifar10"], 78, freeze_few_accuracies=False)
+    assert off == FINETUNE_ACCURACY_TRAIN and off.steps == 100 and off.batch_size == 32
+    assert finetune_budget(["cifar10"], 78) == replace(
+        FINETUNE_ACCURACY_TRAIN, freeze_encoder=True, digit_sigma=FINETUNE_DIGIT_SIGMA)
 
 
 def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data_dir,
@@ -847,14 +862,17 @@ def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys)
     assert seen == [str(default_base_dir("fbnet")), None]
 
 
-def test_evaluate_records_the_accuracy_batch_only_in_runs_with_an_accuracy_target():
-    """An evaluate run's rlm_base settings name the accuracy batch where it applies, so
-    accuracy cells made before it are recomputed while device-only runs keep theirs."""
+def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_target():
+    """An evaluate run's rlm_base settings name the accuracy batch and the few-label rule
+    where they apply, so accuracy cells made before them are recomputed while device-only
+    runs keep theirs."""
     from nas_rlm.evaluation.ranking import _base_settings
     from nas_rlm.surrogates.recipes import FINETUNE_ACCURACY_BATCH
 
     _, acc = _base_settings("nb201", ["cifar10"], None, accuracy_target=True)
     _, dev = _base_settings("nb201", ["eyeriss"], None)
     assert acc["accuracy_batch"] == FINETUNE_ACCURACY_BATCH
-    assert "accuracy_batch" not in dev
-    assert {k: v for k, v in acc.items() if k != "accuracy_batch"} == dev
+    assert acc["freeze_few_accuracies"] is True
+    assert "accuracy_batch" not in dev and "freeze_few_accuracies" not in dev
+    rules = ("accuracy_batch", "freeze_few_accuracies")
+    assert {k: v for k, v in acc.items() if k not in rules} == dev

@@ -67,6 +67,7 @@ def test_graph_labels_inline_once_and_count_the_same(space) -> None:
     labels are those each statistic gives on the graph as rendered (functions and all)."""
     from nas_rlm.search_spaces.onnx_stats import (
         OP_COUNT_NAMES,
+        PATH_STAT_NAMES,
         count_flops,
         count_ops,
         path_stats,
@@ -79,4 +80,4 @@ def test_graph_labels_inline_once_and_count_the_same(space) -> None:
     expected = [count_flops(model) / 1e6, space.params(arch) / 1e3,
                 *(float(ops[k]) for k in OP_COUNT_NAMES), *path_stats(model).values()]
     assert graph_labels(space, arch, model, paths=True) == expected
-    assert graph_labels(space, arch, model) == expected[:-3]
+    assert graph_labels(space, arch, model) == expected[:-len(PATH_STAT_NAMES)]

@@ -485,8 +485,9 @@ def _base_settings(space: str, targets: Sequence[str],
     file hashes: a retrained base is a change, a moved one is not), both budgets, the
     frozen-encoder rule, the soft-digit width, how a device chooses its passes and how many
     archs an accuracy's step draws (``accuracy_target``: a target is one of the accuracies
-    the run's fine-tunes are given). Loading it here refuses a base for another space, or
-    one that saw a target, before any cell runs."""
+    the run's fine-tunes are given; so is the rule for accuracies at the fixed budget).
+    Loading it here refuses a base for another space, or one that saw a target, before any
+    cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
         FINETUNE_ACCURACY_BATCH,
@@ -496,6 +497,7 @@ def _base_settings(space: str, targets: Sequence[str],
         FINETUNE_EPOCHS,
         FINETUNE_TRAIN,
         FREEZE_DEVICE_ENCODER,
+        FREEZE_FEW_ACCURACIES,
         SELECT_EPOCHS_MIN_LABELS,
         SELECT_VAL_FRACTION,
         load_base,
@@ -516,7 +518,9 @@ def _base_settings(space: str, targets: Sequence[str],
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
                             # only for a run with an accuracy target: the one it changes
                             **({"accuracy_batch": FINETUNE_ACCURACY_BATCH}
-                               if accuracy_target else {})}
+                               if accuracy_target else {}),
+                            **({"freeze_few_accuracies": True}
+                               if accuracy_target and FREEZE_FEW_ACCURACIES else {})}
 
 
 def _versions() -> dict[str, str]:
