@@ -77,9 +77,10 @@ class RLMRecipe:
     executed_text: bool = True   # device objectives read the graph the device ran (NB201:
                                  # dead branches kept); accuracies the optimised graph
     pretrain_paths: bool = False  # pretraining learns PATH_OBJECTIVES too: wiring, not
-                                  # just op counts (+0.004-0.006 CIFAR-10 tau on pool
-                                  # validation, not yet in the shipped bases;
-                                  # docs/rlm_v2.md, "Wiring labels in pretraining")
+                                  # just op counts (with 3,000 steps, CIFAR-10 tau +0.009 /
+                                  # +0.016 held out at N = 781 / 390; not yet in the
+                                  # shipped bases; docs/rlm_v2.md, "A longer base with
+                                  # wiring labels")
 
     def __post_init__(self) -> None:
         for name in ("pretrain_archs", "pretrain_steps", "pretrain_sampled"):
