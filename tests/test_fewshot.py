@@ -800,9 +800,12 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert finetune_budget(["eyeriss"], 781, digit_sigma=0.4).digit_sigma == 0.4
     assert finetune_budget(["cifar10"], 390, digit_sigma=0.4).digit_sigma == 0.4
     assert finetune_budget(["cifar10"], 78, digit_sigma=0.0).digit_sigma == 0.0
-    # the rule off: the fixed budget as it is
+    # without the frozen encoder, the fixed budget with soft digits; without both, as it is
     off = finetune_budget(["cifar10"], 78, freeze_few_accuracies=False)
-    assert off == FINETUNE_ACCURACY_TRAIN and off.steps == 100 and off.batch_size == 32
+    assert off == replace(FINETUNE_ACCURACY_TRAIN, digit_sigma=FINETUNE_DIGIT_SIGMA)
+    assert finetune_budget(["cifar10"], 78, freeze_few_accuracies=False,
+                           digit_sigma=0.0) == FINETUNE_ACCURACY_TRAIN
+    assert off.steps == 100 and off.batch_size == 32
     assert finetune_budget(["cifar10"], 78) == replace(
         FINETUNE_ACCURACY_TRAIN, freeze_encoder=True, digit_sigma=FINETUNE_DIGIT_SIGMA)
 

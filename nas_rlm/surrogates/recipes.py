@@ -548,13 +548,13 @@ FINETUNE_ACCURACY_BATCH = 128
 
 
 #: A fine-tune of accuracies alone at the fixed budget (few labels: N = 78 of the protocol)
-#: trains the decoder alone and learns soft first digits (``FINETUNE_DIGIT_SIGMA``), as
-#: devices past their budget do. Pool validation (CIFAR-10, N = 78, pool seeds 0-4 each
-#: fine-tuned with its seed, 1,000 pool-validation archs each, exact-median tau;
-#: experiments/rlm_n78/): as before 0.692 (the held-out 0.693 of the same five pools), frozen
-#: encoder 0.704, soft digits 0.701, both 0.706; 50 / 200 steps 0.685 / 0.683, lr 5e-4 /
-#: 2e-3 0.697 / 0.681. Past the fixed budget accuracies keep training the encoder (N = 781:
-#: rho 0.917 frozen 0.907, above).
+#: trains the decoder alone, and (whatever this says) learns soft first digits
+#: (``FINETUNE_DIGIT_SIGMA``), as devices past their budget do. Pool validation (CIFAR-10,
+#: N = 78, pool seeds 0-4 each fine-tuned with its seed, 1,000 pool-validation archs each,
+#: exact-median tau; experiments/rlm_n78/): as before 0.692 (the held-out 0.693 of the same
+#: five pools), frozen encoder 0.704, soft digits 0.701, both 0.706; 50 / 200 steps 0.685 /
+#: 0.683, lr 5e-4 / 2e-3 0.697 / 0.681. Past the fixed budget accuracies keep training the
+#: encoder (N = 781: rho 0.917, frozen 0.907; ``FREEZE_DEVICE_ENCODER``).
 FREEZE_FEW_ACCURACIES = True
 
 
@@ -597,8 +597,8 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
     config's batch; beside devices from a draw of their own, the devices keeping the
     config's batch), and columns with continuous labels learn soft first digits of width
     ``digit_sigma`` (0: one-hot); a ``cfg`` that sets its own ``digit_sigma`` keeps it.
-    At the fixed budget, accuracies alone freeze the encoder (``freeze_few_accuracies``)
-    and learn soft first digits too."""
+    Accuracies alone learn soft first digits at the fixed budget too, and freeze the
+    encoder there (``freeze_few_accuracies``)."""
     acc = set(ACCURACY_NAMES if accuracy is None else accuracy)
     cfg = accuracy_train if acc & set(columns) else train
     steps = max(cfg.steps, math.ceil(epochs * n / cfg.batch_size))
@@ -606,7 +606,7 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
     alone = set(columns) <= acc  # accuracies only
     few = alone and not longer and freeze_few_accuracies
     freeze = cfg.freeze_encoder or (freeze_devices and cfg is train and longer) or few
-    sigma = cfg.digit_sigma or (digit_sigma if longer or few else 0.0)
+    sigma = cfg.digit_sigma or (digit_sigma if longer or alone else 0.0)
     batch = accuracy_batch if (alone and longer and accuracy_batch) else cfg.batch_size
     beside = sorted(acc & set(columns)) if (longer and accuracy_batch and not alone) else []
     return replace(cfg, steps=steps, batch_size=batch, freeze_encoder=freeze,
