@@ -90,10 +90,10 @@ choice was not made again for the edge-by-edge text this base reads.
   `nas-rlm evaluate`). The held-out set (5,000 archs, seed 12345) was never seen, by the
   base or the fine-tune.
 - The base pretrained on 8,000 rows of the same training pool: computed labels (FLOPs,
-  params, op counts) and 21 source latency columns. Of this model's columns the base saw
-  {seen}, so their figures below are not N = {ft['n']} figures; the others it learnt from
-  the {ft['n']} pool labels alone. Each new objective token started from the base objective
-  that ranked its labels best: {starts}.
+  params, op counts, wiring: path depths and counts) and 21 source latency columns. Of this
+  model's columns the base saw {seen}, so their figures below are not N = {ft['n']}
+  figures; the others it learnt from the {ft['n']} pool labels alone. Each new objective
+  token started from the base objective that ranked its labels best: {starts}.
 
 ## Command
 ```bash

@@ -78,9 +78,9 @@ class RLMRecipe:
                                  # dead branches kept); accuracies the optimised graph
     pretrain_paths: bool = False  # pretraining learns PATH_OBJECTIVES too: wiring, not
                                   # just op counts (with 3,000 steps, CIFAR-10 tau +0.009 /
-                                  # +0.016 held out at N = 781 / 390; not yet in the
-                                  # shipped bases; docs/rlm_v2.md, "A longer base with
-                                  # wiring labels")
+                                  # +0.016 held out at N = 781 / 390; the shipped NB201
+                                  # base since 2026-12-05; docs/rlm_v2.md, "A longer base
+                                  # with wiring labels")
 
     def __post_init__(self) -> None:
         for name in ("pretrain_archs", "pretrain_steps", "pretrain_sampled"):
