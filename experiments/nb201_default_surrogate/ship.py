@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from nas_rlm.io import atomic_write_text
+from nas_rlm.surrogates.recipes import PATH_OBJECTIVES
 from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
 
 BASE = "nas_rlm/pretrained/nb201-base"
@@ -44,7 +45,11 @@ def main() -> None:
     if len(sys.argv) < 6:
         raise SystemExit("the card needs both HELDOUT_JSON and BASELINES_JSON (see train.sh)")
     held = json.loads(Path(sys.argv[4]).read_text())
-    base_seconds = RLM.from_pretrained(BASE).training_info["seconds"]
+    base = RLM.from_pretrained(BASE)
+    base_seconds = base.training_info["seconds"]
+    # what the base's computed labels were: op counts, and wiring where it learnt them
+    counts = ("op counts, wiring: path depths and counts"
+              if set(PATH_OBJECTIVES) <= set(base.objectives) else "op counts")
     compare, limits = _baselines(json.loads(Path(sys.argv[5]).read_text()), held, pool["n"])
     rows = "\n".join(
         f"| {name} | {v['kendall_tau_median']:.3f} | {v['spearman_median']:.3f} | "
@@ -90,7 +95,7 @@ choice was not made again for the edge-by-edge text this base reads.
   `nas-rlm evaluate`). The held-out set (5,000 archs, seed 12345) was never seen, by the
   base or the fine-tune.
 - The base pretrained on 8,000 rows of the same training pool: computed labels (FLOPs,
-  params, op counts, wiring: path depths and counts) and 21 source latency columns. Of this
+  params, {counts}) and 21 source latency columns. Of this
   model's columns the base saw {seen}, so their figures below are not N = {ft['n']}
   figures; the others it learnt from the {ft['n']} pool labels alone. Each new objective
   token started from the base objective that ranked its labels best: {starts}.

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
+from nas_rlm.cli import _int_list
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.surrogates.recipes import finetune_budget, finetune_rlm, load_base
@@ -35,9 +36,7 @@ def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3):
         raise SystemExit(__doc__)
     torch.set_num_threads(1)
-    base_dir, seeds = argv[0], argv[1]
-    lo, _, hi = seeds.partition("-")
-    seeds = list(range(int(lo), int(hi or lo) + 1))
+    base_dir, seeds = argv[0], _int_list(argv[1], "SEEDS")
     size = int(argv[2]) if len(argv) == 3 else 1000
     archs, Y = load_targets("nb201", [COLUMN])
     rows = []
