@@ -173,6 +173,9 @@ def _int_in(lo: int, hi: int | None = None):
 
 SEED, THREADS, SAMPLES, POSITIVE = (_int_in(0, 2**32 - 1), _int_in(1, 256), _int_in(1, 1024),
                                     _int_in(1))
+#: Two jobs side by side on 2 cores do most work at one thread each; a lone job runs about 1.7x
+#: faster on two (docs/rlm_v2.md, "The default model on 2 cores").
+TORCH_THREADS_HELP = "torch threads (1 per job beside another; 2 speed a lone job ~1.7x)"
 
 
 def _positive_float(text: str) -> float:
@@ -645,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any recipe field, e.g. train.rank_weight=0 or "
                     "model.chained=true (repeatable)")
-    tr.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    tr.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     _run_dir_args(tr, "runs/rlm")
     tr.add_argument("--data-dir", help=data_dir_help)
     tr.add_argument("--quiet", action="store_true")
@@ -687,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--size", choices=sorted(MODEL_SIZES), default="small")
     pt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any recipe field, e.g. train.lr=5e-4 (repeatable)")
-    pt.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    pt.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     pt.add_argument("--out", default="runs/base", help="base dir (model/ and ckpt/); "
                     "rerun to resume")
     pt.add_argument("--snapshot", metavar="DIR", help="with --corpus: save the best readout "
@@ -723,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "that reach no output): they read the converted graph. Default: the "
                     "table's TFLite devices (pixel3, raspi4) among the CSV's columns; '' for "
                     "none")
-    ft.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    ft.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     _run_dir_args(ft, "runs/finetune", "run dir; the model is OUT/model")
     ft.add_argument("--quiet", action="store_true")
     ft.set_defaults(func=_cmd_finetune)
@@ -743,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--test-limit", type=POSITIVE,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
     fs.add_argument("--finetune-steps", type=POSITIVE, help="default: FINETUNE_TRAIN's")
-    fs.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    fs.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     _run_dir_args(fs, "runs/fewshot")
     fs.add_argument("--data-dir", help=data_dir_help)
     fs.add_argument("--quiet", action="store_true")
@@ -771,7 +774,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the shipped surrogate of --space)")
     se.add_argument("-k", type=SAMPLES, default=SearchConfig.k,
                     help="samples per arch for the reported spread")
-    se.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    se.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     _run_dir_args(se, "runs/search")
     se.add_argument("--data-dir", help=data_dir_help + "; true values and metrics need it")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -823,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="trainings at once (local processes, or a local Ray's CPUs)")
     tr.add_argument("--address", help="an existing Ray cluster (ray://HOST:10001 or auto); "
                     "default: start a local Ray")
-    sa.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    sa.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     _run_dir_args(sa, "runs/assisted")
     sa.add_argument("--data-dir", help=data_dir_help)
     sa.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -856,7 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the space's shipped base); it must never have seen a target")
     ev.add_argument("--test-limit", type=POSITIVE,
                     help="score only the first N held-out archs (smoke runs, not the protocol)")
-    ev.add_argument("--threads", type=THREADS, default=1, help="torch threads (1 is fastest here)")
+    ev.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     ev.add_argument("--save-models", action="store_true",
                     help="keep each trained RLM in OUT/models/<surrogate>_n<N>_s<seed> "
                          "(rlm_base: one dir per target below it)")

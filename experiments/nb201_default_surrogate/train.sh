@@ -3,9 +3,11 @@
 # (nas_rlm/pretrained/nb201-base, `nas-rlm pretrain`) fine-tuned by `nas-rlm finetune` on the
 # (N = 781, seed 0) training pool of the DESIGN §3 protocol, all five columns at once. The
 # held-out set is never used for training; it is scored afterwards, and the model card is
-# written from those measurements. About 5 minutes on one core for the fine-tune, plus the
-# held-out benchmark and the baselines on the same pool (the base took 2,460 s; its card:
-# nas_rlm/pretrained/nb201-base).
+# written from those measurements. The fine-tune took 1,039 s on one torch thread (2026-12-05),
+# 22 min in all with the held-out benchmark and the baselines on the same pool; the base took
+# 3,082 s on one thread (its card: nas_rlm/pretrained/nb201-base). One thread reproduces the
+# shipped weights on the CPU they were made on; from_scratch.sh makes base and fine-tune on
+# two threads, 43 min in all on 2 cores.
 # Chosen over the model trained from scratch on pool validation (docs/rlm_v2.md).
 #
 #   bash experiments/nb201_default_surrogate/train.sh [DATA_DIR]

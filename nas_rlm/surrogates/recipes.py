@@ -512,7 +512,9 @@ FINETUNE_EPOCHS = 12
 #: 1), pixel2 0.895 → 0.909 and 0.896 → 0.909, eyeriss 0.948 → 0.947 and 0.959 → 0.961; at N
 #: = 390 raspi4 0.876 → 0.875, eyeriss 0.923 → 0.939, pixel2 0.865 → 0.877; at half the
 #: time. Not for an accuracy (CIFAR-10, N = 781: 0.917 → 0.907), nor at S = 20 (six devices,
-#: mean 0.940 → 0.938; eyeriss 0.921 → 0.907).
+#: mean 0.940 → 0.938; eyeriss 0.921 → 0.907). On the wiring base (2026-12-05, exact-median
+#: τ, frozen → unfrozen): titan_rtx_256 at 24 passes 0.973 → 0.975 and 0.973 → 0.974 (seeds
+#: 0, 1), gold_6226 at 12 passes 0.916 → 0.905, at twice the time.
 FREEZE_DEVICE_ENCODER = True
 
 

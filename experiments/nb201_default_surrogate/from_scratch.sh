@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The default NB201 surrogate made from nothing, timed: the base (`nas-rlm pretrain` with the
+# command of nas_rlm/pretrained/nb201-base/MODEL_CARD.md) and its fine-tune on the default pool
+# (as train.sh), both on THREADS torch threads (default 2: both cores of a 2-core machine).
+# Writes OUT/timing.json (wall seconds of each stage); the shipped files are left alone. Score
+# the result with `python benchmarks/rlm_nb201.py --model OUT/finetune/model`.
+# Measured 2026-12-05 (AVX-512 EPYC, 2 cores, nothing else running): 2,582 s in all (base
+# 1,983 s with its labels, fine-tune 599 s), peak RSS 2.64 GiB (docs/rlm_v2.md, "The default
+# model on 2 cores").
+#
+#   [THREADS=2] bash experiments/nb201_default_surrogate/from_scratch.sh [OUT] [DATA_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${1:-runs/nb201-from-scratch}"
+DATA_DIR="${2:-${NAS_RLM_DATA:-../shared/data}}"
+THREADS="${THREADS:-2}"
+mkdir -p "$OUT"
+t0=$(date +%s)
+.venv/bin/nas-rlm pretrain --space nb201 --archs 8000 --steps 3000 --set train.val_fraction=0.02 \
+  --set train.eval_every=250 --set train.labels_per_arch=8 --set pretrain_paths=true \
+  --threads "$THREADS" --data-dir "$DATA_DIR" --quiet --out "$OUT/base"
+t1=$(date +%s)
+.venv/bin/python experiments/nb201_default_surrogate/pool_csv.py "$DATA_DIR" "$OUT"
+.venv/bin/nas-rlm finetune --base "$OUT/base/model" --space nb201 --csv "$OUT/pool.csv" \
+  --seed 0 --threads "$THREADS" --quiet --out "$OUT/finetune"
+t2=$(date +%s)
+printf '{"threads": %s, "pretrain_s": %s, "finetune_s": %s, "total_s": %s}\n' "$THREADS" \
+  $((t1 - t0)) $((t2 - t1)) $((t2 - t0)) > "$OUT/timing.json.tmp"
+mv "$OUT/timing.json.tmp" "$OUT/timing.json"
+cat "$OUT/timing.json"
