@@ -173,9 +173,10 @@ def _int_in(lo: int, hi: int | None = None):
 
 SEED, THREADS, SAMPLES, POSITIVE = (_int_in(0, 2**32 - 1), _int_in(1, 256), _int_in(1, 1024),
                                     _int_in(1))
-#: Two jobs side by side on 2 cores do most work at one thread each; a lone job runs about 1.7x
-#: faster on two (docs/rlm_v2.md, "The default model on 2 cores").
-TORCH_THREADS_HELP = "torch threads (1 per job beside another; 2 speed a lone job ~1.7x)"
+#: Two jobs side by side on 2 cores do most work at one thread each; a lone training job runs
+#: about 1.7x faster on two (docs/rlm_v2.md, "The default model on 2 cores").
+TORCH_THREADS_HELP = ("torch threads (1 per job beside another; 2 speed up a lone job, "
+                      "~1.7x in training)")
 
 
 def _positive_float(text: str) -> float:
