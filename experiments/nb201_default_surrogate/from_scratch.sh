@@ -4,19 +4,22 @@
 # (as train.sh), both on THREADS torch threads (default 2: both cores of a 2-core machine).
 # Writes OUT/timing.json (wall seconds of each stage); the shipped files are left alone. Score
 # the result with `python benchmarks/rlm_nb201.py --model OUT/finetune/model`.
-# Measured 2026-12-05 (AVX-512 EPYC, 2 cores, nothing else running): 2,582 s in all (base
-# 1,983 s with its labels, fine-tune 599 s), peak RSS 2.64 GiB (docs/rlm_v2.md, "The default
-# model on 2 cores").
+# STEPS (default 3,000, the shipped base's) sets the base's optimizer steps. Measured 2026-12-05
+# (AVX-512 EPYC, 2 cores, nothing else running): 2,582 s = 43 min in all, peak RSS 2.64 GiB
+# (results/from_scratch_2threads.json); with STEPS=4000, 3,312 s = 55 min, peak RSS 2.71 GiB
+# (results/from_scratch_4k_2threads.json; docs/rlm_v2.md, "The 4,000-step base, measured").
+# Two threads need not repeat a run bit for bit: the base is another draw of the shipped one.
 #
-#   [THREADS=2] bash experiments/nb201_default_surrogate/from_scratch.sh [OUT] [DATA_DIR]
+#   [THREADS=2] [STEPS=3000] bash experiments/nb201_default_surrogate/from_scratch.sh [OUT] [DATA_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-runs/nb201-from-scratch}"
 DATA_DIR="${2:-${NAS_RLM_DATA:-../shared/data}}"
 THREADS="${THREADS:-2}"
+STEPS="${STEPS:-3000}"
 mkdir -p "$OUT"
 t0=$(date +%s)
-.venv/bin/nas-rlm pretrain --space nb201 --archs 8000 --steps 3000 --set train.val_fraction=0.02 \
+.venv/bin/nas-rlm pretrain --space nb201 --archs 8000 --steps "$STEPS" --set train.val_fraction=0.02 \
   --set train.eval_every=250 --set train.labels_per_arch=8 --set pretrain_paths=true \
   --threads "$THREADS" --data-dir "$DATA_DIR" --quiet --out "$OUT/base"
 t1=$(date +%s)
@@ -24,7 +27,8 @@ t1=$(date +%s)
 .venv/bin/nas-rlm finetune --base "$OUT/base/model" --space nb201 --csv "$OUT/pool.csv" \
   --seed 0 --threads "$THREADS" --quiet --out "$OUT/finetune"
 t2=$(date +%s)
-printf '{"threads": %s, "pretrain_s": %s, "finetune_s": %s, "total_s": %s}\n' "$THREADS" \
+printf '{"threads": %s, "steps": %s, "pretrain_s": %s, "finetune_s": %s, "total_s": %s}\n' \
+  "$THREADS" "$STEPS" \
   $((t1 - t0)) $((t2 - t1)) $((t2 - t0)) > "$OUT/timing.json.tmp"
 mv "$OUT/timing.json.tmp" "$OUT/timing.json"
 cat "$OUT/timing.json"

@@ -26,6 +26,12 @@ from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
 BASE = "nas_rlm/pretrained/nb201-base"
 
 
+def _threads(info: dict) -> str:
+    """' on N torch threads' where the run recorded them (runs since 2026-12-05 do)."""
+    n = info.get("threads")
+    return f" on {n} torch thread{'s' if n > 1 else ''}" if n else ""
+
+
 def main() -> None:
     model, dest, pool_json = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     # SHIP_NOTE: a remark on how the inference figures were taken (e.g. a shared CPU)
@@ -109,9 +115,10 @@ The fine-tune: {info['steps_run']} optimizer steps (`finetune_budget`: 12 passes
 {tc['lr']} ({tc['schedule']}), ranking-loss weight {tc['rank_weight']}, EMA {tc['ema_decay']},
 {soft}, no validation split (the readout of lowest training loss is kept: step {info['best_step']}).
 d_model {cfg.d_model}, {cfg.encoder_layers}+{cfg.decoder_layers} layers, BPE vocabulary
-{cfg.text_vocab_size}. Fine-tuning took {info['seconds']:.0f} s on one torch thread (the
-base: {base_seconds:,.0f} s). Weights are stored in float16 and loaded into float32; size on disk
-{size_mb:.1f} MiB. The figures below were measured on this float16 copy.
+{cfg.text_vocab_size}. Fine-tuning took {info['seconds']:.0f} s{_threads(info)} (the
+base: {base_seconds:,.0f} s{_threads(base.training_info)}). Weights are stored in float16 and
+loaded into float32; size on disk {size_mb:.1f} MiB. The figures below were measured on this
+float16 copy.
 
 ## Measured on the held-out set ({held['test_archs']} archs)
 `python benchmarks/rlm_nb201.py --model nas_rlm/pretrained/nb201-rlm`
