@@ -27,9 +27,9 @@ BASE = "nas_rlm/pretrained/nb201-base"
 
 
 def _threads(info: dict) -> str:
-    """' on N torch threads' where the run recorded them (runs since 2026-12-05 do)."""
-    n = info.get("threads")
-    return f" on {n} torch thread{'s' if n > 1 else ''}" if n else ""
+    """' on N torch threads', from the run's `TrainConfig.threads`."""
+    n = info["config"]["threads"]
+    return f" on {n} torch thread{'s' if n > 1 else ''}"
 
 
 def main() -> None:

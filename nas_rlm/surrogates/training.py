@@ -458,8 +458,7 @@ def _info(cfg: TrainConfig, n_train: int, n_val: int, state: dict) -> dict:
             "best_val_tau": state["best_tau"] if n_val else None,
             "selected_by": "validation Kendall tau" if n_val else "training loss",
             "steps_run": state["step"], "seconds": round(state.get("seconds", 0.0), 1),
-            # the seconds depend on it, and two threads need not repeat a run bit for bit
-            "threads": torch.get_num_threads(), "history": state["history"]}
+            "history": state["history"]}
 
 
 def _labels(Y, n: int, objectives, missing_ok: bool) -> np.ndarray:
