@@ -688,7 +688,7 @@ def test_shipped_count_base_saw_no_table_column_and_finetune_uses_it(space, colu
     assert tuned.training_info["finetune"]["started_from"][column] in base.objectives
 
 
-def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
+def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir, tmp_path):
     from dataclasses import replace
 
     from nas_rlm.surrogates.recipes import FinetunedRLM
@@ -698,16 +698,35 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir):
     sur = FinetunedRLM("nb201", ["eyeriss", "cifar10"], base_dir, train=_few(),
                        accuracy_train=replace(_few(), steps=6), epochs=0)
     sur.fit([archs[i] for i in idx], Y[idx])
-    steps = [m.training_info["steps_run"] for m in sur.models]
-    assert steps == [4, 6]
-    assert [m.objectives for m in sur.models] == [["eyeriss"], ["cifar10"]]
+    # the accuracy is fine-tuned twice (FINETUNE_ACCURACY_MEMBERS), with seeds 1000 apart
+    assert [[m.training_info["steps_run"] for m in g] for g in sur.models] == [[4], [6, 6]]
+    assert [[m.objectives for m in g] for g in sur.models] == [[["eyeriss"]],
+                                                               [["cifar10"], ["cifar10"]]]
+    assert [m.training_info["config"]["seed"] for m in sur.models[1]] == [0, 1000]
     test = [archs[i] for i in heldout_indices("nb201")[:5]]
-    assert sur.predict(test, k=3).shape == (5, 3, 2)
-    point = sur.predict_point(test)
-    assert point.shape == (5, 2) and np.isfinite(point).all()
-    np.testing.assert_allclose(point[:, 1], sur.models[1].predict_point(test)[:, 0])
-    for j, (m, o) in enumerate(zip(sur.models, ["eyeriss", "cifar10"], strict=True)):
-        assert m.scalers[o].x[-1] == pytest.approx(Y[idx, j].max())  # fitted on its labels
+    # k samples per objective: the accuracy's two fine-tunes give 2 and 1 of k = 3
+    samples = sur.predict(test, k=3)
+    assert samples.shape == (5, 3, 2)
+    acc = sur.models[1]
+    np.testing.assert_allclose(samples[:, :, 1], np.concatenate(
+        [acc[0].predict(test, k=2)[:, :, 0], acc[1].predict(test, k=1)[:, :, 0]], axis=1))
+    for readout in ("predict_point", "predict_median", "predict_expected"):
+        point = getattr(sur, readout)(test)
+        assert point.shape == (5, 2) and np.isfinite(point).all()
+        np.testing.assert_allclose(point[:, 0], getattr(sur.models[0][0], readout)(test)[:, 0])
+        np.testing.assert_allclose(point[:, 1], np.mean([getattr(m, readout)(test)[:, 0]
+                                                         for m in acc], axis=0))
+    assert any(not torch.equal(a, b) for a, b in zip(  # two draws, not one twice
+        acc[0].model.parameters(), acc[1].model.parameters(), strict=True))
+    for j, (g, o) in enumerate(zip(sur.models, ["eyeriss", "cifar10"], strict=True)):
+        for m in g:
+            assert m.scalers[o].x[-1] == pytest.approx(Y[idx, j].max())  # on its labels
+    out = sur.save(tmp_path / "cell")
+    assert sorted(str(p.relative_to(out)) for p in out.glob("**/model.safetensors")) == [
+        "cifar10/0/model.safetensors", "cifar10/1/model.safetensors",
+        "eyeriss/model.safetensors"]
+    with pytest.raises(NasRlmError, match="accuracy_members must be >= 1"):
+        FinetunedRLM("nb201", ["cifar10"], base_dir, accuracy_members=0)
 
 
 def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, data_dir,
@@ -730,16 +749,17 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
     idx = train_indices("nb201", 20, 0)
     archs, Y = [archs[i] for i in idx], Y[idx]
     sur = FinetunedRLM("nb201", ["eyeriss", "cifar10"], base_dir, train=_few(),
-                       accuracy_train=replace(_few(), steps=6), epoch_choices=(1, 16))
+                       accuracy_train=replace(_few(), steps=6), epoch_choices=(1, 16),
+                       accuracy_members=1)
     sur.fit(archs, Y)
-    chosen = sur.models[0].training_info["finetune"]["epochs_chosen"]
+    chosen = sur.models[0][0].training_info["finetune"]["epochs_chosen"]
     scores = chosen["val_tau"]
     assert set(scores) == {"1", "16"}
     assert chosen["epochs"] == (16.0 if scores["16"] > scores["1"] else 1.0)
     # each choice fits 16 of the 20 labels (4, 8 steps), then the chosen one fits all 20;
     # an accuracy keeps its passes (12 of 20 labels: 8 steps), with no choice made
     assert fits == [(16, 4), (16, 8), (20, 10 if chosen["epochs"] == 16 else 4), (20, 8)]
-    assert sur.models[0].training_info["steps_run"] == fits[2][1]
+    assert sur.models[0][0].training_info["steps_run"] == fits[2][1]
     assert sur.fit_info() == {"eyeriss": chosen}  # what `nas-rlm evaluate` records per cell
     # below the threshold no choice is made: one fit at the surrogate's own passes
     fits.clear()
@@ -850,6 +870,29 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     assert not (tmp_path / "ev2").exists()  # refused before anything was written
 
 
+def test_evaluate_rlm_base_averages_an_accuracy_over_its_saved_fine_tunes(base_dir, data_dir,
+                                                                           tmp_path):
+    """An accuracy cell scores the mean of its fine-tunes, and --save-models keeps each of
+    them, so the cell's figure can be remade from the saved models."""
+    from nas_rlm.evaluation.ranking import EvaluationConfig, evaluate
+
+    out = tmp_path / "ev"
+    cfg = EvaluationConfig("nb201", ["cifar10"], ["rlm_base"], [12], [1], test_limit=10,
+                           rlm_base=str(base_dir))
+    evaluate(cfg, out_dir=out, data_dir=data_dir, progress=False, save_models=True)
+    cell = np.load(out / "cells" / "rlm_base_n12_s1.npz")
+    archs, _ = load_targets("nb201", ["cifar10"], data_dir)
+    test = [archs[i] for i in cell["test_indices"]]
+    saved = [RLM.from_pretrained(out / "models" / "rlm_base_n12_s1" / "cifar10" / str(i))
+             for i in range(2)]
+    assert [m.training_info["config"]["seed"] for m in saved] == [1, 1001]
+    np.testing.assert_allclose(cell["rlm_base_median.point"][:, 0],
+                               np.mean([m.predict_median(test)[:, 0] for m in saved], axis=0),
+                               rtol=1e-5)
+    config = json.loads((out / "config.json").read_text())
+    assert config["rlm_base"]["accuracy_members"] == 2
+
+
 def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys):
     """``nas-rlm fewshot --methods rlm_base`` without ``--base`` fine-tunes the space's
     shipped base, as ``finetune`` and ``evaluate`` do; without rlm_base no base is read."""
@@ -866,16 +909,17 @@ def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys)
 
 
 def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_target():
-    """An evaluate run's rlm_base settings name the accuracy batch and the few-label rule
-    where they apply, so accuracy cells made before them are recomputed while device-only
-    runs keep theirs."""
+    """An evaluate run's rlm_base settings name the accuracy batch, the few-label rule and
+    the fine-tunes averaged where they apply, so accuracy cells made before them are
+    recomputed while device-only runs keep theirs."""
     from nas_rlm.evaluation.ranking import _base_settings
-    from nas_rlm.surrogates.recipes import FINETUNE_ACCURACY_BATCH
+    from nas_rlm.surrogates.recipes import FINETUNE_ACCURACY_BATCH, FINETUNE_ACCURACY_MEMBERS
 
     _, acc = _base_settings("nb201", ["cifar10"], None, accuracy_target=True)
     _, dev = _base_settings("nb201", ["eyeriss"], None)
     assert acc["accuracy_batch"] == FINETUNE_ACCURACY_BATCH
     assert acc["freeze_few_accuracies"] is True
-    assert "accuracy_batch" not in dev and "freeze_few_accuracies" not in dev
-    rules = ("accuracy_batch", "freeze_few_accuracies")
+    assert acc["accuracy_members"] == FINETUNE_ACCURACY_MEMBERS == 2
+    rules = ("accuracy_batch", "freeze_few_accuracies", "accuracy_members")
+    assert not set(rules) & set(dev)
     assert {k: v for k, v in acc.items() if k not in rules} == dev

@@ -1,6 +1,7 @@
 """CIFAR-10, N = 390: the `nas-rlm evaluate --surrogates rlm_base` cell with 32 archs per
 step (accuracy_batch=0), seeds 0-4, exact-median tau on the 5,000 held-out archs: the
-same-CPU reference for the 128-arch rule (`heldout_cifar10_n390.json`).
+same-CPU reference for the 128-arch rule (`heldout_cifar10_n390.json`), one fine-tune per
+cell as then (``accuracy_members=1``).
 
     python experiments/rlm_accuracy_batch/heldout_n390_32archs.py 0 1 2 3 4
 """
@@ -19,7 +20,7 @@ archs, Y = load_targets("nb201", ["cifar10"])
 test = heldout_indices("nb201")
 for seed in map(int, sys.argv[1:]):
     tr = train_indices("nb201", 390, seed)
-    m = FinetunedRLM("nb201", ["cifar10"], seed=seed, accuracy_batch=0)
+    m = FinetunedRLM("nb201", ["cifar10"], seed=seed, accuracy_batch=0, accuracy_members=1)
     m.fit([archs[i] for i in tr], Y[tr])
     p = m.predict_point([archs[i] for i in test])[:, 0]
     print(json.dumps({"n": 390, "seed": seed, "accuracy_batch": 0,

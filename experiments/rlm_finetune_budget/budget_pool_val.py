@@ -1,19 +1,21 @@
 """How long to fine-tune, and does averaging fine-tunes help? Pool archs only (never the
 held-out set).
 
-Fine-tunes BASE on COLUMN of the N = 781 pool (pool seed 0) with the evaluate budget
-(``finetune_budget``, times EPOCHS_SCALE), once per fine-tuning seed in SEEDS, and scores
-on the 500 pool-validation archs the exact median (``predict_point``) of each seed alone and
-the mean of the first k seeds' exact medians, k = 2.. . Predictions are kept in OUT_DIR, so
+Fine-tunes BASE on COLUMN of the N = 781 pool (or the N given last; pool seed 0) with the
+evaluate budget (``finetune_budget``, times SCALE), once per fine-tuning seed in SEEDS, and
+scores on the 500 pool-validation archs the exact median (``predict_point``) of each seed
+alone, the mean of the first k seeds' exact medians, k = 2.. , and of every pair of seeds
+(τ of the pair's mean, and the mean τ of the two alone). Predictions are kept in OUT_DIR, so
 a rerun adds seeds without refitting. One JSON line::
 
-    python experiments/rlm_finetune_budget/budget_pool_val.py BASE COLUMN SEEDS EPOCHS_SCALE OUT_DIR
+    python experiments/rlm_finetune_budget/budget_pool_val.py BASE COLUMN SEEDS SCALE OUT_DIR [N]
     python experiments/rlm_finetune_budget/budget_pool_val.py \
         nas_rlm/pretrained/nb201-base titan_rtx_256 0,1 2 runs/budget
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -35,18 +37,19 @@ def score(p: np.ndarray, y: np.ndarray) -> list[float]:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 5:
+    if len(argv) not in (5, 6):
         raise SystemExit(__doc__)
+    n = int(argv[5]) if len(argv) == 6 else N
     torch.set_num_threads(1)
     base_dir, col, scale, out = argv[0], argv[1], float(argv[3]), Path(argv[4])
     seeds = [int(s) for s in argv[2].split(",")]
     out.mkdir(parents=True, exist_ok=True)
     archs, Y = load_targets("nb201", [col])
-    tr, val = train_indices("nb201", N, 0), pool_validation_indices("nb201", N, 0)
-    cfg = finetune_budget([col], N, epochs=FINETUNE_EPOCHS * scale)
+    tr, val = train_indices("nb201", n, 0), pool_validation_indices("nb201", n, 0)
+    cfg = finetune_budget([col], n, epochs=FINETUNE_EPOCHS * scale)
     preds, secs = [], []
     for seed in seeds:
-        f = out / f"{col}_x{scale:g}_s{seed}.npy"
+        f = out / f"{col}_x{scale:g}_s{seed}{'' if n == N else f'_n{n}'}.npy"
         if not f.exists():
             base = load_base(base_dir, "nb201", unseen=[col])
             t0 = time.time()
@@ -56,12 +59,18 @@ def main(argv: list[str]) -> None:
             np.save(f, rlm.predict_point([archs[i] for i in val])[:, 0])
         preds.append(np.load(f))
     y = Y[val, 0]
-    res = {"base": base_dir, "column": col, "n": N, "pool_seed": 0, "seeds": seeds,
+    res = {"base": base_dir, "column": col, "n": n, "pool_seed": 0, "seeds": seeds,
            "epochs_scale": scale,
            "steps": cfg.steps, "digit_sigma": cfg.digit_sigma,
            "fit_seconds": secs, "single": [score(p, y) for p in preds],
            "mean_of_k": {k: score(np.mean(preds[:k], axis=0), y)
-                         for k in range(2, len(preds) + 1)}}
+                         for k in range(2, len(preds) + 1)},
+           # every pair of seeds: the mean of their exact medians against their mean τ
+           "pairs": {f"{seeds[a]}+{seeds[b]}": [score((preds[a] + preds[b]) / 2, y)[0],
+                                                round(float(np.mean([kendalltau(preds[i], y)
+                                                                     .statistic
+                                                                     for i in (a, b)])), 4)]
+                     for a, b in itertools.combinations(range(len(preds)), 2)}}
     print(json.dumps(res), flush=True)
 
 

@@ -58,7 +58,8 @@ SURROGATES: dict[str, str] = {
     "gbdt": "gradient-boosted trees on the one-hot encoding (OneHotGBDT defaults)",
     "rlm": "RLM trained per cell with its recipe (RecipeRLM), all targets jointly",
     "rlm_base": "a pretrained base (--rlm-base; default the space's shipped one) fine-tuned "
-                "per cell on each target alone (FinetunedRLM); refuses targets it saw",
+                "per cell on each target alone, an accuracy's fine-tunes averaged "
+                "(FinetunedRLM); refuses targets it saw",
 }
 #: Zero-shot rankers: their labels are only validated, never learned.
 ZERO_SHOT: frozenset[str] = frozenset({"flops", "flops_pruned", "params"})
@@ -225,11 +226,11 @@ def _arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-#: The surrogates ``save_models`` keeps, and the RLMs each is made of (``rlm_base``: one
-#: fine-tuned model per target, saved as ``<cell>/<target>``).
+#: The surrogates ``save_models`` keeps, and the RLMs each is made of (``rlm_base``: each
+#: target's fine-tunes, saved as ``<cell>/<target>``, or ``<cell>/<target>/<i>`` if several).
 SAVED_MODELS: dict[str, Callable[[Surrogate], list]] = {
     "rlm": lambda m: [m.rlm],
-    "rlm_base": lambda m: list(m.models),
+    "rlm_base": lambda m: [r for g in m.models for r in g],
 }
 
 
@@ -485,12 +486,14 @@ def _base_settings(space: str, targets: Sequence[str],
     file hashes: a retrained base is a change, a moved one is not), both budgets, the
     frozen-encoder rule, the soft-digit width, how a device chooses its passes and how many
     archs an accuracy's step draws (``accuracy_target``: a target is one of the accuracies
-    the run's fine-tunes are given; so is the rule for accuracies at the fixed budget).
+    the run's fine-tunes are given; so are the rule for accuracies at the fixed budget and
+    how many fine-tunes an accuracy averages).
     Loading it here refuses a base for another space, or one that saw a target, before any
     cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
         FINETUNE_ACCURACY_BATCH,
+        FINETUNE_ACCURACY_MEMBERS,
         FINETUNE_ACCURACY_TRAIN,
         FINETUNE_DIGIT_SIGMA,
         FINETUNE_EPOCH_CHOICES,
@@ -521,7 +524,10 @@ def _base_settings(space: str, targets: Sequence[str],
                             # budget, which accuracies learn whatever its value
                             **({"accuracy_batch": FINETUNE_ACCURACY_BATCH,
                                 "freeze_few_accuracies": FREEZE_FEW_ACCURACIES}
-                               if accuracy_target else {})}
+                               if accuracy_target else {}),
+                            # only where several: cells of one fine-tune stay valid
+                            **({"accuracy_members": FINETUNE_ACCURACY_MEMBERS}
+                               if accuracy_target and FINETUNE_ACCURACY_MEMBERS > 1 else {})}
 
 
 def _versions() -> dict[str, str]:

@@ -577,6 +577,21 @@ SELECT_EPOCHS_MIN_LABELS = 500
 SELECT_VAL_FRACTION = 0.2
 
 
+#: Fine-tunes averaged per accuracy objective (``FinetunedRLM``): each from the base with a
+#: seed of its own (``MEMBER_SEED_STRIDE`` apart), their point estimates averaged and their
+#: samples pooled. A CIFAR-10 fine-tune's rank depends on its seed as much as on most recipe
+#: choices (0.770 to 0.790 τ on one pool), and the mean of two is steadier and better. Pool
+#: validation (CIFAR-10, pool seed 0, 500 pool archs, exact-median τ, fine-tuning seeds 0-3;
+#: experiments/wiring_labels/ensemble_pairs_pool_val.jsonl): each of the six pairs against
+#: the mean of its two alone, at N = 781 +0.0057 on average (6 of 6 pairs ahead; the
+#: 4,000-step base: +0.0077, 6 of 6), at N = 390 +0.0034 (6 of 6), at N = 78 +0.0010 (5 of
+#: 6). Held out (seeds 0-4): 0.796 -> 0.803 at N = 781, 0.757 -> 0.760 at 390, 0.704 -> 0.707
+#: at 78. Devices keep one: gold_6226 +0.0007 τ, ρ 0.9871 -> 0.9872; titan_rtx_256 0.971 /
+#: 0.974 / 0.976 alone, 0.976 for three averaged (docs/rlm_v2.md). It doubles the fit.
+FINETUNE_ACCURACY_MEMBERS = 2
+MEMBER_SEED_STRIDE = 1000
+
+
 #: A new device gets a mix head (``finetune_rlm``) from up to this many labels: the range
 #: it was chosen on (S = 10-100, ``experiments/fewshot/stack_pool_val.py``). At N = 781 it
 #: buys nothing overall: on 500 pool archs, the best blend weight moved ρ by +0.0003
@@ -935,10 +950,11 @@ class FinetunedRLM(Surrogate):
     and ``N`` (as ``nas-rlm finetune`` does); from ``SELECT_EPOCHS_MIN_LABELS`` labels on, a
     device's passes over the labels are chosen among ``epoch_choices`` on a fifth of them
     (:func:`select_epochs`), and recorded in the model's ``training_info["finetune"]``.
-    The base is reloaded for every fine-tune
-    (fine-tuning changes it in place). A base that saw an objective in pretraining is
-    refused by :meth:`fit` before any fine-tuning (``evaluate`` refuses it before any cell):
-    its figure would not be one from ``N`` labels.
+    An accuracy is fine-tuned ``accuracy_members`` times, with seeds ``MEMBER_SEED_STRIDE``
+    apart, and read out as their mean (``FINETUNE_ACCURACY_MEMBERS``). The base is reloaded
+    for every fine-tune (fine-tuning changes it in place). A base that saw an objective in
+    pretraining is refused by :meth:`fit` before any fine-tuning (``evaluate`` refuses it
+    before any cell): its figure would not be one from ``N`` labels.
     """
 
     def __init__(self, space: SearchSpace | str, objectives: Sequence[str] = (),
@@ -951,7 +967,8 @@ class FinetunedRLM(Surrogate):
                  digit_sigma: float = FINETUNE_DIGIT_SIGMA,
                  epoch_choices: Sequence[float] = FINETUNE_EPOCH_CHOICES,
                  accuracy_batch: int = FINETUNE_ACCURACY_BATCH,
-                 freeze_few_accuracies: bool = FREEZE_FEW_ACCURACIES) -> None:
+                 freeze_few_accuracies: bool = FREEZE_FEW_ACCURACIES,
+                 accuracy_members: int = FINETUNE_ACCURACY_MEMBERS) -> None:
         from .pretrained import default_base_dir
 
         self.space = as_space(space)
@@ -964,7 +981,11 @@ class FinetunedRLM(Surrogate):
         self.freeze_devices, self.digit_sigma = freeze_devices, digit_sigma
         self.epoch_choices, self.accuracy_batch = tuple(epoch_choices), accuracy_batch
         self.freeze_few_accuracies = freeze_few_accuracies
-        self.models: list[RLM] = []
+        if isinstance(accuracy_members, bool) or int(accuracy_members) < 1:
+            raise NasRlmError(f"accuracy_members must be >= 1 fine-tune, got "
+                              f"{accuracy_members!r}")
+        self.accuracy_members = int(accuracy_members)
+        self.models: list[list[RLM]] = []  # per objective, its fine-tunes (averaged)
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
         Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
@@ -984,22 +1005,24 @@ class FinetunedRLM(Surrogate):
                     self.base_dir, self.space.name, archs, Y[:, [j]], [o],
                     lambda n, passes, o=o: self.budget(o, n, passes), self.epoch_choices,
                     self.seed, self.accuracy, self.threads)
-            m = finetune_rlm(load_base(self.base_dir, self.space.name, self.objectives),
-                             archs, Y[:, [j]], [o], self.budget(o, len(archs), epochs),
-                             seed=self.seed, accuracy=self.accuracy, progress=False,
-                             threads=self.threads)
+            members = [finetune_rlm(load_base(self.base_dir, self.space.name, self.objectives),
+                                    archs, Y[:, [j]], [o], self.budget(o, len(archs), epochs),
+                                    seed=self.seed + MEMBER_SEED_STRIDE * i,
+                                    accuracy=self.accuracy, progress=False,
+                                    threads=self.threads)
+                       for i in range(self.accuracy_members if o in self.accuracy else 1)]
             if scores is not None:
-                m.training_info["finetune"]["epochs_chosen"] = {"epochs": epochs,
-                                                               "val_tau": scores}
-            self.models.append(m)
+                members[0].training_info["finetune"]["epochs_chosen"] = {"epochs": epochs,
+                                                                        "val_tau": scores}
+            self.models.append(members)
         return self
 
     def fit_info(self) -> dict[str, dict]:
         """Per objective, the passes :func:`select_epochs` chose and its validation τ of each
         (empty where no choice was made): ``nas-rlm evaluate`` records it in the cell."""
-        return {o: m.training_info["finetune"]["epochs_chosen"]
-                for o, m in zip(self.objectives, self._fitted(), strict=True)
-                if "epochs_chosen" in m.training_info.get("finetune", {})}
+        return {o: g[0].training_info["finetune"]["epochs_chosen"]
+                for o, g in zip(self.objectives, self._fitted(), strict=True)
+                if "epochs_chosen" in g[0].training_info.get("finetune", {})}
 
     def budget(self, objective: str, n: int, epochs: float | None = None) -> TrainConfig:
         """The budget for ``n`` labels of ``objective``, at ``epochs`` passes (default: this
@@ -1010,26 +1033,39 @@ class FinetunedRLM(Surrogate):
                                self.accuracy_batch, self.freeze_few_accuracies)
 
     def predict(self, archs: Sequence, k: int = 8) -> np.ndarray:
-        return np.concatenate([m.predict(archs, k=k, seed=self.seed)
-                               for m in self._fitted()], axis=2)
+        """``k`` samples per objective; an objective's fine-tunes share them out (the first
+        ones one more where ``k`` does not divide), so its samples are their mixture."""
+        def pooled(members: list[RLM]) -> np.ndarray:
+            ks = [k // len(members) + (i < k % len(members)) for i in range(len(members))]
+            return np.concatenate([m.predict(archs, k=ki, seed=self.seed)
+                                   for m, ki in zip(members, ks, strict=True) if ki], axis=1)
+
+        return np.concatenate([pooled(g) for g in self._fitted()], axis=2)
 
     def predict_point(self, archs: Sequence) -> np.ndarray:
-        return np.concatenate([m.predict_point(archs) for m in self._fitted()], axis=1)
+        return self._mean("predict_point", archs)
 
     def predict_expected(self, archs: Sequence) -> np.ndarray:
-        return np.concatenate([m.predict_expected(archs) for m in self._fitted()], axis=1)
+        return self._mean("predict_expected", archs)
 
     def predict_median(self, archs: Sequence) -> np.ndarray:
-        return np.concatenate([m.predict_median(archs) for m in self._fitted()], axis=1)
+        return self._mean("predict_median", archs)
+
+    def _mean(self, readout: str, archs: Sequence) -> np.ndarray:
+        """Per objective, the mean of its fine-tunes' ``readout``."""
+        return np.concatenate([np.mean([getattr(m, readout)(archs) for m in g], axis=0)
+                               for g in self._fitted()], axis=1)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """One model dir per objective: ``path/<objective>``."""
+        """One model dir per fine-tune: ``path/<objective>``, or ``path/<objective>/<i>``
+        where an objective has several."""
         path = Path(path)
-        for o, m in zip(self.objectives, self._fitted(), strict=True):
-            m.save_pretrained(path / o)
+        for o, g in zip(self.objectives, self._fitted(), strict=True):
+            for i, m in enumerate(g):
+                m.save_pretrained(path / o / str(i) if len(g) > 1 else path / o)
         return path
 
-    def _fitted(self) -> list[RLM]:
+    def _fitted(self) -> list[list[RLM]]:
         if not self.models:
             raise NasRlmError("this RLM is not fine-tuned yet: call fit first")
         return self.models
