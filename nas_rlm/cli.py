@@ -863,7 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=THREADS, default=1, help=TORCH_THREADS_HELP)
     ev.add_argument("--save-models", action="store_true",
                     help="keep each trained RLM in OUT/models/<surrogate>_n<N>_s<seed> "
-                         "(rlm_base: one dir per target below it)")
+                         "(rlm_base: one dir per target below it, and one per fine-tune "
+                         "of an accuracy below that)")
     ev.add_argument("--data-dir", help=data_dir_help)
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_cmd_evaluate)
