@@ -59,6 +59,7 @@ def main(argv: list[str]) -> None:
             np.save(f, rlm.predict_point([archs[i] for i in val])[:, 0])
         preds.append(np.load(f))
     y = Y[val, 0]
+    taus = [float(kendalltau(p, y).statistic) for p in preds]  # each seed alone, unrounded
     res = {"base": base_dir, "column": col, "n": n, "pool_seed": 0, "seeds": seeds,
            "epochs_scale": scale,
            "steps": cfg.steps, "digit_sigma": cfg.digit_sigma,
@@ -67,9 +68,7 @@ def main(argv: list[str]) -> None:
                          for k in range(2, len(preds) + 1)},
            # every pair of seeds: the mean of their exact medians against their mean τ
            "pairs": {f"{seeds[a]}+{seeds[b]}": [score((preds[a] + preds[b]) / 2, y)[0],
-                                                round(float(np.mean([kendalltau(preds[i], y)
-                                                                     .statistic
-                                                                     for i in (a, b)])), 4)]
+                                                round(float(np.mean([taus[a], taus[b]])), 4)]
                      for a, b in itertools.combinations(range(len(preds)), 2)}}
     print(json.dumps(res), flush=True)
 
