@@ -236,7 +236,7 @@ def test_a_model_trains_with_soft_digits(tiny_config, texts, monkeypatch) -> Non
 
     seen = []
     losses = training._losses
-    monkeypatch.setattr(training, "_losses", lambda *a: seen.append(a[-2:]) or losses(*a))
+    monkeypatch.setattr(training, "_losses", lambda *a: seen.append(a[6:8]) or losses(*a))
     Y = np.c_[np.linspace(80, 90, 12), np.repeat([1.5, 2.5, 3.5], 4)]
     rlm = RLM(["cifar10", "eyeriss"], "nb201", tiny_config())
     rlm.fit(texts, Y, steps=2, eval_every=1, progress=False, digit_sigma=0.4)
@@ -786,3 +786,14 @@ def test_a_base_with_path_labels_learns_them_on_every_view(tiny_recipe) -> None:
     assert (labels[:, n + depth] >= labels[:, depth]).all()
     assert recipe.to_dict()["pretrain_paths"] is True
     assert "pretrain_paths" not in tiny_recipe.to_dict()
+
+
+def test_rank_top_weight_makes_a_swap_at_the_top_cost_more() -> None:
+    y, col = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.zeros(4, dtype=torch.long)
+    swap_top, swap_bottom = torch.tensor([1.0, 2.0, 4.0, 3.0]), torch.tensor([2.0, 1.0, 3.0, 4.0])
+    plain = [pairwise_rank_loss(s, y, col) for s in (swap_top, swap_bottom)]
+    assert torch.isclose(plain[0], plain[1])  # unweighted, the two swaps cost the same
+    top, bottom = (pairwise_rank_loss(s, y, col, top_weight=3.0) for s in (swap_top, swap_bottom))
+    assert top > bottom
+    assert torch.isclose(pairwise_rank_loss(y, y, col, 0.0), plain[0].new_tensor(
+        float(torch.nn.functional.softplus(-(y[:, None] - y[None, :]))[y[:, None] > y].mean())))

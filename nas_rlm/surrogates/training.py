@@ -54,6 +54,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     lead_weight: float = 2.0     # cross-entropy weight of sign/exponent/first digit vs the rest
     rank_weight: float = 1.0     # weight of the pairwise ranking term (0: cross-entropy only)
+    rank_top_weight: float = 0.0  # >0: a pair of the ranking term weighs 1 + this x the
+                                  # batch rank (0-1) of its better label: the top counts more
     digit_sigma: float = 0.0     # >0: the first mantissa digit of an objective with continuous
                                  # labels (``soft_digit_objectives``) learns a soft target, a
                                  # Gaussian of this width (in digits) around the label's
@@ -83,7 +85,8 @@ class TrainConfig:
     #: fields that do not change the result, so a resume may differ in them
     RUNTIME = ("threads", "progress", "checkpoint_dir")
     #: fields a run's settings name only where set (added after runs that still resume)
-    SET_ONLY = ("length_buckets", "digit_sigma", "accuracy_batch", "accuracies")
+    SET_ONLY = ("length_buckets", "digit_sigma", "accuracy_batch", "accuracies",
+                "rank_top_weight")
 
     def __post_init__(self) -> None:
         ints = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "eval_every": 1,
@@ -93,7 +96,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise NasRlmError(f"TrainConfig.{name} must be an int >= {lo}, got {v!r}")
-        for name in ("lr", "weight_decay", "lead_weight", "rank_weight", "digit_sigma"):
+        for name in ("lr", "weight_decay", "lead_weight", "rank_weight", "digit_sigma",
+                     "rank_top_weight"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
                 raise NasRlmError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
@@ -193,9 +197,14 @@ def rank_scores(rlm, logits: torch.Tensor, dec: dict) -> torch.Tensor:
     return score
 
 
-def pairwise_rank_loss(score: torch.Tensor, true: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+def pairwise_rank_loss(score: torch.Tensor, true: torch.Tensor, col: torch.Tensor,
+                       top_weight: float = 0.0) -> torch.Tensor:
     """Mean logistic loss over ordered pairs of the same objective: −log σ(s_a − s_b) for
-    every pair with y_a > y_b. Zero when no objective has two distinct labels in the batch."""
+    every pair with y_a > y_b. Zero when no objective has two distinct labels in the batch.
+
+    ``top_weight`` > 0 weighs a pair by ``1 + top_weight · q_a``, ``q_a`` in [0, 1] the rank
+    of its better label within the batch (larger labels rank higher): the order among the
+    best archs, which a search keeps, counts more than the order among the worst."""
     losses = []
     for c in col.unique():
         i = (col == c).nonzero()[:, 0]
@@ -203,8 +212,15 @@ def pairwise_rank_loss(score: torch.Tensor, true: torch.Tensor, col: torch.Tenso
             continue
         s, y = score[i], true[i]
         better = y[:, None] > y[None, :]
-        if better.any():
-            losses.append(F.softplus(-(s[:, None] - s[None, :]))[better].mean())
+        if not better.any():
+            continue
+        pair = F.softplus(-(s[:, None] - s[None, :]))
+        if top_weight:
+            q = torch.argsort(torch.argsort(y)).to(s.dtype) / (len(i) - 1)
+            w = (1.0 + top_weight * q)[:, None].expand_as(pair)[better]
+            losses.append((pair[better] * w).sum() / w.sum())
+        else:
+            losses.append(pair[better].mean())
     return torch.stack(losses).mean() if losses else score.sum() * 0.0
 
 
@@ -333,7 +349,7 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 logits = rows(ids.to(acc.device), mask.to(acc.device), seq_arch.to(acc.device),
                               dec["decoder_input_ids"]).float()
                 ce, rank = _losses(rlm, logits, dec, table, pos_weight, cfg.rank_weight,
-                                   cfg.digit_sigma, soft)
+                                   cfg.digit_sigma, soft, cfg.rank_top_weight)
                 loss = ce + cfg.rank_weight * rank
                 acc.backward(loss)
                 acc.clip_grad_norm_(rows.parameters(), 1.0)
@@ -527,7 +543,8 @@ def _soft_first_digit(rlm, masked, dec, valid, nll, sigma: float,
     return nll.index_put((index[seq * valid.shape[1] + pos],), soft_nll)
 
 
-def _losses(rlm, logits, dec, table, pos_weight, rank_weight, digit_sigma=0.0, soft=None):
+def _losses(rlm, logits, dec, table, pos_weight, rank_weight, digit_sigma=0.0, soft=None,
+            top_weight=0.0):
     rows, labels = dec["rows"], dec["labels"]
     valid = rows >= 0
     allowed = table[rows.clamp(min=0)]
@@ -542,7 +559,7 @@ def _losses(rlm, logits, dec, table, pos_weight, rank_weight, digit_sigma=0.0, s
     if not rank_weight:
         return ce, ce.new_zeros(())
     score = rank_scores(rlm, masked, dec)
-    return ce, pairwise_rank_loss(score, dec["value_true"], dec["value_col"])
+    return ce, pairwise_rank_loss(score, dec["value_true"], dec["value_col"], top_weight)
 
 
 @torch.no_grad()
