@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The default NB201 surrogate made from nothing, timed: the base (`nas-rlm pretrain` with the
-# command of nas_rlm/pretrained/nb201-base/MODEL_CARD.md) and its fine-tune on the default pool
+# command of experiments/wiring_labels/base_paths3k/MODEL_CARD.md; STEPS=4000 makes the shipped
+# nas_rlm/pretrained/nb201-base's, session 39) and its fine-tune on the default pool
 # (as train.sh), both on THREADS torch threads (default 2: both cores of a 2-core machine).
 # Writes OUT/timing.json (wall seconds of each stage); the shipped files are left alone. Score
 # the result with `python benchmarks/rlm_nb201.py --model OUT/finetune/model`.
-# STEPS (default 3,000, the shipped base's) sets the base's optimizer steps. Measured 2026-12-05
-# (AVX-512 EPYC, 2 cores, nothing else running): 2,582 s = 43 min in all, peak RSS 2.64 GiB
-# (results/from_scratch_2threads.json); with STEPS=4000, 3,312 s = 55 min, peak RSS 2.71 GiB
-# (results/from_scratch_4k_2threads.json; docs/rlm_v2.md, "The 4,000-step base, measured").
-# Two threads need not repeat a run bit for bit: the base is another draw of the shipped one.
+# STEPS (default 3,000, the default model's base's) sets the base's optimizer steps. Measured
+# 2026-12-05 (AVX-512 EPYC, 2 cores, nothing else running): 2,582 s = 43 min in all, peak RSS
+# 2.64 GiB (results/from_scratch_2threads.json); with STEPS=4000, 3,312 s = 55 min, peak RSS
+# 2.71 GiB (results/from_scratch_4k_2threads.json; docs/rlm_v2.md, "The 4,000-step base,
+# measured").
+# Two threads need not repeat a run bit for bit: the base is another draw of the same command.
 #
 #   [THREADS=2] [STEPS=3000] bash experiments/nb201_default_surrogate/from_scratch.sh [OUT] [DATA_DIR]
 set -euo pipefail

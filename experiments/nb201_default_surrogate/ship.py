@@ -23,7 +23,10 @@ from nas_rlm.io import atomic_write_text
 from nas_rlm.surrogates.recipes import PATH_OBJECTIVES
 from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
 
-BASE = "nas_rlm/pretrained/nb201-base"
+#: The base train.sh fine-tunes: the 3,000-step base the shipped default model was made from
+#: (the shipped `nas_rlm/pretrained/nb201-base` is its command at 4,000 steps since session 39;
+#: the default model was not refit on it: docs/rlm_v2.md, "The 4,000-step base, shipped").
+BASE = "experiments/wiring_labels/base_paths3k"
 
 
 def _threads(info: dict) -> str:
@@ -87,7 +90,7 @@ left (rule {rule}, docs/rlm_v2.md). Numbers are exponent first, each objective
 normalised onto [1, 9] by a quantile map fitted on the training labels (saved in `rlm.json`,
 mapped back to units on output). Format version {FORMAT_VERSION}.
 
-It is the shipped base (`{BASE}`, made by `nas-rlm pretrain`; its card lists what it saw)
+It is the 3,000-step base (`{BASE}`, made by `nas-rlm pretrain`; its card lists what it saw)
 fine-tuned by `nas-rlm finetune` on all five columns at once. This recipe was chosen over a
 model of the same size trained from scratch on a validation split of the training pool
 (docs/rlm_v2.md, "The default model"), with the base and executed text of 2026-11-30; the
