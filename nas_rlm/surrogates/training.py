@@ -55,7 +55,7 @@ class TrainConfig:
     lead_weight: float = 2.0     # cross-entropy weight of sign/exponent/first digit vs the rest
     rank_weight: float = 1.0     # weight of the pairwise ranking term (0: cross-entropy only)
     rank_top_weight: float = 0.0  # >0: a pair of the ranking term weighs 1 + this x the
-                                  # batch rank (0-1) of its better label: the top counts more
+                                  # batch rank (0-1) of its larger label (0: all pairs alike)
     digit_sigma: float = 0.0     # >0: the first mantissa digit of an objective with continuous
                                  # labels (``soft_digit_objectives``) learns a soft target, a
                                  # Gaussian of this width (in digits) around the label's
@@ -203,8 +203,9 @@ def pairwise_rank_loss(score: torch.Tensor, true: torch.Tensor, col: torch.Tenso
     every pair with y_a > y_b. Zero when no objective has two distinct labels in the batch.
 
     ``top_weight`` > 0 weighs a pair by ``1 + top_weight · q_a``, ``q_a`` in [0, 1] the rank
-    of its better label within the batch (larger labels rank higher): the order among the
-    best archs, which a search keeps, counts more than the order among the worst."""
+    of its larger label within the batch: the order among the largest labels counts more.
+    For an accuracy those are the best archs, which a search keeps (tried on NB201 accuracy
+    fine-tunes, not adopted: experiments/accuracy_columns/)."""
     losses = []
     for c in col.unique():
         i = (col == c).nonzero()[:, 0]
