@@ -68,20 +68,18 @@ def main(argv: list[str]) -> None:
     archs, Y = load_targets("nb201", [col])
     tr, val = train_indices("nb201", N, 0), pool_validation_indices("nb201", N, 0)
     cfg = replace(finetune_budget([col], N), **overrides)
+    tr_archs, val_archs = [archs[i] for i in tr], [archs[i] for i in val]
     secs = []
     for seed in seeds:
         f = out / f"{col}_{tag}_s{seed}.npy"
         if not f.exists() and base_dir in BASELINES:  # the bar, on the same split
-            model = BASELINES[base_dir](get_space("nb201"), [col]).fit([archs[i] for i in tr],
-                                                                     Y[tr])
-            np.save(f, model.predict_point([archs[i] for i in val])[:, 0])
+            model = BASELINES[base_dir](get_space("nb201"), [col]).fit(tr_archs, Y[tr])
+            np.save(f, model.predict_point(val_archs)[:, 0])
         elif not f.exists():
             base = load_base(base_dir, "nb201", unseen=[col])
             t0 = time.time()
-            rlm = finetune_rlm(base, [archs[i] for i in tr], Y[tr], [col], cfg, seed=seed,
-                               progress=False)
+            rlm = finetune_rlm(base, tr_archs, Y[tr], [col], cfg, seed=seed, progress=False)
             secs.append(round(time.time() - t0, 1))
-            val_archs = [archs[i] for i in val]
             np.save(out / f"{col}_{tag}_s{seed}_ev.npy", rlm.predict_expected(val_archs)[:, 0])
             np.save(f, rlm.predict_point(val_archs)[:, 0])
     preds = [np.load(out / f"{col}_{tag}_s{seed}.npy") for seed in seeds]
