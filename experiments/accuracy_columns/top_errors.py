@@ -19,15 +19,9 @@ from scipy.stats import rankdata
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices
+from nas_rlm.search_spaces.nb201 import EDGES, OPS, parse_arch_string
 
 N = 781
-#: NB201 cell edges in arch-string order: node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2.
-EDGES = ("0-1", "0-2", "1-2", "0-3", "1-3", "2-3")
-
-
-def edge_ops(arch: str) -> list[str]:
-    """``|op~0|+|op~0|op~1|+|...|`` → the six ops in ``EDGES`` order."""
-    return [tok.split("~")[0] for node in arch.strip("|").split("|+|") for tok in node.split("|")]
 
 
 def main(argv: list[str]) -> None:
@@ -38,17 +32,17 @@ def main(argv: list[str]) -> None:
     for col in columns:
         archs, Y = load_targets("nb201", [col])
         y = Y[val, 0]
-        ops = np.array([edge_ops(archs[i]) for i in val])
+        ops = np.array([[OPS[o] for o in parse_arch_string(archs[i])] for i in val])
         rlm = np.mean([np.load(out / f"{col}_{tag}_s{s}.npy") for s in seeds], axis=0)
         mlp = np.load(out / f"{col}_mlp_s0.npy")
         ry = rankdata(y) / len(y)
         err = {name: rankdata(p) / len(p) - ry for name, p in (("rlm", rlm), ("mlp", mlp))}
         top = ry > 0.75
-        for e, edge in enumerate(EDGES):
+        for e, (dst, src) in enumerate(EDGES):
             for op in sorted(set(ops[:, e])):
                 k = ops[:, e] == op
                 print(json.dumps({
-                    "column": col, "tag": tag, "seeds": seeds, "edge": edge, "op": op,
+                    "column": col, "tag": tag, "seeds": seeds, "edge": f"{src}-{dst}", "op": op,
                     "n": int(k.sum()), "n_top25": int((k & top).sum()),
                     **{f"{m}_signed_error": round(float(v[k].mean()), 4) for m, v in err.items()},
                     **{f"{m}_signed_error_top25": round(float(v[k & top].mean()), 4)
