@@ -782,6 +782,16 @@ def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
     assert finetune_budget(["cifar10", "eyeriss"], 78) == FINETUNE_ACCURACY_TRAIN
     assert finetune_budget(["eyeriss"], 781).steps == 293  # 12 passes of 32 archs
     assert finetune_budget(["cifar10"], 781).steps == 293
+    # accuracies alone past the fixed budget make accuracy_epochs passes (default: a
+    # device's); whether they are past it is decided by epochs, and beside a device, or at
+    # the fixed budget, accuracy_epochs changes nothing
+    assert finetune_budget(["cifar10"], 781, accuracy_epochs=24).steps == 586
+    assert finetune_budget(["cifar10", "cifar100"], 390, accuracy_epochs=24).steps == 293
+    assert finetune_budget(["cifar10"], 781, accuracy_epochs=0).steps == 293
+    assert finetune_budget(["cifar10"], 266, accuracy_epochs=24).steps == 100
+    assert finetune_budget(["cifar10"], 267, accuracy_epochs=24).steps == 201
+    assert finetune_budget(["cifar10", "eyeriss"], 781, accuracy_epochs=24).steps == 293
+    assert finetune_budget(["eyeriss"], 781, accuracy_epochs=24).steps == 293
     assert finetune_budget(["eyeriss"], 781, epochs=0).steps == 30
     # past the fixed budget accuracies draw FINETUNE_ACCURACY_BATCH archs per step for the
     # same steps (more passes): alone as the batch, beside devices from a draw of their own
@@ -920,6 +930,7 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     assert acc["accuracy_batch"] == FINETUNE_ACCURACY_BATCH
     assert acc["freeze_few_accuracies"] is True
     assert acc["accuracy_members"] == FINETUNE_ACCURACY_MEMBERS == 2
+    assert "accuracy_epochs" not in acc  # as a device's: cells made before it stay valid
     rules = ("accuracy_batch", "freeze_few_accuracies", "accuracy_members")
     assert not set(rules) & set(dev)
     assert {k: v for k, v in acc.items() if k not in rules} == dev

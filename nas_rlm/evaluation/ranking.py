@@ -487,12 +487,13 @@ def _base_settings(space: str, targets: Sequence[str],
     frozen-encoder rule, the soft-digit width, how a device chooses its passes and how many
     archs an accuracy's step draws (``accuracy_target``: a target is one of the accuracies
     the run's fine-tunes are given; so are the rule for accuracies at the fixed budget and
-    how many fine-tunes an accuracy averages).
+    how many fine-tunes an accuracy averages and how many passes it makes).
     Loading it here refuses a base for another space, or one that saw a target, before any
     cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
         FINETUNE_ACCURACY_BATCH,
+        FINETUNE_ACCURACY_EPOCHS,
         FINETUNE_ACCURACY_MEMBERS,
         FINETUNE_ACCURACY_TRAIN,
         FINETUNE_DIGIT_SIGMA,
@@ -527,7 +528,11 @@ def _base_settings(space: str, targets: Sequence[str],
                                if accuracy_target else {}),
                             # only where several: cells of one fine-tune stay valid
                             **({"accuracy_members": FINETUNE_ACCURACY_MEMBERS}
-                               if accuracy_target and FINETUNE_ACCURACY_MEMBERS > 1 else {})}
+                               if accuracy_target and FINETUNE_ACCURACY_MEMBERS > 1 else {}),
+                            # only where it differs from a device's passes, likewise
+                            **({"accuracy_epochs": FINETUNE_ACCURACY_EPOCHS}
+                               if accuracy_target and FINETUNE_ACCURACY_EPOCHS
+                               and FINETUNE_ACCURACY_EPOCHS != FINETUNE_EPOCHS else {})}
 
 
 def _versions() -> dict[str, str]:
