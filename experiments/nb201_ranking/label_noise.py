@@ -12,7 +12,10 @@ function the network computes), where the differences are training noise. Per co
   noise-free value would reach against one noisy label (the attenuation formula, exact for
   Pearson's r with normal noise; read as an estimate);
 * ``noise_share``: the within-group variance of the labels' ranks (ranked over the whole
-  table, scaled to [0, 1]) over their total variance.
+  table, scaled to [0, 1]) over their total variance;
+* ``top5_agreement``: of the groups whose first member is in the column's best 5 % (highest
+  accuracy, lowest latency), the share whose second member is too: roughly the most of a
+  noisy top 5 % that a model of the text can find (``evaluate``'s ``precision_top5``).
 
 Twins are not a random draw of the table (they are archs whose ``none`` edges or isomorphic
 cells coincide), so the figures assume the noise does not depend on the network.
@@ -44,8 +47,9 @@ def groups_of(texts: list[str]) -> list[list[int]]:
     return [g for g in by_text.values() if len(g) > 1]
 
 
-def noise(y: np.ndarray, groups: list[list[int]]) -> dict:
+def noise(y: np.ndarray, groups: list[list[int]], larger_is_better: bool) -> dict:
     r = (rankdata(y) - 1) / (len(y) - 1)
+    best = r >= 0.95 if larger_is_better else r <= 0.05
     a, b = np.array([g[0] for g in groups]), np.array([g[1] for g in groups])
     retest = float(spearmanr(y[a], y[b]).statistic)
     within = sum(float(((r[g] - r[g].mean()) ** 2).sum()) for g in groups)
@@ -53,7 +57,8 @@ def noise(y: np.ndarray, groups: list[list[int]]) -> dict:
     return {"twins": len(groups), "archs": len(members),
             "retest_rho": round(retest, 4), "ceiling_rho": round(float(np.sqrt(retest)), 4),
             "noise_share": round(within / float(((r[members] - r[members].mean()) ** 2).sum()),
-                                 4)}
+                                 4),
+            "top5_agreement": round(float(best[b][best[a]].mean()), 3)}
 
 
 def main(argv: list[str]) -> None:
@@ -65,7 +70,8 @@ def main(argv: list[str]) -> None:
         if not mine:
             continue
         groups = groups_of([space.to_text(a) for a in tqdm(archs, desc=name, unit="arch")])
-        out.update({cols[j]: {"text": name, **noise(Y[:, j], groups)} for j in mine})
+        for j in mine:
+            out[cols[j]] = {"text": name, **noise(Y[:, j], groups, cols[j] in ACCURACY_NAMES)}
     print(json.dumps(out, indent=1))
 
 
