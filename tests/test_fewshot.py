@@ -21,6 +21,7 @@ from nas_rlm.data.splits import (
 )
 from nas_rlm.errors import NasRlmError, UnknownNameError
 from nas_rlm.evaluation.fewshot import FewShotConfig, fewshot
+from nas_rlm.surrogates.mix_head import MixHead
 from nas_rlm.surrogates.recipes import (
     FINETUNE_TRAIN,
     RLMRecipe,
@@ -750,7 +751,7 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
     archs, Y = [archs[i] for i in idx], Y[idx]
     sur = FinetunedRLM("nb201", ["eyeriss", "cifar10"], base_dir, train=_few(),
                        accuracy_train=replace(_few(), steps=6), epoch_choices=(1, 16),
-                       accuracy_members=1)
+                       accuracy_members=1, count_head_weights=(0.0,))
     sur.fit(archs, Y)
     chosen = sur.models[0][0].training_info["finetune"]["epochs_chosen"]
     scores = chosen["val_tau"]
@@ -765,6 +766,48 @@ def test_finetuned_rlm_chooses_its_passes_on_a_fifth_of_its_labels(base_dir, dat
     fits.clear()
     few = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epochs=0)
     assert few.fit(archs[:16], Y[:16, :1]).fit_info() == {} and fits == [(16, 4)]
+
+
+def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
+                                                             monkeypatch):
+    """A device of many labels chooses, with its passes and on the same fifth, how much of
+    a linear ridge over the *base's* decoded counts of its graph to blend in; the chosen
+    head is applied to every readout and recorded."""
+    from nas_rlm.surrogates import recipes
+    from nas_rlm.surrogates.recipes import FinetunedRLM, count_head_sources, load_base
+
+    monkeypatch.setattr(recipes, "SELECT_EPOCHS_MIN_LABELS", 20)
+    base = load_base(base_dir, "nb201")
+    sources = count_head_sources(base, "executed")
+    # the executed graph's computed labels that varied in pretraining; no device column
+    assert sources and all(o.startswith("executed_") for o in sources)
+    assert not {"pixel3", "1080ti_1", "gold_6240"} & set(sources)
+    assert set(sources) <= set(base.objectives)
+    archs, Y = _pool("eyeriss", 20, data_dir)
+    sur = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
+                       count_head_weights=(0.0, 0.5, 1.0))
+    sur.fit(archs, Y)
+    chosen = sur.fit_info()["eyeriss"]
+    # one choice of passes, yet a choice is made: token alone vs two weights of the head
+    assert set(chosen["val_tau"]) == {"1"} and set(chosen["head_val_tau"]["1"]) == {"0.5", "1"}
+    taus = {0.0: chosen["val_tau"]["1"], **{float(w): t for w, t in
+                                             chosen["head_val_tau"]["1"].items()}}
+    assert chosen["head_weight"] == max(taus, key=taus.__getitem__)
+    assert ("eyeriss" in sur.heads) == (chosen["head_weight"] > 0)
+    # whatever was chosen, a head blends every readout with the base's counts
+    test, _ = _pool("eyeriss", 8, data_dir, seed=3)
+    token = sur.models[0][0].predict_median(test)[:, 0]
+    X = sur._read(sources, archs)
+    sur.heads = {"eyeriss": MixHead.fit(sources, X, Y[:, 0], 0.5, linear=True)}
+    base.set_objectives(sources)
+    np.testing.assert_allclose(sur.predict_median(test)[:, 0], sur.heads["eyeriss"].blend(
+        base.predict_median(test), token), rtol=1e-6)
+    samples = sur.predict(test, k=4)
+    assert samples.shape == (8, 4, 1) and np.isfinite(samples).all()
+    # without head weights nothing is read: the token alone, as before
+    plain = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
+                         count_head_weights=(0.0,))
+    assert plain.fit(archs, Y).fit_info() == {} and plain._reader is None
 
 
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
@@ -857,15 +900,25 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     cell = np.load(out / "cells" / "rlm_base_n12_s0.npz")
     te = cell["test_indices"]
     archs, _ = load_targets("nb201", ["fpga"], data_dir)
-    np.testing.assert_allclose(saved.predict_expected([archs[i] for i in te])[:, 0],
-                               cell["rlm_base_ev.point"][:, 0], rtol=1e-5)
+    test = [archs[i] for i in te]
+    token = saved.predict_expected(test)[:, 0]
+    head = saved.training_info["finetune"].get("count_head")  # the cell's, if it chose one
+    if head is not None:  # read by the base, blended with the saved token
+        head = MixHead.from_dict(head)
+        reader = RLM.from_pretrained(base_dir)
+        reader.set_objectives(head.sources)
+        token = head.blend(reader.predict_median(test), token)
+    np.testing.assert_allclose(token, cell["rlm_base_ev.point"][:, 0], rtol=1e-5)
     record = json.loads((out / "cells" / "rlm_base_n12_s0.json").read_text())
     assert saved.training_info["train_indices"] == record["train_indices"]
     # the passes chosen on a fifth of the pool are recorded in the cell
     chosen = record["fit_info"]["fpga"]
     assert chosen == saved.training_info["finetune"]["epochs_chosen"]
     assert set(chosen["val_tau"]) == {f"{e:g}" for e in recipes.FINETUNE_EPOCH_CHOICES}
+    assert chosen["head_weight"] in recipes.COUNT_HEAD_WEIGHTS
+    assert (head is None) == (chosen["head_weight"] == 0)
     config = json.loads((out / "config.json").read_text())
+    assert config["rlm_base"]["count_head_weights"] == list(recipes.COUNT_HEAD_WEIGHTS)
     assert config["rlm_base"]["epoch_choices"] == list(recipes.FINETUNE_EPOCH_CHOICES)
     assert config["rlm_base"]["select_val_fraction"] == recipes.SELECT_VAL_FRACTION
     assert config["rlm_base"]["dir"] == str(base_dir.resolve())
@@ -923,9 +976,14 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     the fine-tunes averaged where they apply, so accuracy cells made before them are
     recomputed while device-only runs keep theirs."""
     from nas_rlm.evaluation.ranking import _base_settings
-    from nas_rlm.surrogates.recipes import FINETUNE_ACCURACY_BATCH, FINETUNE_ACCURACY_MEMBERS
+    from nas_rlm.surrogates.recipes import (
+        COUNT_HEAD_WEIGHTS,
+        FINETUNE_ACCURACY_BATCH,
+        FINETUNE_ACCURACY_MEMBERS,
+    )
 
-    _, acc = _base_settings("nb201", ["cifar10"], None, accuracy_target=True)
+    _, acc = _base_settings("nb201", ["cifar10"], None, accuracy_target=True,
+                            device_target=False)
     _, dev = _base_settings("nb201", ["eyeriss"], None)
     assert acc["accuracy_batch"] == FINETUNE_ACCURACY_BATCH
     assert acc["freeze_few_accuracies"] is True
@@ -933,4 +991,7 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     assert "accuracy_epochs" not in acc  # as a device's: cells made before it stay valid
     rules = ("accuracy_batch", "freeze_few_accuracies", "accuracy_members")
     assert not set(rules) & set(dev)
-    assert {k: v for k, v in acc.items() if k not in rules} == dev
+    # the count heads only where a device may choose one: accuracy-only runs keep theirs
+    assert dev["count_head_weights"] == list(COUNT_HEAD_WEIGHTS)
+    assert {k: v for k, v in acc.items() if k not in rules} == {
+        k: v for k, v in dev.items() if k != "count_head_weights"}

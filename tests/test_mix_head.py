@@ -91,3 +91,24 @@ def test_blend_samples_of_one_point_is_the_blend():
     own = np.exp(np.random.default_rng(4).normal(size=20))
     np.testing.assert_allclose(head.blend_samples(X[:, None, :], own[:, None])[:, 0],
                                head.blend(X, own), rtol=1e-12)
+
+
+def test_a_linear_head_fits_latency_as_a_sum_over_counts():
+    """The count head: latency is a sum over what runs, linear in op counts, not in their
+    logs; a log-log head of the same counts ranks it worse."""
+    rng = np.random.default_rng(5)
+    counts = rng.integers(0, 7, size=(200, 3)).astype(float)
+    y = 1.5 + counts @ np.array([0.25, 1.5, 0.05])
+    head = MixHead.fit(["k1", "k3", "pool"], counts[:80] + 1, y[:80], linear=True)
+    assert head.linear
+    np.testing.assert_allclose(np.exp(head.log_predict(counts[80:] + 1)), y[80:], rtol=1e-3)
+    loglog = MixHead.fit(["k1", "k3", "pool"], counts[:80] + 1, y[:80])
+    err = lambda h: np.abs(np.exp(h.log_predict(counts[80:] + 1)) - y[80:]).max()  # noqa: E731
+    assert err(head) < 0.01 < err(loglog)
+    # a negative prediction is read at the floor and clipped to the labels' range below
+    span = np.ptp(np.log(y[:80]))
+    low = head.log_predict(np.full((1, 3), -1e6))[0]
+    assert np.isfinite(low) and low >= np.log(y[:80]).min() - span - 1e-12
+    # saved and read back; a log-log head's dict has no `linear` key (heads saved before it)
+    assert MixHead.from_dict(json.loads(json.dumps(head.to_dict()))) == head
+    assert "linear" not in loglog.to_dict() and MixHead.from_dict(loglog.to_dict()) == loglog

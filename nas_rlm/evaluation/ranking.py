@@ -413,7 +413,8 @@ def evaluate(
 
     rlm_recipe = c.rlm_recipe or DEFAULT_RECIPE
     recipe = rlm_recipe.to_dict() if "rlm" in surrogates else None
-    base_dir, base = (_base_settings(space, targets, c.rlm_base, any(larger))
+    base_dir, base = (_base_settings(space, targets, c.rlm_base, any(larger),
+                                     not all(larger))
                       if "rlm_base" in surrogates else (None, None))
     common = {"space": space, "targets": targets, "test_archs": len(te_all),
               "test_limit": test_limit, "k": K, "data": data_fingerprint(space),
@@ -481,17 +482,20 @@ def evaluate(
 
 def _base_settings(space: str, targets: Sequence[str],
                    base_dir: str | os.PathLike[str] | None,
-                   accuracy_target: bool = False) -> tuple[Path, dict]:
+                   accuracy_target: bool = False,
+                   device_target: bool = True) -> tuple[Path, dict]:
     """The base dir of ``rlm_base`` and what its cells depend on: the base (its manifest's
     file hashes: a retrained base is a change, a moved one is not), both budgets, the
     frozen-encoder rule, the soft-digit width, how a device chooses its passes and how many
     archs an accuracy's step draws (``accuracy_target``: a target is one of the accuracies
     the run's fine-tunes are given; so are the rule for accuracies at the fixed budget and
-    how many fine-tunes an accuracy averages and how many passes it makes).
+    how many fine-tunes an accuracy averages and how many passes it makes), and the count
+    heads a device may choose (``device_target``: a target is not an accuracy).
     Loading it here refuses a base for another space, or one that saw a target, before any
     cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
+        COUNT_HEAD_WEIGHTS,
         FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_EPOCHS,
         FINETUNE_ACCURACY_MEMBERS,
@@ -520,6 +524,10 @@ def _base_settings(space: str, targets: Sequence[str],
                                 "select_min_labels": SELECT_EPOCHS_MIN_LABELS,
                                 "select_val_fraction": SELECT_VAL_FRACTION}
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
+                            # only where a device target may get a count head: accuracy
+                            # cells made before it stay valid
+                            **({"count_head_weights": list(COUNT_HEAD_WEIGHTS)}
+                               if any(COUNT_HEAD_WEIGHTS) and device_target else {}),
                             # only for a run with an accuracy target: the one they change;
                             # the second key's presence also marks soft digits at the fixed
                             # budget, which accuracies learn whatever its value

@@ -14,6 +14,11 @@ base, six held-out devices, 10 draws): mean Spearman ρ of the single start devi
 fails where the base's predictions miss what a device needs (raspi4, S = 20: 0.80); the
 blend keeps the token's ranking there and takes the ridge's where it is better (eyeriss,
 S = 10: 0.78 → 0.94).
+
+A *linear* head (``linear=True``) is a ridge of the latency itself on the sources' values:
+the count head of a device of many labels (``recipes.COUNT_HEAD_WEIGHTS``), whose sources
+are the base's decoded op counts of the graph the device ran. Latency is a sum over what
+runs, so it is linear in counts, not in their logs.
 """
 
 from __future__ import annotations
@@ -29,12 +34,13 @@ _FLOOR = 1e-9
 
 @dataclass
 class MixHead:
-    """``log y = intercept + Σ coef_k (log x_k - mean_k) / scale_k`` over ``sources``; the
-    output blends ``weight`` of it with ``1 - weight`` of the objective's own decoded value
-    (geometric mean), so both must be in the same units (the S labels' units)."""
+    """``log y = intercept + Σ coef_k (log x_k - mean_k) / scale_k`` over ``sources`` (with
+    ``linear``: ``y = intercept + Σ coef_k (x_k - mean_k) / scale_k``); the output blends
+    ``weight`` of it with ``1 - weight`` of the objective's own decoded value (geometric
+    mean), so both must be in the same units (the labels' units)."""
 
     sources: list[str]  # the base's objectives it reads (its pretraining source devices)
-    mean: list[float]  # standardisation of log x, fitted on the S archs
+    mean: list[float]  # standardisation of log x (of x where linear), fitted on the S archs
     scale: list[float]
     coef: list[float]
     intercept: float
@@ -42,35 +48,42 @@ class MixHead:
     lo: float  # log y is clipped to the labels' range, widened by that range on each side:
     hi: float  # a mix extrapolates wildly where a source barely varied among the S archs
     weight: float = 0.5  # the head's share of the blend (log space)
+    linear: bool = False  # a ridge of y on x (the count head), not of log y on log x
 
     @classmethod
     def fit(cls, sources: Sequence[str], X: np.ndarray, y: np.ndarray,
-            weight: float = 0.5) -> MixHead:
+            weight: float = 0.5, linear: bool = False) -> MixHead:
         """Ridge (penalty by leave-one-out, as the reference-device ridge) of ``log y`` on
-        ``log X``: ``X`` is the model's decoded values of ``sources`` on the labelled archs."""
+        ``log X`` (``linear``: of ``y`` on ``X``): ``X`` is the model's decoded values of
+        ``sources`` on the labelled archs."""
         from sklearn.linear_model import RidgeCV
 
         if X.shape != (len(y), len(sources)):
             raise ValueError(f"X has shape {X.shape}, expected ({len(y)}, {len(sources)})")
-        logx, logy = np.log(np.clip(X, _FLOOR, None)), np.log(np.clip(y, _FLOOR, None))
+        logy = np.log(np.clip(y, _FLOOR, None))
+        logx = np.asarray(X, dtype=np.float64) if linear else np.log(np.clip(X, _FLOOR, None))
+        target = np.asarray(y, dtype=np.float64) if linear else logy
         mean, scale = logx.mean(0), logx.std(0)
         varied = scale > 1e-6 * np.maximum(1.0, np.abs(mean))  # else it gets no weight
         scale[~varied] = 1.0
         coef = np.zeros(len(sources))
         reg = RidgeCV(alphas=np.logspace(-3, 3, 13))
         if varied.any():
-            reg.fit(((logx - mean) / scale)[:, varied], logy)
+            reg.fit(((logx - mean) / scale)[:, varied], target)
             coef[varied], intercept, alpha = reg.coef_, float(reg.intercept_), float(reg.alpha_)
         else:
-            intercept, alpha = float(logy.mean()), 0.0  # nothing to fit: the labels' mean
+            intercept, alpha = float(target.mean()), 0.0  # nothing to fit: the labels' mean
         span = max(float(np.ptp(logy)), 1e-3)
         return cls(list(sources), mean.tolist(), scale.tolist(), coef.tolist(), intercept,
-                   alpha, float(logy.min() - span), float(logy.max() + span), weight)
+                   alpha, float(logy.min() - span), float(logy.max() + span), weight, linear)
 
     def log_predict(self, X: np.ndarray) -> np.ndarray:
         """``log y`` for decoded source values ``X`` of shape ``(..., len(sources))``."""
-        logx = np.log(np.clip(X, _FLOOR, None))
+        logx = np.asarray(X, dtype=np.float64) if self.linear else np.log(
+            np.clip(X, _FLOOR, None))
         out = self.intercept + ((logx - self.mean) / self.scale) @ np.asarray(self.coef)
+        if self.linear:  # a latency below the floor is clipped to the labels' range below
+            out = np.log(np.clip(out, _FLOOR, None))
         return np.clip(out, self.lo, self.hi)
 
     def blend(self, X: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -89,7 +102,10 @@ class MixHead:
         return np.exp(own_log + self.weight * (self.log_predict(X) - centre))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.linear:  # heads saved before the field read back the same
+            del d["linear"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> MixHead:

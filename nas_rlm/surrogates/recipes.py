@@ -588,6 +588,19 @@ FINETUNE_EPOCH_CHOICES = (FINETUNE_EPOCHS, 2 * FINETUNE_EPOCHS)
 #: ``SELECT_VAL_FRACTION`` of the labels to score each choice.
 SELECT_EPOCHS_MIN_LABELS = 500
 SELECT_VAL_FRACTION = 0.2
+#: Blend weights of a device's count head that its fine-tune chooses between, with its
+#: passes, on the same fifth of its labels (``select_epochs``; 0: the token alone, 1: the
+#: head alone). The count head is a linear :class:`MixHead` over the *base's* decoded
+#: computed labels of the graph the device ran (``count_head_sources``): latency is a sum
+#: over what runs, the base reads those counts almost exactly (executed conv_k1 / conv_k3 /
+#: pool 99.8 / 100 / 99.8 % exact on pool archs it never pretrained on), and a fine-tuned
+#: token does not write a linear function of them as well (titan_rtx_256, R² 0.9997 linear
+#: in the edges' ops: token τ 0.980, head alone 0.989, one-hot MLP 0.982 on pool
+#: validation; docs/rlm_v2.md, "A count head for devices"). The fine-tuned model's own
+#: counts cannot feed it: fine-tuning moves the decoder, and they agree with the base's on
+#: 1-8 % of archs. Where a device's latency has ties the token reproduces (eyeriss), the
+#: head breaks them and the fifth keeps the token.
+COUNT_HEAD_WEIGHTS = (0.0, 0.5, 1.0)
 
 
 #: Fine-tunes averaged per accuracy objective (``FinetunedRLM``): each from the base with a
@@ -652,38 +665,70 @@ def finetune_budget(columns: Sequence[str], n: int, accuracy: Sequence[str] | No
 def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: np.ndarray,
                   columns: Sequence[str], budget: Callable[[int, float], TrainConfig],
                   choices: Sequence[float] = FINETUNE_EPOCH_CHOICES, seed: int = 0,
-                  accuracy: Sequence[str] | None = None,
-                  threads: int = 1) -> tuple[float, dict[str, float]]:
+                  accuracy: Sequence[str] | None = None, threads: int = 1,
+                  head: tuple[Sequence[str], np.ndarray] | None = None,
+                  weights: Sequence[float] = (0.0,),
+                  ) -> tuple[float, float, dict[str, Any]]:
     """The passes over the labels (of ``choices``) to fine-tune the base in ``base_dir`` on
-    ``Y`` for: each choice fine-tunes a fresh base on a random ``1 - SELECT_VAL_FRACTION`` of
-    the archs (``budget(n, passes)`` gives its :class:`TrainConfig`) and is scored by the
-    mean Kendall τ of its exact median on the rest; the first best wins, so a tie keeps the
-    shorter budget. Returns the choice and every choice's τ (keys as ``str``, for JSON).
+    ``Y`` for, and the blend weight (of ``weights``) of a count head: each choice fine-tunes
+    a fresh base on a random ``1 - SELECT_VAL_FRACTION`` of the archs (``budget(n,
+    passes)`` gives its :class:`TrainConfig`) and is scored by the mean Kendall τ of its
+    exact median on the rest, blended with a linear :class:`MixHead` fitted on the same
+    archs where ``head`` gives its sources and their values on ``archs`` (one column of
+    ``Y``; the token alone, weight 0, is always a choice). The first best wins, so a tie
+    keeps the shorter budget and the lighter head.
+    Returns the passes, the weight and the scores: ``{"val_tau": {passes: τ}}`` for the
+    token alone, and with a head ``"head_val_tau": {passes: {weight: τ}}`` (keys as
+    ``str``, for JSON).
 
     Why by validation: titan_rtx_256 under-fits at 12 passes and gains 0.009 τ at 24, while
-    gold_6226 loses 0.003 there (``FINETUNE_EPOCH_CHOICES``). The labels are the caller's
-    training pool; nothing else is read."""
+    gold_6226 loses 0.003 there (``FINETUNE_EPOCH_CHOICES``); a count head lifts
+    titan_rtx_256 and breaks eyeriss's ties (``COUNT_HEAD_WEIGHTS``). The labels are the
+    caller's training pool; nothing else is read."""
     from scipy.stats import kendalltau
 
     if not choices:
         raise NasRlmError("select_epochs needs at least one choice of passes")
     Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), len(columns))
+    if head is not None and len(columns) != 1:
+        raise NasRlmError("select_epochs weighs a count head for one column at a time")
+    weights = (0.0, *(float(w) for w in weights if w and head is not None))
     n_val = round(SELECT_VAL_FRACTION * len(archs))
     if n_val < 2 or len(archs) - n_val < 2:
         raise NasRlmError(f"select_epochs needs more labels than {len(archs)}")
     perm = np.random.default_rng([seed, 13]).permutation(len(archs))
     val, fit = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     val_archs = [archs[i] for i in val]
-    scores: dict[str, float] = {}
+    mix = None
+    if head is not None:
+        X = np.asarray(head[1], dtype=np.float64)
+        mix = MixHead.fit(head[0], X[fit], Y[fit, 0], linear=True)
+    scores: dict[tuple[float, float], float] = {}
     for passes in choices:
         rlm = finetune_rlm(load_base(base_dir, space, columns), [archs[i] for i in fit],
                            Y[fit], columns, budget(len(fit), passes), seed=seed,
                            accuracy=accuracy, progress=False, threads=threads)
         pred = rlm.predict_point(val_archs)
-        taus = [kendalltau(pred[:, j], Y[val, j]).statistic for j in range(len(columns))]
-        scores[f"{passes:g}"] = float(np.nanmean(taus)) if np.isfinite(taus).any() else -1.0
-    best = max(choices, key=lambda c: scores[f"{c:g}"])
-    return float(best), scores
+        for w in weights:
+            p = pred if not w else replace(mix, weight=w).blend(X[val], pred[:, 0])[:, None]
+            taus = [kendalltau(p[:, j], Y[val, j]).statistic for j in range(len(columns))]
+            scores[passes, w] = (float(np.nanmean(taus)) if np.isfinite(taus).any()
+                                 else -1.0)
+    best = max(scores, key=scores.__getitem__)
+    out: dict[str, Any] = {"val_tau": {f"{p:g}": scores[p, 0.0] for p in choices}}
+    if head is not None:
+        out["head_val_tau"] = {f"{p:g}": {f"{w:g}": scores[p, w] for w in weights if w}
+                               for p in choices}
+    return float(best[0]), float(best[1]), out
+
+
+def count_head_sources(base: RLM, view: str) -> list[str]:
+    """The base objectives a count head for a column reading ``view`` blends: the base's
+    computed labels of that graph (op counts, FLOPs, params, wiring) whose pretraining labels
+    varied. Not its source devices: where those ranked a device of many labels, they bought
+    +0.0013 ρ or less (``MIX_HEAD_MAX_LABELS``)."""
+    computed = set(pretrain_objectives(True, True, paths=True))
+    return [o for o in start_candidates(base, view) if o in computed]
 
 
 def load_base(base_dir: str | os.PathLike, space: str | None = None,
@@ -967,7 +1012,10 @@ class FinetunedRLM(Surrogate):
     One fine-tune per objective, each with the budget :func:`finetune_budget` gives its kind
     and ``N`` (as ``nas-rlm finetune`` does); from ``SELECT_EPOCHS_MIN_LABELS`` labels on, a
     device's passes over the labels are chosen among ``epoch_choices`` on a fifth of them
-    (:func:`select_epochs`), and recorded in the model's ``training_info["finetune"]``.
+    (:func:`select_epochs`), with the weight of its count head (``count_head_weights``, a
+    linear :class:`MixHead` over the base's decoded counts of the graph the device ran,
+    read by a copy of the base kept for it), and recorded in the model's
+    ``training_info["finetune"]``: a saved fine-tune alone is its token, without the head.
     An accuracy is fine-tuned ``accuracy_members`` times, with seeds ``MEMBER_SEED_STRIDE``
     apart, and read out as their mean (``FINETUNE_ACCURACY_MEMBERS``). The base is reloaded
     for every fine-tune (fine-tuning changes it in place). A base that saw an objective in
@@ -987,7 +1035,8 @@ class FinetunedRLM(Surrogate):
                  accuracy_batch: int = FINETUNE_ACCURACY_BATCH,
                  freeze_few_accuracies: bool = FREEZE_FEW_ACCURACIES,
                  accuracy_members: int = FINETUNE_ACCURACY_MEMBERS,
-                 accuracy_epochs: float = FINETUNE_ACCURACY_EPOCHS) -> None:
+                 accuracy_epochs: float = FINETUNE_ACCURACY_EPOCHS,
+                 count_head_weights: Sequence[float] = COUNT_HEAD_WEIGHTS) -> None:
         from .pretrained import default_base_dir
 
         self.space = as_space(space)
@@ -1004,7 +1053,11 @@ class FinetunedRLM(Surrogate):
             raise NasRlmError(f"accuracy_members must be >= 1 fine-tune, got "
                               f"{accuracy_members!r}")
         self.accuracy_members = int(accuracy_members)
+        self.count_head_weights = tuple(float(w) for w in count_head_weights)
         self.models: list[list[RLM]] = []  # per objective, its fine-tunes (averaged)
+        self.heads: dict[str, MixHead] = {}  # per device objective, its count head
+        self._reader: RLM | None = None  # the base, reading the heads' sources
+        self._last_reading: tuple | None = None  # ((sources, archs), values) of the last read
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
         Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
@@ -1015,15 +1068,20 @@ class FinetunedRLM(Surrogate):
         # a fresh base per objective (fine-tuning changes it in place); the first load checks
         # every objective, so a base that saw one is refused before any fine-tuning
         load_base(self.base_dir, self.space.name, self.objectives)
-        self.models = []
+        self.models, self.heads = [], {}
         for j, o in enumerate(self.objectives):
-            epochs, scores = self.epochs, None
-            if (len(self.epoch_choices) > 1 and len(archs) >= SELECT_EPOCHS_MIN_LABELS
-                    and o not in self.accuracy):
-                epochs, scores = select_epochs(
+            epochs, weight, scores, head = self.epochs, 0.0, None, None
+            choose = len(archs) >= SELECT_EPOCHS_MIN_LABELS and o not in self.accuracy
+            if choose and any(self.count_head_weights):
+                reader = self._base_reader()
+                view = new_column_views(reader, [o], self.accuracy)[o]
+                sources = count_head_sources(reader, view)
+                head = (sources, self._read(sources, archs)) if sources else None
+            if choose and (len(self.epoch_choices) > 1 or head is not None):
+                epochs, weight, scores = select_epochs(
                     self.base_dir, self.space.name, archs, Y[:, [j]], [o],
                     lambda n, passes, o=o: self.budget(o, n, passes), self.epoch_choices,
-                    self.seed, self.accuracy, self.threads)
+                    self.seed, self.accuracy, self.threads, head, self.count_head_weights)
             members = [finetune_rlm(load_base(self.base_dir, self.space.name, self.objectives),
                                     archs, Y[:, [j]], [o], self.budget(o, len(archs), epochs),
                                     seed=self.seed + MEMBER_SEED_STRIDE * i,
@@ -1031,14 +1089,46 @@ class FinetunedRLM(Surrogate):
                                     threads=self.threads)
                        for i in range(self.accuracy_members if o in self.accuracy else 1)]
             if scores is not None:
-                members[0].training_info["finetune"]["epochs_chosen"] = {"epochs": epochs,
-                                                                        "val_tau": scores}
+                members[0].training_info["finetune"]["epochs_chosen"] = {
+                    "epochs": epochs, **scores, **({"head_weight": weight} if head else {})}
+            if weight:
+                self.heads[o] = MixHead.fit(*head, Y[:, j], weight, linear=True)
+                members[0].training_info["finetune"]["count_head"] = self.heads[o].to_dict()
             self.models.append(members)
         return self
 
+    def _base_reader(self) -> RLM:
+        """The base, loaded once, whose decoded counts the count heads read."""
+        if self._reader is None:
+            self._reader = load_base(self.base_dir, self.space.name, self.objectives)
+        return self._reader
+
+    def _read(self, sources: Sequence[str], archs: Sequence) -> np.ndarray:
+        """The base's exact medians of ``sources`` on ``archs``: ``(n, len(sources))``. The
+        last reading is kept: ``evaluate`` reads the same test archs once per readout."""
+        key = (tuple(sources), tuple(map(str, archs)))
+        if self._last_reading is None or self._last_reading[0] != key:
+            reader = self._base_reader()
+            reader.set_objectives(list(sources))
+            self._last_reading = key, reader.predict_median(archs)
+        return self._last_reading[1].copy()
+
+    def _blend(self, out: np.ndarray, archs: Sequence) -> np.ndarray:
+        """``out`` (``(n, n_objectives)`` points or ``(n, k, n_objectives)`` samples) with
+        each count head applied: a point becomes the blend, samples move with their median
+        (:meth:`MixHead.blend_samples`)."""
+        for o, h in self.heads.items():
+            j, X = self.objectives.index(o), self._read(h.sources, archs)
+            if out.ndim == 2:
+                out[:, j] = h.blend(X, out[:, j])
+            else:
+                out[..., j] = h.blend_samples(X[:, None, :], out[..., j])
+        return out
+
     def fit_info(self) -> dict[str, dict]:
-        """Per objective, the passes :func:`select_epochs` chose and its validation τ of each
-        (empty where no choice was made): ``nas-rlm evaluate`` records it in the cell."""
+        """Per objective, the passes and count-head weight :func:`select_epochs` chose and
+        the validation τ of each (empty where no choice was made): ``nas-rlm evaluate``
+        records it in the cell."""
         return {o: g[0].training_info["finetune"]["epochs_chosen"]
                 for o, g in zip(self.objectives, self._fitted(), strict=True)
                 if "epochs_chosen" in g[0].training_info.get("finetune", {})}
@@ -1060,7 +1150,7 @@ class FinetunedRLM(Surrogate):
             return np.concatenate([m.predict(archs, k=ki, seed=self.seed)
                                    for m, ki in zip(members, ks, strict=True) if ki], axis=1)
 
-        return np.concatenate([pooled(g) for g in self._fitted()], axis=2)
+        return self._blend(np.concatenate([pooled(g) for g in self._fitted()], axis=2), archs)
 
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return self._mean("predict_point", archs)
@@ -1072,9 +1162,10 @@ class FinetunedRLM(Surrogate):
         return self._mean("predict_median", archs)
 
     def _mean(self, readout: str, archs: Sequence) -> np.ndarray:
-        """Per objective, the mean of its fine-tunes' ``readout``."""
-        return np.concatenate([np.mean([getattr(m, readout)(archs) for m in g], axis=0)
-                               for g in self._fitted()], axis=1)
+        """Per objective, the mean of its fine-tunes' ``readout``, count heads applied."""
+        return self._blend(np.concatenate([np.mean([getattr(m, readout)(archs) for m in g],
+                                                   axis=0) for g in self._fitted()], axis=1),
+                           archs)
 
     def save(self, path: str | os.PathLike) -> Path:
         """One model dir per fine-tune: ``path/<objective>``, or ``path/<objective>/<i>``
