@@ -804,6 +804,16 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
         base.predict_median(test), token), rtol=1e-6)
     samples = sur.predict(test, k=4)
     assert samples.shape == (8, 4, 1) and np.isfinite(samples).all()
+    # each device weighs a head over its own graph's counts, whatever was read before it:
+    # raspi4 (a converter device) the converted graph's, eyeriss the executed graph's
+    two = FinetunedRLM("nb201", ["raspi4", "eyeriss"], base_dir, train=_few(),
+                       epoch_choices=(1,), count_head_weights=(0.0, 1.0))
+    Y2 = load_targets("nb201", ["raspi4", "eyeriss"], data_dir)[1][train_indices("nb201", 20, 0)]
+    info = two.fit(archs, Y2).fit_info()
+    assert set(info) == {"raspi4", "eyeriss"}
+    assert all(set(v["head_val_tau"]["1"]) == {"1"} for v in info.values())
+    assert count_head_sources(two._base_reader(), "converted") == [
+        o.replace("executed_", "converted_") for o in sources]
     # without head weights nothing is read: the token alone, as before
     plain = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
                          count_head_weights=(0.0,))

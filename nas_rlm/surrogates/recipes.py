@@ -1109,8 +1109,12 @@ class FinetunedRLM(Surrogate):
         key = (tuple(sources), tuple(map(str, archs)))
         if self._last_reading is None or self._last_reading[0] != key:
             reader = self._base_reader()
+            names = reader.objectives  # what count_head_sources picks from: kept
             reader.set_objectives(list(sources))
-            self._last_reading = key, reader.predict_median(archs)
+            try:
+                self._last_reading = key, reader.predict_median(archs)
+            finally:
+                reader.set_objectives(names)
         return self._last_reading[1].copy()
 
     def _blend(self, out: np.ndarray, archs: Sequence) -> np.ndarray:
