@@ -58,7 +58,8 @@ SURROGATES: dict[str, str] = {
     "gbdt": "gradient-boosted trees on the one-hot encoding (OneHotGBDT defaults)",
     "rlm": "RLM trained per cell with its recipe (RecipeRLM), all targets jointly",
     "rlm_base": "a pretrained base (--rlm-base; default the space's shipped one) fine-tuned "
-                "per cell on each target alone, an accuracy's fine-tunes averaged "
+                "per cell on each target alone, an accuracy's fine-tunes averaged, a "
+                "device of many labels blended with a count head where it ranks better "
                 "(FinetunedRLM); refuses targets it saw",
 }
 #: Zero-shot rankers: their labels are only validated, never learned.
