@@ -39,7 +39,7 @@ class MixHead:
     ``weight`` of it with ``1 - weight`` of the objective's own decoded value (geometric
     mean), so both must be in the same units (the labels' units)."""
 
-    sources: list[str]  # the base's objectives it reads (its pretraining source devices)
+    sources: list[str]  # the model's objectives it reads (source devices; counts if linear)
     mean: list[float]  # standardisation of log x (of x where linear), fitted on the S archs
     scale: list[float]
     coef: list[float]
@@ -61,15 +61,15 @@ class MixHead:
         if X.shape != (len(y), len(sources)):
             raise ValueError(f"X has shape {X.shape}, expected ({len(y)}, {len(sources)})")
         logy = np.log(np.clip(y, _FLOOR, None))
-        logx = np.asarray(X, dtype=np.float64) if linear else np.log(np.clip(X, _FLOOR, None))
+        xs = np.asarray(X, dtype=np.float64) if linear else np.log(np.clip(X, _FLOOR, None))
         target = np.asarray(y, dtype=np.float64) if linear else logy
-        mean, scale = logx.mean(0), logx.std(0)
+        mean, scale = xs.mean(0), xs.std(0)
         varied = scale > 1e-6 * np.maximum(1.0, np.abs(mean))  # else it gets no weight
         scale[~varied] = 1.0
         coef = np.zeros(len(sources))
         reg = RidgeCV(alphas=np.logspace(-3, 3, 13))
         if varied.any():
-            reg.fit(((logx - mean) / scale)[:, varied], target)
+            reg.fit(((xs - mean) / scale)[:, varied], target)
             coef[varied], intercept, alpha = reg.coef_, float(reg.intercept_), float(reg.alpha_)
         else:
             intercept, alpha = float(target.mean()), 0.0  # nothing to fit: the labels' mean
@@ -79,9 +79,9 @@ class MixHead:
 
     def log_predict(self, X: np.ndarray) -> np.ndarray:
         """``log y`` for decoded source values ``X`` of shape ``(..., len(sources))``."""
-        logx = np.asarray(X, dtype=np.float64) if self.linear else np.log(
+        xs = np.asarray(X, dtype=np.float64) if self.linear else np.log(
             np.clip(X, _FLOOR, None))
-        out = self.intercept + ((logx - self.mean) / self.scale) @ np.asarray(self.coef)
+        out = self.intercept + ((xs - self.mean) / self.scale) @ np.asarray(self.coef)
         if self.linear:  # a latency below the floor is clipped to the labels' range below
             out = np.log(np.clip(out, _FLOOR, None))
         return np.clip(out, self.lo, self.hi)
