@@ -1122,9 +1122,14 @@ class FinetunedRLM(Surrogate):
     def _blend(self, out: np.ndarray, archs: Sequence) -> np.ndarray:
         """``out`` (``(n, n_objectives)`` points or ``(n, k, n_objectives)`` samples) with
         each count head applied: a point becomes the blend, samples move with their median
-        (:meth:`MixHead.blend_samples`)."""
+        (:meth:`MixHead.blend_samples`). All heads' sources are read in one pass, so heads
+        of different graphs (pixel3's converted, 1080ti_1's executed) share one reading."""
+        if not self.heads:
+            return out
+        names = list(dict.fromkeys(s for h in self.heads.values() for s in h.sources))
+        every = self._read(names, archs)
         for o, h in self.heads.items():
-            j, X = self.objectives.index(o), self._read(h.sources, archs)
+            j, X = self.objectives.index(o), every[:, [names.index(s) for s in h.sources]]
             if out.ndim == 2:
                 out[:, j] = h.blend(X, out[:, j])
             else:
