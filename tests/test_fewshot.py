@@ -785,14 +785,15 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
     assert set(sources) <= set(base.objectives)
     archs, Y = _pool("eyeriss", 20, data_dir)
     sur = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
-                       count_head_weights=(0.0, 0.5, 1.0))
+                       count_head_weights=(0.0, 0.5, 1.0), count_head_guard=0.0)
     sur.fit(archs, Y)
     chosen = sur.fit_info()["eyeriss"]
     # one choice of passes, yet a choice is made: token alone vs two weights of the head
     assert set(chosen["val_tau"]) == {"1"} and set(chosen["head_val_tau"]["1"]) == {"0.5", "1"}
+    assert set(chosen["head_win_share"]["1"]) == {"0.5", "1"}
     taus = {0.0: chosen["val_tau"]["1"], **{float(w): t for w, t in
                                              chosen["head_val_tau"]["1"].items()}}
-    assert chosen["head_weight"] == max(taus, key=taus.__getitem__)
+    assert chosen["head_weight"] == max(taus, key=taus.__getitem__)  # no guard: first best
     assert ("eyeriss" in sur.heads) == (chosen["head_weight"] > 0)
     # whatever was chosen, a head blends every readout with the base's counts
     test, _ = _pool("eyeriss", 8, data_dir, seed=3)
@@ -818,6 +819,59 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
     plain = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
                          count_head_weights=(0.0,))
     assert plain.fit(archs, Y).fit_info() == {} and plain._reader is None
+
+
+def test_head_win_share_counts_strict_bootstrap_wins():
+    from nas_rlm.surrogates.recipes import head_win_share
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=60)
+    noisy = y + rng.normal(size=60)
+    assert head_win_share(y, noisy, y, draws=50) == 1.0
+    assert head_win_share(noisy, y, y, draws=50) == 0.0
+    assert head_win_share(noisy, noisy, y, draws=50) == 0.0  # a tie is no win
+    close = noisy + 0.05 * rng.normal(size=60)  # as good as the token: wins some draws
+    share = head_win_share(close, noisy, y, draws=200)
+    assert 0.0 < share < 1.0
+    assert share == head_win_share(close, noisy, y, draws=200)  # seeded: reproducible
+    assert share != head_win_share(close, noisy, y, seed=1, draws=200)
+
+
+def test_select_epochs_takes_a_count_head_only_where_the_fifth_is_sure(monkeypatch):
+    """The guard: a head weight is a choice only where it beats the token of the same
+    passes in ``guard`` of the bootstrap resamples; without it the first best wins."""
+    from nas_rlm.surrogates import recipes
+
+    rng = np.random.default_rng(1)
+    n = 200
+    counts = rng.integers(0, 6, size=(n, 3)).astype(float)
+    y = counts @ np.array([1.0, 2.0, 0.5]) + 1.0 + 0.05 * rng.normal(size=n)
+    token = y * np.exp(0.3 * rng.normal(size=n))  # a noisy token, far below the counts
+
+    class Fake:
+        def predict_point(self, archs):
+            return token[np.asarray(archs)][:, None]
+
+    monkeypatch.setattr(recipes, "load_base", lambda *a, **k: None)
+    monkeypatch.setattr(recipes, "finetune_rlm", lambda *a, **k: Fake())
+
+    def choose(X, guard):
+        return recipes.select_epochs("unused", "nb201", list(range(n)), y[:, None], ["d"],
+                                     lambda m, p: None, choices=(1,), head=(["a", "b", "c"], X),
+                                     weights=(0.5, 1.0), guard=guard)
+
+    passes, w, scores = choose(counts, 0.9)  # exact counts: the head is sure to win
+    assert passes == 1 and w > 0 and scores["head_win_share"]["1"][f"{w:g}"] >= 0.9
+    # a head no better than the token: the first best may take it, the guard never does
+    weak = np.log(token)[:, None] + 0.2 * rng.normal(size=(n, 3))
+    _, w_free, s_free = choose(weak, 0.0)
+    taus = {0.0: s_free["val_tau"]["1"], **{float(k): v for k, v in
+                                             s_free["head_val_tau"]["1"].items()}}
+    assert w_free == max(taus, key=taus.__getitem__)
+    _, w_guard, s_guard = choose(weak, 0.9)
+    sure = [float(k) for k, v in s_guard["head_win_share"]["1"].items() if v >= 0.9]
+    assert w_guard == (max(sure, key=taus.__getitem__) if sure else 0.0)
+    assert choose(counts, 1.01)[1] == 0.0  # nothing is that sure: the token alone
 
 
 def test_finetune_budget_grows_with_n_past_the_fixed_budgets():
@@ -987,6 +1041,8 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     recomputed while device-only runs keep theirs."""
     from nas_rlm.evaluation.ranking import _base_settings
     from nas_rlm.surrogates.recipes import (
+        COUNT_HEAD_BOOTSTRAP,
+        COUNT_HEAD_GUARD,
         COUNT_HEAD_WEIGHTS,
         FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_MEMBERS,
@@ -1003,5 +1059,6 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     assert not set(rules) & set(dev)
     # the count heads only where a device may choose one: accuracy-only runs keep theirs
     assert dev["count_head_weights"] == list(COUNT_HEAD_WEIGHTS)
+    assert dev["count_head_guard"] == [COUNT_HEAD_GUARD, COUNT_HEAD_BOOTSTRAP]
     assert {k: v for k, v in acc.items() if k not in rules} == {
-        k: v for k, v in dev.items() if k != "count_head_weights"}
+        k: v for k, v in dev.items() if k not in ("count_head_weights", "count_head_guard")}

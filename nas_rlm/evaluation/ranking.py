@@ -496,6 +496,8 @@ def _base_settings(space: str, targets: Sequence[str],
     cell runs."""
     from ..surrogates.pretrained import default_base_dir
     from ..surrogates.recipes import (
+        COUNT_HEAD_BOOTSTRAP,
+        COUNT_HEAD_GUARD,
         COUNT_HEAD_WEIGHTS,
         FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_EPOCHS,
@@ -527,7 +529,8 @@ def _base_settings(space: str, targets: Sequence[str],
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
                             # only where a device target may get a count head: accuracy
                             # cells made before it stay valid
-                            **({"count_head_weights": list(COUNT_HEAD_WEIGHTS)}
+                            **({"count_head_weights": list(COUNT_HEAD_WEIGHTS),
+                                "count_head_guard": [COUNT_HEAD_GUARD, COUNT_HEAD_BOOTSTRAP]}
                                if any(COUNT_HEAD_WEIGHTS) and device_target else {}),
                             # only for a run with an accuracy target: the one they change;
                             # the second key's presence also marks soft digits at the fixed
