@@ -1035,7 +1035,7 @@ def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys)
     assert seen == [str(default_base_dir("fbnet")), None]
 
 
-def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_target():
+def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_target(monkeypatch):
     """An evaluate run's rlm_base settings name the accuracy batch, the few-label rule and
     the fine-tunes averaged where they apply, so accuracy cells made before them are
     recomputed while device-only runs keep theirs."""
@@ -1059,6 +1059,13 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     assert not set(rules) & set(dev)
     # the count heads only where a device may choose one: accuracy-only runs keep theirs
     assert dev["count_head_weights"] == list(COUNT_HEAD_WEIGHTS)
-    assert dev["count_head_guard"] == [COUNT_HEAD_GUARD, COUNT_HEAD_BOOTSTRAP]
     assert {k: v for k, v in acc.items() if k not in rules} == {
         k: v for k, v in dev.items() if k not in ("count_head_weights", "count_head_guard")}
+    # a guard only where set: device cells of the first-best rule stay valid
+    assert ("count_head_guard" in dev) == bool(COUNT_HEAD_GUARD)
+    from nas_rlm.surrogates import recipes
+
+    monkeypatch.setattr(recipes, "COUNT_HEAD_GUARD", 0.9)
+    guarded = _base_settings("nb201", ["eyeriss"], None)[1]
+    assert guarded["count_head_guard"] == [0.9, COUNT_HEAD_BOOTSTRAP]
+    assert "count_head_guard" not in _base_settings("nb201", ["cifar10"], None, True, False)[1]
