@@ -680,7 +680,7 @@ def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: n
                   choices: Sequence[float] = FINETUNE_EPOCH_CHOICES, seed: int = 0,
                   accuracy: Sequence[str] | None = None, threads: int = 1,
                   head: tuple[Sequence[str], np.ndarray] | None = None,
-                  weights: Sequence[float] = (0.0,), guard: float = 0.0,
+                  weights: Sequence[float] = (0.0,), guard: float = COUNT_HEAD_GUARD,
                   ) -> tuple[float, float, dict[str, Any]]:
     """The passes over the labels (of ``choices``) to fine-tune the base in ``base_dir`` on
     ``Y`` for, and the blend weight (of ``weights``) of a count head: each choice fine-tunes
