@@ -862,15 +862,15 @@ def test_select_epochs_takes_a_count_head_only_where_the_fifth_is_sure(monkeypat
 
     passes, w, scores = choose(counts, 0.9)  # exact counts: the head is sure to win
     assert passes == 1 and w > 0 and scores["head_win_share"]["1"][f"{w:g}"] >= 0.9
-    # a head no better than the token: the first best may take it, the guard never does
-    weak = np.log(token)[:, None] + 0.2 * rng.normal(size=(n, 3))
+    # a head no better than the token wins this fifth by a hair (0.495 vs 0.479 τ, in 68 %
+    # of the resamples): the first best takes it, the guard keeps the token
+    weak = np.log(token)[:, None] + 0.1 * np.random.default_rng(5).normal(size=(n, 3))
     _, w_free, s_free = choose(weak, 0.0)
     taus = {0.0: s_free["val_tau"]["1"], **{float(k): v for k, v in
                                              s_free["head_val_tau"]["1"].items()}}
-    assert w_free == max(taus, key=taus.__getitem__)
+    assert w_free == max(taus, key=taus.__getitem__) > 0
     _, w_guard, s_guard = choose(weak, 0.9)
-    sure = [float(k) for k, v in s_guard["head_win_share"]["1"].items() if v >= 0.9]
-    assert w_guard == (max(sure, key=taus.__getitem__) if sure else 0.0)
+    assert max(s_guard["head_win_share"]["1"].values()) < 0.9 and w_guard == 0.0
     assert choose(counts, 1.01)[1] == 0.0  # nothing is that sure: the token alone
 
 
