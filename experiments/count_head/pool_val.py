@@ -12,7 +12,7 @@ counts agree with the base's on 1-8 % of archs.
 
 For each device COLUMN and fine-tuning seed: the blend weight w of the head (0: the token
 alone, 1: the head alone) is chosen among WEIGHTS as ``select_epochs`` chooses passes (and,
-as a variant, only where it wins GUARD of BOOTSTRAP paired resamples of that fifth): a
+as a variant, only where it wins GUARD of the paired resamples of that fifth): a
 fine-tune on a random four fifths of the N = 781 pool (pool seed 0; 12 passes, or 24 where
 TWO_X names the column), scored on the other fifth. Then the token fine-tuned on the whole
 pool (pool_val.py's predictions, ``<COLUMN>_<TAG>_s<seed>.npy`` in OUT) is blended with the
@@ -47,6 +47,7 @@ from nas_rlm.surrogates.recipes import (
     SELECT_VAL_FRACTION,
     finetune_budget,
     finetune_rlm,
+    head_win_share,
     load_base,
 )
 
@@ -54,8 +55,8 @@ N = 781
 WEIGHTS = (0.0, 0.5, 1.0)
 TWO_X = {"titan_rtx_256"}
 #: The guarded variant (not the shipped rule): a head weight only where it beats the token
-#: in at least GUARD of BOOTSTRAP paired resamples of the fifth.
-GUARD, BOOTSTRAP = 0.9, 500  # the passes select_epochs chose for it in every evaluate cell
+#: in at least GUARD of the paired bootstrap resamples of the fifth (``head_win_share``).
+GUARD = 0.9
 
 
 def base_readings(base_dir: str, out: Path, archs, tr, val
@@ -79,18 +80,6 @@ def head(Xfit: np.ndarray, yfit: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 def blend(h: np.ndarray, tok: np.ndarray, w: float) -> np.ndarray:
     return np.exp(w * np.log(h) + (1 - w) * np.log(np.clip(tok, 1e-9, None)))
-
-
-def win_share(p: np.ndarray, tok: np.ndarray, y: np.ndarray, seed: int,
-              draws: int = BOOTSTRAP) -> float:
-    """Of ``draws`` paired bootstrap resamples of the fifth, the share where ``p`` ranks it
-    above the token: a guard against a head that won the fifth by chance."""
-    rng = np.random.default_rng([seed, 29])
-    wins = 0
-    for _ in range(draws):
-        i = rng.integers(0, len(y), len(y))
-        wins += kendalltau(p[i], y[i]).statistic > kendalltau(tok[i], y[i]).statistic
-    return round(wins / draws, 3)
 
 
 def score(p: np.ndarray, y: np.ndarray) -> list[float]:
@@ -125,7 +114,7 @@ def main(argv: list[str]) -> None:
         h_in = head(Btr[fit][:, src], y[fit], Btr[iv][:, src])
         inner = {f"{w:g}": score(blend(h_in, inner_tok, w), y[iv])[0] for w in WEIGHTS}
         w = max(WEIGHTS, key=lambda v: inner[f"{v:g}"])
-        wins = {f"{v:g}": win_share(blend(h_in, inner_tok, v), inner_tok, y[iv], seed)
+        wins = {f"{v:g}": head_win_share(blend(h_in, inner_tok, v), inner_tok, y[iv], seed)
                 for v in WEIGHTS if v}
         sure = [v for v in WEIGHTS if v and wins[f"{v:g}"] >= GUARD]
         guarded = max(sure, key=lambda v: inner[f"{v:g}"]) if sure else 0.0

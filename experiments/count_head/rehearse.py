@@ -66,6 +66,7 @@ def main(argv: list[str]) -> None:
     own_va = rlm.predict_median([archs[i] for i in val])
     tok, yv = own_va[:, 0], Y[val, 0]
     h = head(own_tr[:, 1:], Y[tr, 0], own_va[:, 1:])
+    h_base = head(Btr[:, src], Y[tr, 0], Bva[:, src])
     print(json.dumps({
         "column": col, "seed": seed, "passes": passes, "steps": budget.steps,
         "sources": sources, "fit_seconds": round(seconds, 1),
@@ -73,9 +74,8 @@ def main(argv: list[str]) -> None:
         "own_counts_equal_base": {s: round(float(np.mean(own_va[:, 1 + k] == Bva[:, j])), 3)
                                   for k, (s, j) in enumerate(zip(sources, src, strict=True))},
         "own_head_alone": score(h, yv), "own_head_half": score(blend(h, tok, 0.5), yv),
-        "base_head_alone": score(head(Btr[:, src], Y[tr, 0], Bva[:, src]), yv),
-        "base_head_on_this_token_half": score(
-            blend(head(Btr[:, src], Y[tr, 0], Bva[:, src]), tok, 0.5), yv)}), flush=True)
+        "base_head_alone": score(h_base, yv),
+        "base_head_on_this_token_half": score(blend(h_base, tok, 0.5), yv)}), flush=True)
 
 
 if __name__ == "__main__":

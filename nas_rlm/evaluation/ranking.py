@@ -528,13 +528,13 @@ def _base_settings(space: str, targets: Sequence[str],
                                 "select_val_fraction": SELECT_VAL_FRACTION}
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
                             # only where a device target may get a count head: accuracy
-                            # cells made before it stay valid
-                            **({"count_head_weights": list(COUNT_HEAD_WEIGHTS)}
+                            # cells made before it stay valid; its guard only where set, so
+                            # device cells of the first best stay valid
+                            **({"count_head_weights": list(COUNT_HEAD_WEIGHTS),
+                                **({"count_head_guard": [COUNT_HEAD_GUARD,
+                                                         COUNT_HEAD_BOOTSTRAP]}
+                                   if COUNT_HEAD_GUARD else {})}
                                if any(COUNT_HEAD_WEIGHTS) and device_target else {}),
-                            # only where set: device cells of the first best stay valid
-                            **({"count_head_guard": [COUNT_HEAD_GUARD, COUNT_HEAD_BOOTSTRAP]}
-                               if COUNT_HEAD_GUARD and any(COUNT_HEAD_WEIGHTS)
-                               and device_target else {}),
                             # only for a run with an accuracy target: the one they change;
                             # the second key's presence also marks soft digits at the fixed
                             # budget, which accuracies learn whatever its value
