@@ -1,12 +1,16 @@
 """What a count head read by the model itself costs at inference; print JSON.
 
 A count head kept in one checkpoint (``mix_heads``; its sources rehearsed during the
-fine-tune, experiments/count_head/rehearse.py) decodes its sources in a second pass: eight
-or nine more numbers per arch. This times that readout against the same model's token
-alone, in the same run, alternated, median of ``--repeats``: the exact median (what search
-reads) and k samples. The model is the shipped NB201 base, its ``--column`` standing in for a
-fine-tuned device and a linear :class:`MixHead` over ``count_head_sources`` put on it; values
-are not scored, only timed (they are the base's, not a fine-tune's).
+fine-tune, ``finetune_rlm(count_heads=)``) decodes its sources too: eight more numbers per
+arch, in the token's pass (each text encoded once) for a point readout, in a second pass
+for samples. This times that readout against the same model's token alone, in the same
+run, alternated, median of ``--repeats``: the exact median (what search reads), the
+expected value and k samples. ``sources_pass`` times the sources decoded alone, the second
+pass a head cost before point readouts shared the first (``two_pass_slowdown``: token
+plus sources, over the token). The model is the shipped NB201 base, its ``--column``
+standing in for a fine-tuned device and a linear :class:`MixHead` over
+``count_head_sources`` put on it; values are not scored, only timed (they are the base's,
+not a fine-tune's).
 
     python benchmarks/count_head_cost.py [--archs 500] [--k 8] [--threads 2]
 """
@@ -46,27 +50,30 @@ def main() -> None:
     y = rlm.predict_median(views[:100])[:, 0]
     head = MixHead.fit(sources, X, y, 1.0, linear=True)
 
-    def timed(with_head: bool, readout: str) -> float:
-        rlm.mix_heads = {args.column: head} if with_head else {}
+    def timed(variant: str, readout: str) -> float:
+        rlm.mix_heads = {args.column: head} if variant == "with_head" else {}
+        rlm.set_objectives(sources if variant == "sources_pass" else [args.column])
+        read = {"median": rlm.predict_median, "expected": rlm.predict_expected,
+                "samples": lambda v: rlm.predict(v, k=args.k)}[
+                    "median" if variant == "sources_pass" and readout == "samples" else readout]
         t0 = time.perf_counter()
-        if readout == "median":
-            rlm.predict_median(views)
-        else:
-            rlm.predict(views, k=args.k)
+        read(views)
         return time.perf_counter() - t0
 
     result = {"benchmark": "count_head_cost", "column": args.column, "sources": sources,
               "archs": args.archs, "k": args.k, "threads": args.threads,
               "repeats": args.repeats}
-    for readout in ("median", "samples"):
-        times: dict[bool, list[float]] = {False: [], True: []}
+    variants = ("token", "with_head", "sources_pass")
+    for readout in ("median", "expected", "samples"):
+        times: dict[str, list[float]] = {v: [] for v in variants}
         for _ in range(args.repeats):
-            for with_head in (False, True):  # alternated, so drift hits both alike
-                times[with_head].append(timed(with_head, readout))
-        token, both = (statistics.median(times[w]) for w in (False, True))
+            for v in variants:  # alternated, so drift hits them alike
+                times[v].append(timed(v, readout))
+        token, both, apart = (statistics.median(times[v]) for v in variants)
         result[readout] = {"token_archs_per_s": round(args.archs / token, 1),
                            "with_head_archs_per_s": round(args.archs / both, 1),
-                           "slowdown": round(both / token, 2)}
+                           "slowdown": round(both / token, 2),
+                           "two_pass_slowdown": round((token + apart) / token, 2)}
     print(json.dumps(result))
 
 

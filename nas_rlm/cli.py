@@ -189,6 +189,24 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _column_weights(text: str) -> dict[str, float]:
+    """``COLUMN=WEIGHT,...`` with each weight in (0, 1]: ``finetune --count-heads``."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, eq, value = item.partition("=")
+        try:
+            w = float(value)
+        except ValueError:
+            w = float("nan")
+        if not eq or not name.strip() or not 0.0 < w <= 1.0:
+            raise argparse.ArgumentTypeError(f"expected COLUMN=WEIGHT with a weight in "
+                                             f"(0, 1], got {item[:40]!r}")
+        out[name.strip()] = w
+    if not out:
+        raise argparse.ArgumentTypeError("name at least one COLUMN=WEIGHT")
+    return out
+
+
 # -- surrogate ------------------------------------------------------------------------------
 def _recipe(size: str, overrides: Sequence[str], **fields):
     """The one RLM recipe at ``size``, with ``--set`` overrides and the named flags (None:
@@ -353,16 +371,20 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
               "train": train.settings(), "mix_head": args.mix_head}
     if converted is not None:  # recorded only where named, so older run dirs resume
         inputs["converted"] = converted
+    if args.count_heads:  # as --converted
+        inputs["count_heads"] = args.count_heads
     claim(out, inputs, args.force_restart)
     rlm = finetune_rlm(base, archs, Y, table.columns, train, seed=args.seed,
                        out_dir=out / "finetune_ckpt", progress=not args.quiet,
-                       threads=args.threads, mix_head=args.mix_head, converted=converted)
+                       threads=args.threads, mix_head=args.mix_head, converted=converted,
+                       count_heads=args.count_heads)
     rlm.save_pretrained(out / "model")
     info = rlm.training_info
     write_json(out / "finetune.json", {k: v for k, v in info.items() if k != "history"})
     print(json.dumps({"model": str(out / "model"), "columns": table.columns, "n": len(archs),
                       "started_from": info["finetune"]["started_from"],
                       "mix_heads": info["finetune"]["mix_heads"],
+                      "count_heads": info["finetune"].get("count_heads", []),
                       "seconds": info["seconds"]}, indent=2))
     return 0
 
@@ -722,6 +744,14 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--no-mix-head", dest="mix_head", action="store_false",
                     help="a new device is its own token alone, without the ridge over the "
                     "base's source devices it is blended with by default (up to 100 rows)")
+    ft.add_argument("--count-heads", type=_column_weights, metavar="COLUMN=WEIGHT,...",
+                    help="device columns that get a count head: a linear ridge over the "
+                    "model's own decoded counts of the graph the device ran (op counts, "
+                    "FLOPs, params, wiring), which it rehearses while fine-tuning (about 3x "
+                    "the time), blended with the token at WEIGHT (1: the head alone). For "
+                    "hundreds of rows of a latency that is a sum over what runs "
+                    "(titan_rtx_256); it breaks the ties of a device like eyeriss. "
+                    "`evaluate --surrogates rlm_base` chooses the weight on a fifth of the rows")
     ft.add_argument("--converted", metavar="COLUMNS", help="new device columns measured "
                     "through a graph converter (TFLite and the like, which drops branches "
                     "that reach no output): they read the converted graph. Default: the "

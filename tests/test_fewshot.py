@@ -390,6 +390,69 @@ def test_finetune_mixes_the_source_devices_into_a_new_device(base_dir, data_dir,
     assert off.mix_heads == {} and off.training_info["finetune"]["mix_heads"] == []
 
 
+def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_dir, tmp_path,
+                                                                monkeypatch):
+    """``count_heads``: the fine-tune also learns the counts of the device's graph, labelled
+    by the base's own decoded values, and carries a linear head over its *own* counts; one
+    pass decodes the counts with the device, and the saved model is the whole of it."""
+    from nas_rlm.surrogates.recipes import count_head_sources, decoded_medians, load_base
+
+    archs, Y = _pool("eyeriss", 20, data_dir)
+    base = load_base(base_dir, "nb201")
+    sources = count_head_sources(base, "executed")
+    labels = decoded_medians(base, sources, archs)
+    fitted, real_fit = {}, RLM.fit
+
+    def spy(self, a, Yf, **kw):
+        fitted["objectives"], fitted["Y"] = list(self.objectives), np.array(Yf)
+        return real_fit(self, a, Yf, **kw)
+
+    monkeypatch.setattr(RLM, "fit", spy)
+    rlm = finetune_rlm(base, archs, Y, ["eyeriss"], _few(), progress=False,
+                       count_heads={"eyeriss": 0.5})
+    assert fitted["objectives"] == ["eyeriss", *sources]  # rehearsed beside the device
+    np.testing.assert_array_equal(fitted["Y"], np.column_stack([Y, labels]))
+    assert rlm.objectives == ["eyeriss"]
+    info = rlm.training_info["finetune"]
+    assert info["count_heads"] == ["eyeriss"] and info["rehearsed"] == sources
+    assert info["mix_heads"] == []  # a count head, not the few-label mix head as well
+    head = rlm.mix_heads["eyeriss"]
+    assert head.linear and head.weight == 0.5 and head.sources == sources
+    assert head == MixHead.fit(sources, decoded_medians(rlm, sources, archs), Y[:, 0], 0.5,
+                               linear=True)  # over its own counts
+    # every readout blends with the counts decoded in the same pass, as two passes would:
+    # a point readout with its own readout of them, samples (the token's own draws) with
+    # their exact medians
+    test, _ = _pool("eyeriss", 8, data_dir, seed=3)
+    point, expected = rlm.predict_median(test), rlm.predict_expected(test)
+    samples = rlm.predict(test, k=3)[..., 0]
+    rlm.mix_heads = {}
+    np.testing.assert_allclose(np.median(samples, 1), head.blend(
+        decoded_medians(rlm, sources, test), np.median(rlm.predict(test, k=3)[..., 0], 1)),
+        rtol=1e-6)
+    np.testing.assert_allclose(point[:, 0], head.blend(decoded_medians(rlm, sources, test),
+                                                       rlm.predict_median(test)[:, 0]),
+                               rtol=1e-6)
+    token = rlm.predict_expected(test)[:, 0]
+    rlm.set_objectives(sources)
+    counts = rlm.predict_expected(test)
+    rlm.set_objectives(["eyeriss"])
+    np.testing.assert_allclose(expected[:, 0], head.blend(counts, token), rtol=1e-5)
+    assert not np.allclose(point[:, 0], rlm.predict_median(test)[:, 0])
+    rlm.mix_heads = {"eyeriss": head}
+    back = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
+    assert back.mix_heads == {"eyeriss": head}
+    np.testing.assert_allclose(back.predict_median(test), point, rtol=1e-6)
+    # only device columns of the fine-tune, with a weight in (0, 1]
+    for heads, match in (({"fpga": 1.0}, "fpga is not one"),
+                         ({"cifar10": 1.0}, "cifar10 is not one"),
+                         ({"eyeriss": 0.0}, r"weight is in \(0, 1\]"),
+                         ({"eyeriss": 1.5}, r"weight is in \(0, 1\]")):
+        with pytest.raises(NasRlmError, match=match):
+            finetune_rlm(load_base(base_dir, "nb201"), archs, Y, ["eyeriss"], _few(),
+                         progress=False, count_heads=heads)
+
+
 def test_a_frozen_encoder_fine_tune_moves_only_the_decoder(base_dir, data_dir):
     """``freeze_encoder``: every encoder weight and every text token's embedding row stays
     bit-identical (no gradient, no weight decay); the decoder still learns."""
@@ -461,6 +524,21 @@ def test_finetune_cli_no_mix_head(base_dir, data_dir, tmp_path, capsys):
                      "--out", str(out), "--quiet", *flag]) == 0
         assert json.loads(capsys.readouterr().out)["mix_heads"] == heads
         assert list(RLM.from_pretrained(out / "model").mix_heads) == heads
+    # --count-heads: the saved model carries a linear head over its own rehearsed counts
+    out = tmp_path / "counted"
+    assert main(["finetune", "--base", str(base_dir), "--csv", str(csv), "--steps", "2",
+                 "--out", str(out), "--quiet", "--count-heads", "eyeriss=1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["count_heads"] == ["eyeriss"] and res["mix_heads"] == []
+    head = RLM.from_pretrained(out / "model").mix_heads["eyeriss"]
+    assert head.linear and head.weight == 1.0
+    for bad in ("eyeriss", "eyeriss=0", "eyeriss=2", "=1", ","):
+        assert main(["finetune", "--base", str(base_dir), "--csv", str(csv), "--out",
+                     str(tmp_path / "bad"), "--count-heads", bad]) == 2
+        assert "COLUMN=WEIGHT" in capsys.readouterr().err
+    assert main(["finetune", "--base", str(base_dir), "--csv", str(csv), "--steps", "2",
+                 "--out", str(tmp_path / "acc"), "--quiet", "--count-heads", "fpga=1"]) == 2
+    assert "fpga is not one" in capsys.readouterr().err
 
 
 def test_finetune_cli_names_the_converter_devices(base_dir, data_dir, tmp_path, capsys,
@@ -772,9 +850,15 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
                                                              monkeypatch):
     """A device of many labels chooses, with its passes and on the same fifth, how much of
     a linear ridge over the *base's* decoded counts of its graph to blend in; the chosen
-    head is applied to every readout and recorded."""
+    head is carried by the fine-tune itself, over its own counts, and every readout
+    applies it."""
     from nas_rlm.surrogates import recipes
-    from nas_rlm.surrogates.recipes import FinetunedRLM, count_head_sources, load_base
+    from nas_rlm.surrogates.recipes import (
+        FinetunedRLM,
+        count_head_sources,
+        decoded_medians,
+        load_base,
+    )
 
     monkeypatch.setattr(recipes, "SELECT_EPOCHS_MIN_LABELS", 20)
     base = load_base(base_dir, "nb201")
@@ -794,15 +878,20 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
     taus = {0.0: chosen["val_tau"]["1"], **{float(w): t for w, t in
                                              chosen["head_val_tau"]["1"].items()}}
     assert chosen["head_weight"] == max(taus, key=taus.__getitem__)  # no guard: first best
-    assert ("eyeriss" in sur.heads) == (chosen["head_weight"] > 0)
-    # whatever was chosen, a head blends every readout with the base's counts
+    model = sur.models[0][0]
+    assert ("eyeriss" in model.mix_heads) == (chosen["head_weight"] > 0)
+    if chosen["head_weight"]:
+        assert model.mix_heads["eyeriss"].weight == chosen["head_weight"]
+        assert model.mix_heads["eyeriss"].sources == sources
+    # whatever was chosen, a head blends every readout with the fine-tune's own counts
     test, _ = _pool("eyeriss", 8, data_dir, seed=3)
-    token = sur.models[0][0].predict_median(test)[:, 0]
-    X = sur._read(sources, archs)
-    sur.heads = {"eyeriss": MixHead.fit(sources, X, Y[:, 0], 0.5, linear=True)}
-    base.set_objectives(sources)
-    np.testing.assert_allclose(sur.predict_median(test)[:, 0], sur.heads["eyeriss"].blend(
-        base.predict_median(test), token), rtol=1e-6)
+    model.mix_heads = {}
+    token = model.predict_median(test)[:, 0]
+    head = MixHead.fit(sources, decoded_medians(model, sources, archs), Y[:, 0], 0.5,
+                       linear=True)
+    model.mix_heads = {"eyeriss": head}
+    np.testing.assert_allclose(sur.predict_median(test)[:, 0], head.blend(
+        decoded_medians(model, sources, test), token), rtol=1e-6)
     samples = sur.predict(test, k=4)
     assert samples.shape == (8, 4, 1) and np.isfinite(samples).all()
     # each device weighs a head over its own graph's counts, whatever was read before it:
@@ -815,10 +904,13 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
     assert all(set(v["head_val_tau"]["1"]) == {"1"} for v in info.values())
     assert count_head_sources(two._base_reader(), "converted") == [
         o.replace("executed_", "converted_") for o in sources]
-    # without head weights nothing is read: the token alone, as before
+    # without head weights the base is never read: the token alone, as before
+    reads = []
+    monkeypatch.setattr(FinetunedRLM, "_base_reader", lambda self: reads.append(1))
     plain = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
                          count_head_weights=(0.0,))
-    assert plain.fit(archs, Y).fit_info() == {} and plain._reader is None
+    assert plain.fit(archs, Y).fit_info() == {} and reads == []
+    assert "count_heads" not in plain.models[0][0].training_info["finetune"]
 
 
 def test_head_win_share_counts_strict_bootstrap_wins():
@@ -965,14 +1057,10 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     te = cell["test_indices"]
     archs, _ = load_targets("nb201", ["fpga"], data_dir)
     test = [archs[i] for i in te]
-    token = saved.predict_expected(test)[:, 0]
-    head = saved.training_info["finetune"].get("count_head")  # the cell's, if it chose one
-    if head is not None:  # read by the base, blended with the saved token
-        head = MixHead.from_dict(head)
-        reader = RLM.from_pretrained(base_dir)
-        reader.set_objectives(head.sources)
-        token = head.blend(reader.predict_median(test), token)
-    np.testing.assert_allclose(token, cell["rlm_base_ev.point"][:, 0], rtol=1e-5)
+    # the saved fine-tune carries its count head, if the cell chose one
+    np.testing.assert_allclose(saved.predict_expected(test)[:, 0],
+                               cell["rlm_base_ev.point"][:, 0], rtol=1e-5)
+    counted = "fpga" in saved.training_info["finetune"].get("count_heads", [])
     record = json.loads((out / "cells" / "rlm_base_n12_s0.json").read_text())
     assert saved.training_info["train_indices"] == record["train_indices"]
     # the passes chosen on a fifth of the pool are recorded in the cell
@@ -980,7 +1068,8 @@ def test_evaluate_rlm_base_runs_resumes_and_refuses_a_seen_target(base_dir, data
     assert chosen == saved.training_info["finetune"]["epochs_chosen"]
     assert set(chosen["val_tau"]) == {f"{e:g}" for e in recipes.FINETUNE_EPOCH_CHOICES}
     assert chosen["head_weight"] in recipes.COUNT_HEAD_WEIGHTS
-    assert (head is None) == (chosen["head_weight"] == 0)
+    assert counted == (chosen["head_weight"] > 0)
+    assert not counted or saved.mix_heads["fpga"].weight == chosen["head_weight"]
     config = json.loads((out / "config.json").read_text())
     assert config["rlm_base"]["count_head_weights"] == list(recipes.COUNT_HEAD_WEIGHTS)
     assert config["rlm_base"]["epoch_choices"] == list(recipes.FINETUNE_EPOCH_CHOICES)
@@ -1059,8 +1148,10 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     assert not set(rules) & set(dev)
     # the count heads only where a device may choose one: accuracy-only runs keep theirs
     assert dev["count_head_weights"] == list(COUNT_HEAD_WEIGHTS)
+    assert dev["count_head_counts"] == "rehearsed"  # not the base's: older cells recomputed
+    heads = ("count_head_weights", "count_head_counts", "count_head_guard")
     assert {k: v for k, v in acc.items() if k not in rules} == {
-        k: v for k, v in dev.items() if k not in ("count_head_weights", "count_head_guard")}
+        k: v for k, v in dev.items() if k not in heads}
     # a guard only where set: device cells of the first-best rule stay valid
     assert ("count_head_guard" in dev) == bool(COUNT_HEAD_GUARD)
     from nas_rlm.surrogates import recipes

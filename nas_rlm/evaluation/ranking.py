@@ -529,8 +529,10 @@ def _base_settings(space: str, targets: Sequence[str],
                                if len(FINETUNE_EPOCH_CHOICES) > 1 else {}),
                             # only where a device target may get a count head: accuracy
                             # cells made before it stay valid; its guard only where set, so
-                            # device cells of the first best stay valid
+                            # device cells of the first best stay valid; the head reads
+                            # the fine-tune's own rehearsed counts, not the base's
                             **({"count_head_weights": list(COUNT_HEAD_WEIGHTS),
+                                "count_head_counts": "rehearsed",
                                 **({"count_head_guard": [COUNT_HEAD_GUARD,
                                                          COUNT_HEAD_BOOTSTRAP]}
                                    if COUNT_HEAD_GUARD else {})}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -596,12 +596,14 @@ SELECT_VAL_FRACTION = 0.2
 #: pool 99.8 / 100 / 99.8 % exact on pool archs it never pretrained on), and a fine-tuned
 #: token does not write a linear function of them as well (titan_rtx_256, R² 0.9997 linear
 #: in the edges' ops: token τ 0.980, head alone 0.989, one-hot MLP 0.982 on pool
-#: validation; docs/rlm_v2.md, "A count head for devices"). The fine-tuned model's own
-#: counts cannot feed it: fine-tuning moves the decoder, and they agree with the base's on
-#: 1-8 % of archs. Where a device's latency has ties the token reproduces (eyeriss), the
-#: head breaks them and the fifth keeps the token. Held out (seeds 0-1): titan_rtx_256
-#: 0.975 / 0.980 -> 0.989 / 0.988 (MLP 0.981), pixel3 +0.008, gold_6226 +0.004; pixel2
-#: -0.008 and 1080ti_1 seed 1 -0.0035, where a fifth of the labels chose the head wrongly.
+#: validation; docs/rlm_v2.md, "A count head for devices"). The choice weighs a head over
+#: the base's counts; the chosen fine-tune rehearses them and carries a head over its own
+#: (``finetune_rlm``'s ``count_heads``): unrehearsed, a fine-tune's counts agree with the
+#: base's on 1-8 % of archs. Where a device's latency has ties the token reproduces
+#: (eyeriss), the head breaks them and the fifth keeps the token. Held out (seeds 0-1,
+#: heads over the base's counts): titan_rtx_256 0.975 / 0.980 -> 0.989 / 0.988 (MLP
+#: 0.981), pixel3 +0.008, gold_6226 +0.004; pixel2 -0.008 and 1080ti_1 seed 1 -0.0035,
+#: where a fifth of the labels chose the head wrongly.
 COUNT_HEAD_WEIGHTS = (0.0, 0.5, 1.0)
 #: With a guard above 0, a count head's weight is a choice only where it ranks the fifth
 #: above the token of the same passes in at least that share of ``COUNT_HEAD_BOOTSTRAP``
@@ -873,7 +875,8 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
                  train: TrainConfig | None = None, seed: int = 0,
                  accuracy: Sequence[str] | None = None, out_dir: Path | None = None,
                  progress: bool = True, threads: int = 1, mix_head: bool = True,
-                 converted: Collection[str] | None = None) -> RLM:
+                 converted: Collection[str] | None = None,
+                 count_heads: Mapping[str, float] | None = None) -> RLM:
     """Fine-tune a pretrained base (``nas-rlm pretrain``) on ``Y`` for ``columns``, in place.
 
     A column the base has no token for gets one, started from the base objective whose
@@ -891,7 +894,18 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     the like), which read the converted graph. ``None`` means the table devices known to be
     (``CONVERTER_COLUMNS``) where the base has that view; a collection the caller names
     must be new device columns, and a base that reads device graphs must have a converted
-    view (a base of a space with one graph per arch, such as FBNet, reads that one)."""
+    view (a base of a space with one graph per arch, such as FBNet, reads that one).
+
+    ``count_heads``: device columns, each with the blend weight of its count head, a
+    linear :class:`~.mix_head.MixHead` over the model's *own* decoded counts of the graph
+    the column reads (:func:`count_head_sources`), saved with the model (``mix_heads``) so
+    every readout of the one checkpoint applies it. The counts are rehearsed: the fine-tune
+    also learns them, labelled by the base's own decoded values on ``archs``, so that its
+    decoder keeps writing them: without, a device fine-tune's counts agree with the base's
+    on 1-8 % of archs; with, on 94-100 %, and a head over them ranks as one over the base's
+    (pool validation, docs/rlm_v2.md, "A count head in one checkpoint"). Each arch of a
+    step then brings one sequence per count too: the same steps cost about three times as
+    long for eight counts."""
     import warnings
 
     columns = list(columns)
@@ -917,12 +931,21 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     for view in dict.fromkeys(views.values()):
         base.add_objectives([c for c in new if views[c] == view], like, view)
     base_info = base.training_info
-    base.set_objectives(columns)
+    counted = _count_head_sources(base, columns, acc, count_heads or {})
+    rehearsed = [s for s in dict.fromkeys(s for v in counted.values() for s in v)
+                 if s not in columns]
+    R = decoded_medians(base, rehearsed, archs)  # the base's counts: the rehearsal's labels
+    base.set_objectives([*columns, *rehearsed])
     cfg = replace(train or FINETUNE_TRAIN, seed=seed, progress=progress, threads=threads,
                   checkpoint_dir=str(out_dir) if out_dir else None)
-    base.fit(archs, Y, **asdict(cfg))
+    base.fit(archs, np.column_stack([Y, R]), **asdict(cfg))
+    base.set_objectives(columns)
+    for c, srcs in counted.items():  # over the fine-tune's own counts, as it reads them
+        X = decoded_medians(base, srcs, archs)
+        base.mix_heads[c] = MixHead.fit(srcs, X, Y[:, columns.index(c)], count_heads[c],
+                                        linear=True)
     sources = [o for o in base_info.get("base", {}).get("source_columns", []) if o in known]
-    mixed = ([c for c in new if c not in acc] if mix_head and sources
+    mixed = ([c for c in new if c not in acc and c not in counted] if mix_head and sources
              and 3 <= len(archs) <= MIX_HEAD_MAX_LABELS else [])
     if mixed:
         base.set_objectives(sources)
@@ -932,9 +955,43 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
             base.mix_heads[c] = MixHead.fit(sources, X, Y[:, columns.index(c)])
     base.training_info["finetune"] = {"columns": columns, "started_from": like,
                                       "seen_in_pretraining": seen, "n": len(archs),
-                                      "mix_heads": mixed}
+                                      "mix_heads": mixed,
+                                      **({"count_heads": list(counted),
+                                          "rehearsed": rehearsed} if counted else {})}
     base.training_info["base"] = base_info.get("base", {})
     return base
+
+
+def _count_head_sources(base: RLM, columns: Sequence[str], accuracy: Collection[str],
+                        weights: Mapping[str, float]) -> dict[str, list[str]]:
+    """Per column of ``weights`` (checked: a device column of this fine-tune, a weight in
+    (0, 1]), the sources of its count head: the counts of the graph it reads."""
+    wrong = sorted(set(weights) - set(columns) | (set(weights) & set(accuracy)))
+    if wrong:
+        raise NasRlmError(f"count heads are for device columns of the fine-tune; "
+                          f"{', '.join(wrong)} is not one (columns: {', '.join(columns)})")
+    bad = {c: w for c, w in weights.items() if not 0.0 < float(w) <= 1.0}
+    if bad:
+        raise NasRlmError(f"a count head's weight is in (0, 1], got {bad}")
+    out = {c: count_head_sources(base, base.view_of_objective(c)) for c in weights}
+    none = sorted(c for c, v in out.items() if not v)
+    if none:
+        raise NasRlmError(f"this base decodes no varied counts of the graph "
+                          f"{', '.join(none)} reads, so it has no count head to give")
+    return out
+
+
+def decoded_medians(rlm: RLM, names: Sequence[str], archs: Sequence) -> np.ndarray:
+    """``rlm``'s exact medians of its objectives ``names`` on ``archs``, ``(n, len(names))``;
+    its current objectives are restored after."""
+    if not names:
+        return np.empty((len(archs), 0))
+    current = rlm.objectives
+    rlm.set_objectives(list(names))
+    try:
+        return rlm.predict_median(archs)
+    finally:
+        rlm.set_objectives(current)
 
 
 def graph_views(space: SearchSpace, recipe: RLMRecipe) -> tuple[bool, bool]:
@@ -1047,10 +1104,11 @@ class FinetunedRLM(Surrogate):
     and ``N`` (as ``nas-rlm finetune`` does); from ``SELECT_EPOCHS_MIN_LABELS`` labels on, a
     device's passes over the labels are chosen among ``epoch_choices`` on a fifth of them
     (:func:`select_epochs`), with the weight of its count head (``count_head_weights``, a
-    linear :class:`MixHead` over the base's decoded counts of the graph the device ran,
-    read by a copy of the base kept for it; with ``count_head_guard`` a weight must beat
-    the token in that share of bootstrap resamples of the fifth), and recorded in the model's
-    ``training_info["finetune"]``: a saved fine-tune alone is its token, without the head.
+    linear :class:`MixHead` over decoded counts of the graph the device ran; with
+    ``count_head_guard`` a weight must beat the token in that share of bootstrap resamples
+    of the fifth), and recorded in the model's ``training_info["finetune"]``. The choice
+    reads the base's counts; the final fine-tune rehearses them and carries its head over
+    its own (``finetune_rlm``'s ``count_heads``), so a saved fine-tune is the whole model.
     An accuracy is fine-tuned ``accuracy_members`` times, with seeds ``MEMBER_SEED_STRIDE``
     apart, and read out as their mean (``FINETUNE_ACCURACY_MEMBERS``). The base is reloaded
     for every fine-tune (fine-tuning changes it in place). A base that saw an objective in
@@ -1092,9 +1150,7 @@ class FinetunedRLM(Surrogate):
         self.count_head_weights = tuple(float(w) for w in count_head_weights)
         self.count_head_guard = float(count_head_guard)
         self.models: list[list[RLM]] = []  # per objective, its fine-tunes (averaged)
-        self.heads: dict[str, MixHead] = {}  # per device objective, its count head
-        self._reader: RLM | None = None  # the base, reading the heads' sources
-        self._last_reading: tuple | None = None  # ((sources, archs), values) of the last read
+        self._reader: RLM | None = None  # the base, reading the counts a choice weighs
 
     def fit(self, archs: Sequence, Y: np.ndarray) -> FinetunedRLM:
         Y = np.asarray(Y, dtype=np.float64).reshape(len(archs), -1)
@@ -1105,7 +1161,7 @@ class FinetunedRLM(Surrogate):
         # a fresh base per objective (fine-tuning changes it in place); the first load checks
         # every objective, so a base that saw one is refused before any fine-tuning
         load_base(self.base_dir, self.space.name, self.objectives)
-        self.models, self.heads = [], {}
+        self.models = []
         for j, o in enumerate(self.objectives):
             epochs, weight, scores, head = self.epochs, 0.0, None, None
             choose = len(archs) >= SELECT_EPOCHS_MIN_LABELS and o not in self.accuracy
@@ -1113,7 +1169,8 @@ class FinetunedRLM(Surrogate):
                 reader = self._base_reader()
                 view = new_column_views(reader, [o], self.accuracy)[o]
                 sources = count_head_sources(reader, view)
-                head = (sources, self._read(sources, archs)) if sources else None
+                head = ((sources, decoded_medians(reader, sources, archs)) if sources
+                        else None)
             if choose and (len(self.epoch_choices) > 1 or head is not None):
                 epochs, weight, scores = select_epochs(
                     self.base_dir, self.space.name, archs, Y[:, [j]], [o],
@@ -1124,53 +1181,21 @@ class FinetunedRLM(Surrogate):
                                     archs, Y[:, [j]], [o], self.budget(o, len(archs), epochs),
                                     seed=self.seed + MEMBER_SEED_STRIDE * i,
                                     accuracy=self.accuracy, progress=False,
-                                    threads=self.threads)
+                                    threads=self.threads,
+                                    count_heads={o: weight} if weight else None)
                        for i in range(self.accuracy_members if o in self.accuracy else 1)]
             if scores is not None:
                 members[0].training_info["finetune"]["epochs_chosen"] = {
                     "epochs": epochs, **scores, **({"head_weight": weight} if head else {})}
-            if weight:
-                self.heads[o] = MixHead.fit(*head, Y[:, j], weight, linear=True)
-                members[0].training_info["finetune"]["count_head"] = self.heads[o].to_dict()
             self.models.append(members)
+        self._reader = None  # the fine-tunes carry their heads: the base is not read again
         return self
 
     def _base_reader(self) -> RLM:
-        """The base, loaded once, whose decoded counts the count heads read."""
+        """The base, loaded once, whose decoded counts a choice of count head weighs."""
         if self._reader is None:
             self._reader = load_base(self.base_dir, self.space.name, self.objectives)
         return self._reader
-
-    def _read(self, sources: Sequence[str], archs: Sequence) -> np.ndarray:
-        """The base's exact medians of ``sources`` on ``archs``: ``(n, len(sources))``. The
-        last reading is kept: ``evaluate`` reads the same test archs once per readout."""
-        key = (tuple(sources), tuple(map(str, archs)))
-        if self._last_reading is None or self._last_reading[0] != key:
-            reader = self._base_reader()
-            names = reader.objectives  # what count_head_sources picks from: kept
-            reader.set_objectives(list(sources))
-            try:
-                self._last_reading = key, reader.predict_median(archs)
-            finally:
-                reader.set_objectives(names)
-        return self._last_reading[1].copy()
-
-    def _blend(self, out: np.ndarray, archs: Sequence) -> np.ndarray:
-        """``out`` (``(n, n_objectives)`` points or ``(n, k, n_objectives)`` samples) with
-        each count head applied: a point becomes the blend, samples move with their median
-        (:meth:`MixHead.blend_samples`). All heads' sources are read in one pass, so heads
-        of different graphs (pixel3's converted, 1080ti_1's executed) share one reading."""
-        if not self.heads:
-            return out
-        names = list(dict.fromkeys(s for h in self.heads.values() for s in h.sources))
-        every = self._read(names, archs)
-        for o, h in self.heads.items():
-            j, X = self.objectives.index(o), every[:, [names.index(s) for s in h.sources]]
-            if out.ndim == 2:
-                out[:, j] = h.blend(X, out[:, j])
-            else:
-                out[..., j] = h.blend_samples(X[:, None, :], out[..., j])
-        return out
 
     def fit_info(self) -> dict[str, dict]:
         """Per objective, the passes and count-head weight :func:`select_epochs` chose and
@@ -1197,7 +1222,7 @@ class FinetunedRLM(Surrogate):
             return np.concatenate([m.predict(archs, k=ki, seed=self.seed)
                                    for m, ki in zip(members, ks, strict=True) if ki], axis=1)
 
-        return self._blend(np.concatenate([pooled(g) for g in self._fitted()], axis=2), archs)
+        return np.concatenate([pooled(g) for g in self._fitted()], axis=2)
 
     def predict_point(self, archs: Sequence) -> np.ndarray:
         return self._mean("predict_point", archs)
@@ -1209,10 +1234,9 @@ class FinetunedRLM(Surrogate):
         return self._mean("predict_median", archs)
 
     def _mean(self, readout: str, archs: Sequence) -> np.ndarray:
-        """Per objective, the mean of its fine-tunes' ``readout``, count heads applied."""
-        return self._blend(np.concatenate([np.mean([getattr(m, readout)(archs) for m in g],
-                                                   axis=0) for g in self._fitted()], axis=1),
-                           archs)
+        """Per objective, the mean of its fine-tunes' ``readout``."""
+        return np.concatenate([np.mean([getattr(m, readout)(archs) for m in g], axis=0)
+                               for g in self._fitted()], axis=1)
 
     def save(self, path: str | os.PathLike) -> Path:
         """One model dir per fine-tune: ``path/<objective>``, or ``path/<objective>/<i>``

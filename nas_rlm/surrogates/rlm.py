@@ -607,37 +607,53 @@ class RLM(Surrogate):
 
     def _run(self, archs, k, law, seed, batch_size, progress, readout) -> np.ndarray:
         """Decoded values in units; an objective with a :class:`MixHead` blends its own
-        value with the head's mix of its sources' values, decoded in a second pass (for
-        samples, their exact medians: a mix of *sampled* sources adds up their noise; NB201
-        eyeriss, N = 78: median of 8 samples τ 0.70 that way, against 0.92 for the exact
-        median). The token's values move by the blend's correction of their median
-        (:meth:`MixHead.blend_samples`), so samples keep the token's spread. ``law`` is the
-        sampling's ``(temperature, top_p)``."""
-        out = self._decode_all(archs, k, law, seed, batch_size, progress, readout)
+        value with the head's mix of its sources' values: with a point readout, the same
+        readout; with samples, their exact medians (a mix of *sampled* sources adds up their
+        noise; NB201 eyeriss, N = 78: median of 8 samples τ 0.70 that way, against 0.92 for
+        the exact median). The sources are decoded in the objectives' pass, each text
+        encoded once (for samples, where they read the same graph views, so the draws are
+        those of the objectives alone), else in a second pass. The token's values move by
+        the blend's correction of their median (:meth:`MixHead.blend_samples`), so samples
+        keep the token's spread. ``law`` is the sampling's ``(temperature, top_p)``."""
         heads = {o: self.mix_heads[o] for o in self.objectives if o in self.mix_heads}
-        if not heads:
-            return out
         names = self.objectives
-        self.objectives = list(dict.fromkeys(s for h in heads.values() for s in h.sources))
+        sources = list(dict.fromkeys(s for h in heads.values() for s in h.sources))
+        extra = [s for s in sources if s not in names]
+        same_views = ({self.view_of_objective(s) for s in extra}
+                      <= {self.view_of_objective(o) for o in names})
+        # a chained model conditions each value on the ones before: sources apart
+        together = (bool(heads) and not self.config.chained
+                    and (readout != "samples" or same_views))
+        self.objectives = [*names, *extra] if together else names
         try:
-            X = self._decode_all(archs, 1, GREEDY, 0, batch_size, progress,
-                                 "median" if readout == "samples" else readout)
+            out = self._decode_all(archs, k, law, seed, batch_size, progress, readout,
+                                   medians=set(extra) if readout == "samples" else ())
+            if not heads:
+                return out
+            if together:
+                X, out = out[:, :1, [self.objectives.index(s) for s in sources]], out[
+                    ..., : len(names)]
+            else:
+                self.objectives = sources
+                X = self._decode_all(archs, 1, GREEDY, 0, batch_size, progress,
+                                     "median" if readout == "samples" else readout)
         finally:
-            sources, self.objectives = self.objectives, names
+            self.objectives = names
         for o, h in heads.items():
             j = names.index(o)
             out[..., j] = h.blend_samples(X[..., [sources.index(s) for s in h.sources]],
                                           out[..., j])
         return out
 
-    def _decode_all(self, archs, k, law, seed, batch_size, progress, readout):
+    def _decode_all(self, archs, k, law, seed, batch_size, progress, readout, medians=()):
         """Each distinct text is encoded once and decodes the objectives of every view it
         stands in, longest first. A text shared by several archs (NB201's optimised graphs:
         about 2,400 distinct among 5,000 archs) gets one value; a text shared by two views of
         an arch (NB201's converted graph is the optimised one wherever no branch is dead:
         632 of 2,000 held-out archs) is encoded once for both, as in training; and batches
         pad their texts to similar lengths (about 13 % fewer encoder tokens than in arrival
-        order)."""
+        order). Objectives in ``medians`` are decoded by their exact median whatever the
+        readout, repeated over the ``k`` samples (a mix head's sources, in :meth:`_run`)."""
         from tqdm import tqdm
 
         if self.model is None:
@@ -669,9 +685,16 @@ class RLM(Surrogate):
             for (i, s), (hidden, mask) in tqdm(zip(batches, encoded, strict=True),
                                                desc="predict", total=len(batches),
                                                unit="batch", disable=not progress):
-                decoded[i][s : s + batch_size] = self._decode_hidden(
-                    hidden, mask, [self.objectives[j] for j in cols_of_job[i]], k, law, gen,
-                    readout)
+                objs = [self.objectives[j] for j in cols_of_job[i]]
+                at = [c for c, o in enumerate(objs) if o not in medians]
+                block = decoded[i][s : s + batch_size]
+                if at:  # only the sampled objectives draw from ``gen``
+                    block[..., at] = self._decode_hidden(
+                        hidden, mask, [objs[c] for c in at], k, law, gen, readout)
+                if len(at) < len(objs):
+                    med = [c for c, o in enumerate(objs) if o in medians]
+                    block[..., med] = self._decode_hidden(
+                        hidden, mask, [objs[c] for c in med], 1, law, gen, "median")
         for (vs, uniq), cols, values in zip(jobs, cols_of_job, decoded, strict=True):
             where = {t: i for i, t in enumerate(uniq)}
             for v in vs:
@@ -679,7 +702,11 @@ class RLM(Surrogate):
                 rows = [where[views[i][v]] for i in archs_v]
                 at = [cols.index(j) for j in cols_of[v]]
                 out[np.ix_(archs_v, range(k), cols_of[v])] = values[rows][:, :, at]
-        return self.denormalise(out, SAMPLE_REACH if readout == "samples" else REACH)
+        values = self.denormalise(out, SAMPLE_REACH if readout == "samples" else REACH)
+        med = [j for j, o in enumerate(self.objectives) if o in medians]
+        if med:  # a median is clipped as a point readout is
+            values[..., med] = self.denormalise(out, REACH)[..., med]
+        return values
 
     def encoder_output(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's output for ``texts`` ``(n, tokens, d_model)`` and their padding mask:
