@@ -420,24 +420,19 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
     assert head.linear and head.weight == 0.5 and head.sources == sources
     assert head == MixHead.fit(sources, decoded_medians(rlm, sources, archs), Y[:, 0], 0.5,
                                linear=True)  # over its own counts
-    # every readout blends with the counts decoded in the same pass, as two passes would:
-    # a point readout with its own readout of them, samples (the token's own draws) with
-    # their exact medians
+    # every readout blends with the counts' exact medians, decoded in the same pass as two
+    # passes would decode them; samples keep the token's own draws
     test, _ = _pool("eyeriss", 8, data_dir, seed=3)
     point, expected = rlm.predict_median(test), rlm.predict_expected(test)
     samples = rlm.predict(test, k=3)[..., 0]
     rlm.mix_heads = {}
+    counts = decoded_medians(rlm, sources, test)
     np.testing.assert_allclose(np.median(samples, 1), head.blend(
-        decoded_medians(rlm, sources, test), np.median(rlm.predict(test, k=3)[..., 0], 1)),
-        rtol=1e-6)
-    np.testing.assert_allclose(point[:, 0], head.blend(decoded_medians(rlm, sources, test),
-                                                       rlm.predict_median(test)[:, 0]),
+        counts, np.median(rlm.predict(test, k=3)[..., 0], 1)), rtol=1e-6)
+    np.testing.assert_allclose(point[:, 0], head.blend(counts, rlm.predict_median(test)[:, 0]),
                                rtol=1e-6)
-    token = rlm.predict_expected(test)[:, 0]
-    rlm.set_objectives(sources)
-    counts = rlm.predict_expected(test)
-    rlm.set_objectives(["eyeriss"])
-    np.testing.assert_allclose(expected[:, 0], head.blend(counts, token), rtol=1e-5)
+    np.testing.assert_allclose(expected[:, 0], head.blend(
+        counts, rlm.predict_expected(test)[:, 0]), rtol=1e-5)
     assert not np.allclose(point[:, 0], rlm.predict_median(test)[:, 0])
     rlm.mix_heads = {"eyeriss": head}
     back = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
