@@ -612,10 +612,10 @@ class RLM(Surrogate):
         eyeriss, N = 78: median of 8 samples τ 0.70 that way, against 0.92 for the exact
         median), and expected counts blur the integers a count head sums (held out, NB201,
         N = 781, one model and its head alone: gold_6226 τ 0.911 over expected counts, 0.923
-        over their medians; docs/rlm_v2.md). The sources are decoded in the objectives' pass, each
-        text encoded once, where they read the same graph views and are not objectives
-        themselves (so samples keep the draws of the objectives alone), else in a second
-        pass. The token's values move by the blend's correction of their median
+        over their medians; docs/rlm_v2.md). The sources are decoded in the objectives'
+        pass, each text encoded once, where they read the same graph views and are not
+        objectives themselves (so samples keep the draws of the objectives alone), else in a
+        second pass. The token's values move by the blend's correction of their median
         (:meth:`MixHead.blend_samples`), so samples keep the token's spread. ``law`` is the
         sampling's ``(temperature, top_p)``."""
         heads = {o: self.mix_heads[o] for o in self.objectives if o in self.mix_heads}
