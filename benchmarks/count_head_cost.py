@@ -7,12 +7,14 @@ for samples. This times that readout against the same model's token alone, in th
 run, alternated, median of ``--repeats``: the exact median (what search reads), the
 expected value and k samples. ``sources_pass`` times the sources decoded alone, the second
 pass a head cost before point readouts shared the first (``two_pass_slowdown``: token
-plus sources, over the token). The model is the shipped NB201 base, its ``--column``
-standing in for a fine-tuned device and a linear :class:`MixHead` over
-``count_head_sources`` put on it; values are not scored, only timed (they are the base's,
-not a fine-tune's).
+plus sources, over the token). Each device of ``--heads`` gets a linear :class:`MixHead`
+over its graph's ``count_head_sources``. The model (``--model``) is the shipped NB201 base
+by default, read for those devices alone (standing in for fine-tuned ones); a fine-tuned
+model is read with all its objectives. Values are not scored, only timed.
 
     python benchmarks/count_head_cost.py [--archs 500] [--k 8] [--threads 2]
+    python benchmarks/count_head_cost.py --model nas_rlm/pretrained/nb201-rlm \
+        --heads pixel3,eyeriss,gold_6226,1080ti_1
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ import torch
 from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.mix_head import MixHead
 from nas_rlm.surrogates.pretrained import default_base_dir
-from nas_rlm.surrogates.recipes import count_head_sources, load_base
+from nas_rlm.surrogates.recipes import count_head_sources, decoded_medians
+from nas_rlm.surrogates.rlm import RLM
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--column", default="2080ti_256", help="a device the base decodes")
+    ap.add_argument("--model", default=str(default_base_dir("nb201")),
+                    help="an NB201 model dir (default: the shipped base)")
+    ap.add_argument("--heads", default="2080ti_256",
+                    help="device objectives of the model to put a count head on")
     ap.add_argument("--archs", type=int, default=500)
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -40,19 +46,26 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    rlm = load_base(default_base_dir("nb201"), "nb201")
-    sources = count_head_sources(rlm, "executed")
+    rlm = RLM.from_pretrained(args.model)
+    heads = [c.strip() for c in args.heads.split(",") if c.strip()]
+    # a fine-tuned model is read whole; the base, for the heads' devices alone
+    objectives = list(rlm.objectives) if "finetune" in rlm.training_info else heads
     archs = get_space("nb201").sample(args.archs, 0)
     views = rlm.views_for(archs)  # rendered once: only the readouts are timed
-    rlm.set_objectives(sources)
-    X = rlm.predict_median(views[:100])
-    rlm.set_objectives([args.column])
-    y = rlm.predict_median(views[:100])[:, 0]
-    head = MixHead.fit(sources, X, y, 1.0, linear=True)
+    fitted = {}
+    # the counts a fine-tune still decodes are in its vocabulary, not its objectives
+    rlm.set_objectives([o for o in rlm.objective_vocab if o in rlm.scalers])
+    for c in heads:
+        src = count_head_sources(rlm, rlm.view_of_objective(c))
+        if not src:
+            raise SystemExit(f"{args.model} decodes no varied counts of the graph {c} reads")
+        X, y = (decoded_medians(rlm, names, views[:100]) for names in (src, [c]))
+        fitted[c] = MixHead.fit(src, X, y[:, 0], 1.0, linear=True)
+    sources = list(dict.fromkeys(s for h in fitted.values() for s in h.sources))
 
     def timed(variant: str, readout: str) -> float:
-        rlm.mix_heads = {args.column: head} if variant == "with_head" else {}
-        rlm.set_objectives(sources if variant == "sources_pass" else [args.column])
+        rlm.mix_heads = fitted if variant == "with_head" else {}
+        rlm.set_objectives(sources if variant == "sources_pass" else objectives)
         read = {"median": rlm.predict_median, "expected": rlm.predict_expected,
                 "samples": lambda v: rlm.predict(v, k=args.k)}[
                     "median" if variant == "sources_pass" and readout == "samples" else readout]
@@ -60,7 +73,8 @@ def main() -> None:
         read(views)
         return time.perf_counter() - t0
 
-    result = {"benchmark": "count_head_cost", "column": args.column, "sources": sources,
+    result = {"benchmark": "count_head_cost", "model": args.model, "objectives": objectives,
+              "heads": {c: h.sources for c, h in fitted.items()},
               "archs": args.archs, "k": args.k, "threads": args.threads,
               "repeats": args.repeats}
     variants = ("token", "with_head", "sources_pass")
