@@ -899,6 +899,19 @@ def test_finetuned_rlm_weighs_a_count_head_on_the_same_fifth(base_dir, data_dir,
     assert all(set(v["head_val_tau"]["1"]) == {"1"} for v in info.values())
     assert count_head_sources(two._base_reader(), "converted") == [
         o.replace("executed_", "converted_") for o in sources]
+    # a chosen head is rehearsed by the final fine-tune and saved with it
+    monkeypatch.setattr(recipes, "select_epochs",
+                        lambda *a, **k: (1.0, 1.0, {"val_tau": {"1": 0.0}}))
+    forced = FinetunedRLM("nb201", ["eyeriss"], base_dir, train=_few(), epoch_choices=(1,),
+                          count_head_weights=(0.0, 1.0)).fit(archs, Y)
+    model = forced.models[0][0]
+    assert model.training_info["finetune"]["count_heads"] == ["eyeriss"]
+    assert model.training_info["finetune"]["rehearsed"] == sources
+    assert model.mix_heads["eyeriss"].weight == 1.0
+    np.testing.assert_allclose(forced.predict_median(test)[:, 0], model.mix_heads[
+        "eyeriss"].blend(decoded_medians(model, sources, test), np.ones(8)), rtol=1e-6)
+    # (w = 1: the head alone, whatever the token)
+    assert forced._reader is None  # the base is let go: the fine-tune is the whole model
     # without head weights the base is never read: the token alone, as before
     reads = []
     monkeypatch.setattr(FinetunedRLM, "_base_reader", lambda self: reads.append(1))
