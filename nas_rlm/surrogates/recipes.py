@@ -948,9 +948,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     mixed = ([c for c in new if c not in acc and c not in counted] if mix_head and sources
              and 3 <= len(archs) <= MIX_HEAD_MAX_LABELS else [])
     if mixed:
-        base.set_objectives(sources)
-        X = base.predict_point(archs)
-        base.set_objectives(columns)
+        X = decoded_medians(base, sources, archs)
         for c in mixed:
             base.mix_heads[c] = MixHead.fit(sources, X, Y[:, columns.index(c)])
     base.training_info["finetune"] = {"columns": columns, "started_from": like,
