@@ -419,7 +419,8 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
     head = rlm.mix_heads["eyeriss"]
     assert head.linear and head.weight == 0.5 and head.sources == sources
     assert head == MixHead.fit(sources, decoded_medians(rlm, sources, archs), Y[:, 0], 0.5,
-                               linear=True)  # over its own counts
+                               linear=True, positive=True)  # over its own counts
+    assert min(head.coef) >= 0.0  # no count makes a network faster
     # every readout blends with the counts' exact medians, decoded in the same pass as two
     # passes would decode them; samples keep the token's own draws
     test, _ = _pool("eyeriss", 8, data_dir, seed=3)

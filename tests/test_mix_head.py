@@ -112,3 +112,29 @@ def test_a_linear_head_fits_latency_as_a_sum_over_counts():
     # saved and read back; a log-log head's dict has no `linear` key (heads saved before it)
     assert MixHead.from_dict(json.loads(json.dumps(head.to_dict()))) == head
     assert "linear" not in loglog.to_dict() and MixHead.from_dict(loglog.to_dict()) == loglog
+
+
+def test_a_non_negative_count_head_does_not_collapse_on_a_misread_count():
+    """MFLOPs is a sum of the convolutions' costs, so it and the conv counts are collinear;
+    with little noise an unsigned ridge may split them into a cancelling pair, and one
+    misread count then moves the prediction by far more than that count costs. With
+    ``positive`` no weight is below zero and the slip costs what the count costs."""
+    rng = np.random.default_rng(7)
+    k1, k3 = rng.integers(0, 7, 300).astype(float), rng.integers(0, 7, 300).astype(float)
+    # mostly the convolutions' FLOPs, collinear with their counts, and some of its own
+    mflops = 4.0 * k1 + 36.0 * k3 + rng.normal(0, 10.0, 300)
+    X = np.column_stack([mflops, k1, k3])
+    # a 3x3 convolution costs less than its FLOPs say: net +0.32 a k3, +0.38 a k1
+    y = 2.0 + 0.02 * mflops + 0.3 * k1 - 0.4 * k3 + rng.normal(0, 0.02, 300)
+    free = MixHead.fit(["mflops", "k1", "k3"], X, y, 1.0, linear=True)
+    signed = MixHead.fit(["mflops", "k1", "k3"], X, y, 1.0, linear=True, positive=True)
+    assert signed.alpha == free.alpha and min(signed.coef) >= 0.0
+    assert min(free.coef) < 0.0  # the cancelling pair this guards against
+    # both rank the clean archs alike
+    assert spearmanr(np.exp(signed.log_predict(X)), y).statistic > 0.99
+    # a cell whose conv_k3 is misread 6 too high (MFLOPs right): the unsigned head reads it
+    # 2.4 ms faster (-0.4 a k3), the non-negative one no faster
+    x = np.array([[4.0 * 3 + 36.0 * 2, 3.0, 2.0]])
+    slip = x + np.array([[0.0, 0.0, 6.0]])
+    moved = lambda h: np.exp(h.log_predict(slip))[0] - np.exp(h.log_predict(x))[0]  # noqa: E731
+    assert moved(free) < -2.0 and 0.0 <= moved(signed) < 0.5

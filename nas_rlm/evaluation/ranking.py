@@ -533,6 +533,7 @@ def _base_settings(space: str, targets: Sequence[str],
                             # the fine-tune's own rehearsed counts, not the base's
                             **({"count_head_weights": list(COUNT_HEAD_WEIGHTS),
                                 "count_head_counts": "rehearsed",
+                                "count_head_coef": "non-negative",
                                 **({"count_head_guard": [COUNT_HEAD_GUARD,
                                                          COUNT_HEAD_BOOTSTRAP]}
                                    if COUNT_HEAD_GUARD else {})}

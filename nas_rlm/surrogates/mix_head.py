@@ -18,7 +18,10 @@ S = 10: 0.78 → 0.94).
 A *linear* head (``linear=True``) is a ridge of the latency itself on the sources' values:
 the count head of a device of many labels (``recipes.COUNT_HEAD_WEIGHTS``), whose sources
 are the base's decoded op counts of the graph the device ran. Latency is a sum over what
-runs, so it is linear in counts, not in their logs.
+runs, so it is linear in counts, not in their logs, and no count lowers it: its weights are
+fitted non-negative (``positive``), since an unsigned ridge can split collinear counts
+(MFLOPs and 3x3 convolutions) into a large cancelling pair that one misread count turns into
+a collapse.
 """
 
 from __future__ import annotations
@@ -52,11 +55,12 @@ class MixHead:
 
     @classmethod
     def fit(cls, sources: Sequence[str], X: np.ndarray, y: np.ndarray,
-            weight: float = 0.5, linear: bool = False) -> MixHead:
+            weight: float = 0.5, linear: bool = False, positive: bool = False) -> MixHead:
         """Ridge (penalty by leave-one-out, as the reference-device ridge) of ``log y`` on
         ``log X`` (``linear``: of ``y`` on ``X``): ``X`` is the model's decoded values of
-        ``sources`` on the labelled archs."""
-        from sklearn.linear_model import RidgeCV
+        ``sources`` on the labelled archs. ``positive``: refitted at that penalty with no
+        negative weight."""
+        from sklearn.linear_model import Ridge, RidgeCV
 
         if X.shape != (len(y), len(sources)):
             raise ValueError(f"X has shape {X.shape}, expected ({len(y)}, {len(sources)})")
@@ -69,8 +73,11 @@ class MixHead:
         coef = np.zeros(len(sources))
         reg = RidgeCV(alphas=np.logspace(-3, 3, 13))
         if varied.any():
-            reg.fit(((xs - mean) / scale)[:, varied], target)
-            coef[varied], intercept, alpha = reg.coef_, float(reg.intercept_), float(reg.alpha_)
+            z = ((xs - mean) / scale)[:, varied]
+            alpha = float(reg.fit(z, target).alpha_)
+            if positive:  # the same penalty, no weight below zero
+                reg = Ridge(alpha=alpha, positive=True).fit(z, target)
+            coef[varied], intercept = reg.coef_, float(reg.intercept_)
         else:
             intercept, alpha = float(target.mean()), 0.0  # nothing to fit: the labels' mean
         span = max(float(np.ptp(logy)), 1e-3)

@@ -603,7 +603,13 @@ SELECT_VAL_FRACTION = 0.2
 #: (eyeriss), the head breaks them and the fifth keeps the token. Held out (seeds 0-1,
 #: heads over the base's counts): titan_rtx_256 0.975 / 0.980 -> 0.989 / 0.988 (MLP
 #: 0.981), pixel3 +0.008, gold_6226 +0.004; pixel2 -0.008 and 1080ti_1 seed 1 -0.0035,
-#: where a fifth of the labels chose the head wrongly.
+#: where a fifth of the labels chose the head wrongly. The head's weights are non-negative
+#: (``MixHead.fit``'s ``positive``): more of any count never makes a network faster, and an
+#: unsigned ridge split the collinear MFLOPs and conv_k3 into a large cancelling pair, so one
+#: misread count on a rare cell sent its latency to a tenth (gold_6226 seed 1 held out: ρ
+#: 0.9844 against 0.9890 for seed 0, four archs carrying a third of the squared rank error).
+#: Pool validation (8 devices x pool seeds 0-4, the head alone): +0.0007 τ, +0.0002 ρ,
+#: raspi4 seed 0 +0.013 τ (``experiments/count_head/positive_pool_val.py``).
 COUNT_HEAD_WEIGHTS = (0.0, 0.5, 1.0)
 #: With a guard above 0, a count head's weight is a choice only where it ranks the fifth
 #: above the token of the same passes in at least that share of ``COUNT_HEAD_BOOTSTRAP``
@@ -719,7 +725,7 @@ def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: n
     mix = None
     if head is not None:
         X = np.asarray(head[1], dtype=np.float64)
-        mix = MixHead.fit(head[0], X[fit], Y[fit, 0], linear=True)
+        mix = MixHead.fit(head[0], X[fit], Y[fit, 0], linear=True, positive=True)
     scores: dict[tuple[float, float], float] = {}
     wins: dict[tuple[float, float], float] = {}
     for passes in choices:
@@ -943,7 +949,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     for c, srcs in counted.items():  # over the fine-tune's own counts, as it reads them
         X = decoded_medians(base, srcs, archs)
         base.mix_heads[c] = MixHead.fit(srcs, X, Y[:, columns.index(c)], count_heads[c],
-                                        linear=True)
+                                        linear=True, positive=True)
     sources = [o for o in base_info.get("base", {}).get("source_columns", []) if o in known]
     mixed = ([c for c in new if c not in acc and c not in counted] if mix_head and sources
              and 3 <= len(archs) <= MIX_HEAD_MAX_LABELS else [])
