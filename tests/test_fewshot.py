@@ -1158,7 +1158,8 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     # the count heads only where a device may choose one: accuracy-only runs keep theirs
     assert dev["count_head_weights"] == list(COUNT_HEAD_WEIGHTS)
     assert dev["count_head_counts"] == "rehearsed"  # not the base's: older cells recomputed
-    heads = ("count_head_weights", "count_head_counts", "count_head_guard")
+    assert dev["count_head_coef"] == "non-negative"  # nor the unsigned heads' cells
+    heads = ("count_head_weights", "count_head_counts", "count_head_coef", "count_head_guard")
     assert {k: v for k, v in acc.items() if k not in rules} == {
         k: v for k, v in dev.items() if k not in heads}
     # a guard only where set: device cells of the first-best rule stay valid

@@ -4,9 +4,9 @@ held-out set).
 Fine-tunes BASE on COLUMN of the N = 781 pool (or the N given last; pool seed 0) with the
 evaluate budget (``finetune_budget``, times SCALE), once per fine-tuning seed in SEEDS, and
 scores on the 500 pool-validation archs the exact median (``predict_point``) of each seed
-alone, the mean of the first k seeds' exact medians, k = 2.. , and of every pair of seeds
-(τ of the pair's mean, and the mean τ of the two alone). Predictions are kept in OUT_DIR, so
-a rerun adds seeds without refitting. One JSON line::
+alone, the mean of the first k seeds' exact medians, k = 2.. , the same averaged over every
+k of the seeds, and of every pair of seeds (τ of the pair's mean, and the mean τ of the two
+alone). Predictions are kept in OUT_DIR, so a rerun adds seeds without refitting. One JSON line::
 
     python experiments/rlm_finetune_budget/budget_pool_val.py BASE COLUMN SEEDS SCALE OUT_DIR [N]
     python experiments/rlm_finetune_budget/budget_pool_val.py \
@@ -66,6 +66,11 @@ def main(argv: list[str]) -> None:
            "fit_seconds": secs, "single": [score(p, y) for p in preds],
            "mean_of_k": {k: score(np.mean(preds[:k], axis=0), y)
                          for k in range(2, len(preds) + 1)},
+           # k members averaged, τ and ρ averaged over every k of the seeds (k = 1: alone)
+           "mean_over_k_sets": {k: np.round(np.mean(
+               [score(np.mean([preds[i] for i in c], axis=0), y)
+                for c in itertools.combinations(range(len(preds)), k)], axis=0), 4).tolist()
+               for k in range(1, len(preds) + 1)},
            # every pair of seeds: the mean of their exact medians against their mean τ
            "pairs": {f"{seeds[a]}+{seeds[b]}": [score((preds[a] + preds[b]) / 2, y)[0],
                                                 round(float(np.mean([taus[a], taus[b]])), 4)]
