@@ -7,7 +7,7 @@ for samples. This times that readout against the same model's token alone, in th
 run, alternated, median of ``--repeats``: the exact median (what search reads), the
 expected value and k samples. ``sources_pass`` times the sources decoded alone, the second
 pass a head cost before point readouts shared the first (``two_pass_slowdown``: token
-plus sources, over the token). Each device of ``--heads`` gets a linear :class:`MixHead`
+plus sources, over the token). Each device of ``--heads`` gets a count head (``fit_count_head``)
 over its graph's ``count_head_sources``. The model (``--model``) is the shipped NB201 base
 by default, read for those devices alone (standing in for fine-tuned ones); a fine-tuned
 model is read with all its objectives. Values are not scored, only timed.
@@ -27,9 +27,8 @@ import time
 import torch
 
 from nas_rlm.search_spaces import get_space
-from nas_rlm.surrogates.mix_head import MixHead
 from nas_rlm.surrogates.pretrained import default_base_dir
-from nas_rlm.surrogates.recipes import count_head_sources, decoded_medians
+from nas_rlm.surrogates.recipes import count_head_sources, decoded_medians, fit_count_head
 from nas_rlm.surrogates.rlm import RLM
 
 
@@ -60,7 +59,7 @@ def main() -> None:
         if not src:
             raise SystemExit(f"{args.model} decodes no varied counts of the graph {c} reads")
         X, y = (decoded_medians(rlm, names, views[:100]) for names in (src, [c]))
-        fitted[c] = MixHead.fit(src, X, y[:, 0], 1.0, linear=True)
+        fitted[c] = fit_count_head(src, X, y[:, 0])
     sources = list(dict.fromkeys(s for h in fitted.values() for s in h.sources))
 
     def timed(variant: str, readout: str) -> float:

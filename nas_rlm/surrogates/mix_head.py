@@ -18,10 +18,10 @@ S = 10: 0.78 → 0.94).
 A *linear* head (``linear=True``) is a ridge of the latency itself on the sources' values:
 the count head of a device of many labels (``recipes.COUNT_HEAD_WEIGHTS``), whose sources
 are the base's decoded op counts of the graph the device ran. Latency is a sum over what
-runs, so it is linear in counts, not in their logs, and no count lowers it: its weights are
-fitted non-negative (``positive``), since an unsigned ridge can split collinear counts
-(MFLOPs and 3x3 convolutions) into a large cancelling pair that one misread count turns into
-a collapse.
+runs, so it is linear in counts, not in their logs, and no count lowers it: the count head
+is fitted with ``positive`` (``recipes.fit_count_head``), since an unsigned ridge can split
+collinear counts (MFLOPs and 3x3 convolutions) into a large cancelling pair that one misread
+count turns into a collapse.
 """
 
 from __future__ import annotations

@@ -604,7 +604,7 @@ SELECT_VAL_FRACTION = 0.2
 #: heads over the base's counts): titan_rtx_256 0.975 / 0.980 -> 0.989 / 0.988 (MLP
 #: 0.981), pixel3 +0.008, gold_6226 +0.004; pixel2 -0.008 and 1080ti_1 seed 1 -0.0035,
 #: where a fifth of the labels chose the head wrongly. The head's weights are non-negative
-#: (``MixHead.fit``'s ``positive``): more of any count never makes a network faster, and an
+#: (``fit_count_head``): more of any count never makes a network faster, and an
 #: unsigned ridge split the collinear MFLOPs and conv_k3 into a large cancelling pair, so one
 #: misread count on a rare cell sent its latency to a tenth (gold_6226 seed 1 held out: ρ
 #: 0.9844 against 0.9890 for seed 0, four archs carrying a third of the squared rank error).
@@ -725,7 +725,7 @@ def select_epochs(base_dir: str | os.PathLike, space: str, archs: Sequence, Y: n
     mix = None
     if head is not None:
         X = np.asarray(head[1], dtype=np.float64)
-        mix = MixHead.fit(head[0], X[fit], Y[fit, 0], linear=True, positive=True)
+        mix = fit_count_head(head[0], X[fit], Y[fit, 0])
     scores: dict[tuple[float, float], float] = {}
     wins: dict[tuple[float, float], float] = {}
     for passes in choices:
@@ -771,6 +771,16 @@ def count_head_sources(base: RLM, view: str) -> list[str]:
     +0.0013 ρ or less (``MIX_HEAD_MAX_LABELS``)."""
     computed = set(pretrain_objectives(True, True, paths=True))
     return [o for o in start_candidates(base, view) if o in computed]
+
+
+def fit_count_head(sources: Sequence[str], X: np.ndarray, y: np.ndarray,
+                   weight: float = 1.0) -> MixHead:
+    """The count head of a device: a linear :class:`MixHead` of its latency on decoded
+    ``sources`` (:func:`count_head_sources`) with no weight below zero, since more of any
+    count never makes a network faster and an unsigned ridge can split collinear counts
+    (MFLOPs and conv_k3) into a cancelling pair that one misread count turns into a
+    collapse (``COUNT_HEAD_WEIGHTS``). Every count head, chosen or saved, is fitted here."""
+    return MixHead.fit(sources, X, y, weight, linear=True, positive=True)
 
 
 def load_base(base_dir: str | os.PathLike, space: str | None = None,
@@ -948,8 +958,7 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     base.set_objectives(columns)
     for c, srcs in counted.items():  # over the fine-tune's own counts, as it reads them
         X = decoded_medians(base, srcs, archs)
-        base.mix_heads[c] = MixHead.fit(srcs, X, Y[:, columns.index(c)], count_heads[c],
-                                        linear=True, positive=True)
+        base.mix_heads[c] = fit_count_head(srcs, X, Y[:, columns.index(c)], count_heads[c])
     sources = [o for o in base_info.get("base", {}).get("source_columns", []) if o in known]
     mixed = ([c for c in new if c not in acc and c not in counted] if mix_head and sources
              and 3 <= len(archs) <= MIX_HEAD_MAX_LABELS else [])
