@@ -773,18 +773,19 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir, tmp_pat
     sur = FinetunedRLM("nb201", ["eyeriss", "cifar10"], base_dir, train=_few(),
                        accuracy_train=replace(_few(), steps=6), epochs=0)
     sur.fit([archs[i] for i in idx], Y[idx])
-    # the accuracy is fine-tuned twice (FINETUNE_ACCURACY_MEMBERS), with seeds 1000 apart
-    assert [[m.training_info["steps_run"] for m in g] for g in sur.models] == [[4], [6, 6]]
-    assert [[m.objectives for m in g] for g in sur.models] == [[["eyeriss"]],
-                                                               [["cifar10"], ["cifar10"]]]
-    assert [m.training_info["config"]["seed"] for m in sur.models[1]] == [0, 1000]
+    # the accuracy is fine-tuned three times (FINETUNE_ACCURACY_MEMBERS), seeds 1000 apart
+    assert [[m.training_info["steps_run"] for m in g] for g in sur.models] == [[4], [6, 6, 6]]
+    assert [[m.objectives for m in g] for g in sur.models] == [
+        [["eyeriss"]], [["cifar10"], ["cifar10"], ["cifar10"]]]
+    assert [m.training_info["config"]["seed"] for m in sur.models[1]] == [0, 1000, 2000]
     test = [archs[i] for i in heldout_indices("nb201")[:5]]
-    # k samples per objective: the accuracy's two fine-tunes give 2 and 1 of k = 3
-    samples = sur.predict(test, k=3)
-    assert samples.shape == (5, 3, 2)
+    # k samples per objective: the accuracy's three fine-tunes give 2, 1 and 1 of k = 4
+    samples = sur.predict(test, k=4)
+    assert samples.shape == (5, 4, 2)
     acc = sur.models[1]
     np.testing.assert_allclose(samples[:, :, 1], np.concatenate(
-        [acc[0].predict(test, k=2)[:, :, 0], acc[1].predict(test, k=1)[:, :, 0]], axis=1))
+        [acc[0].predict(test, k=2)[:, :, 0], acc[1].predict(test, k=1)[:, :, 0],
+         acc[2].predict(test, k=1)[:, :, 0]], axis=1))
     for readout in ("predict_point", "predict_median", "predict_expected"):
         point = getattr(sur, readout)(test)
         assert point.shape == (5, 2) and np.isfinite(point).all()
@@ -799,7 +800,7 @@ def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir, tmp_pat
     out = sur.save(tmp_path / "cell")
     assert sorted(str(p.relative_to(out)) for p in out.glob("**/model.safetensors")) == [
         "cifar10/0/model.safetensors", "cifar10/1/model.safetensors",
-        "eyeriss/model.safetensors"]
+        "cifar10/2/model.safetensors", "eyeriss/model.safetensors"]
     with pytest.raises(NasRlmError, match="accuracy_members must be >= 1"):
         FinetunedRLM("nb201", ["cifar10"], base_dir, accuracy_members=0)
 
@@ -1109,13 +1110,13 @@ def test_evaluate_rlm_base_averages_an_accuracy_over_its_saved_fine_tunes(base_d
     archs, _ = load_targets("nb201", ["cifar10"], data_dir)
     test = [archs[i] for i in cell["test_indices"]]
     saved = [RLM.from_pretrained(out / "models" / "rlm_base_n12_s1" / "cifar10" / str(i))
-             for i in range(2)]
-    assert [m.training_info["config"]["seed"] for m in saved] == [1, 1001]
+             for i in range(3)]
+    assert [m.training_info["config"]["seed"] for m in saved] == [1, 1001, 2001]
     np.testing.assert_allclose(cell["rlm_base_median.point"][:, 0],
                                np.mean([m.predict_median(test)[:, 0] for m in saved], axis=0),
                                rtol=1e-5)
     config = json.loads((out / "config.json").read_text())
-    assert config["rlm_base"]["accuracy_members"] == 2
+    assert config["rlm_base"]["accuracy_members"] == 3
 
 
 def test_fewshot_cli_defaults_to_the_shipped_base(monkeypatch, tmp_path, capsys):
@@ -1151,7 +1152,7 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     _, dev = _base_settings("nb201", ["eyeriss"], None)
     assert acc["accuracy_batch"] == FINETUNE_ACCURACY_BATCH
     assert acc["freeze_few_accuracies"] is True
-    assert acc["accuracy_members"] == FINETUNE_ACCURACY_MEMBERS == 2
+    assert acc["accuracy_members"] == FINETUNE_ACCURACY_MEMBERS == 3
     assert "accuracy_epochs" not in acc  # as a device's: cells made before it stay valid
     rules = ("accuracy_batch", "freeze_few_accuracies", "accuracy_members")
     assert not set(rules) & set(dev)
