@@ -28,6 +28,7 @@ from nas_rlm.evaluation.ranking import (
     score_readout,
 )
 from nas_rlm.plots.ranking import plot_calibration, plot_metric_vs_n, plot_pred_vs_true
+from nas_rlm.run_dir import machine
 from nas_rlm.surrogates.baselines import OneHotGBDT, OneHotMLP, _CountProxy
 from nas_rlm.surrogates.recipes import RecipeRLM, RLMRecipe
 from nas_rlm.surrogates.rlm import RLM
@@ -106,6 +107,10 @@ def test_results_files_and_plots(baseline_run):
     config = json.loads((out / "config.json").read_text())
     assert config["targets"] == TARGETS and config["test_archs"] == TEST_LIMIT
     assert config["larger_is_better"] == {"pixel3": False, "cifar10": True}
+    # the CPU is recorded for the run and for each cell (a resumed run may mix machines)
+    assert config["machine"] == machine() and machine()["cpu"] and machine()["cores"] >= 1
+    assert all(json.loads(p.read_text())["machine"] == machine()
+               for p in (out / "cells").glob("*.json"))
 
     results = json.loads((out / "results.json").read_text())
     assert set(results["summary"]) == set(BASELINES)

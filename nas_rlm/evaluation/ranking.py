@@ -44,7 +44,7 @@ from ..data import load_nb201_accuracy, load_targets, resolve_data_dir
 from ..data.splits import TABLE_SIZES, TEST_SIZES, heldout_indices, train_indices
 from ..errors import NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, atomic_write_text, write_csv, write_json
-from ..run_dir import RunDirError, claim, data_fingerprint, differences
+from ..run_dir import RunDirError, claim, data_fingerprint, differences, machine
 from ..search_spaces import get_space
 from ..surrogates.base import Surrogate, point_estimate
 from .metrics import ranking_scores
@@ -268,6 +268,7 @@ def _run_cell(make: Callable[[int], Surrogate], name: str, n: int, seed: int,
     cell = {"surrogate": name, "n": n, "seed": seed, "settings": settings,
             "train_indices": tr.tolist(), **({"fit_info": fit_info()} if fit_info else {}),
             "seconds": {"fit": round(fit_s, 2), "predict": round(predict_s, 2)},
+            "machine": machine(),  # a resumed run may hold cells of several machines
             "readouts": {r: score_readout(p, true, targets, larger, s)
                          for r, (p, s) in readouts.items()}}
     stem = _cell_stem(name, n, seed)
@@ -441,7 +442,7 @@ def evaluate(
               "data_dir": str(resolve_data_dir(data_dir)),
               "rlm_recipe": recipe,
               "rlm_base": None if base is None else {"dir": str(base_dir), **base},
-              "versions": _versions()}
+              "versions": _versions(), "machine": machine()}
     write_json(out / "config.json", config)
 
     pretrains = "rlm" in surrogates and rlm_recipe.pretrain_archs > 0
