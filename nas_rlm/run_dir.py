@@ -61,8 +61,9 @@ _KERNEL_ISAS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
 
 def machine() -> dict[str, Any]:
     """The CPU a result was computed on. Seeded float32 training reproduces to the digit on one
-    machine but not across CPUs whose kernels differ (a seeded one-hot MLP's τ was 0.747 on an
-    AVX-512 EPYC and 0.718 on an AMX Xeon), so results record it beside the code versions."""
+    machine, but CPUs whose kernels differ may round differently; a seeded baseline once
+    failed to reproduce across sessions with no record of the machine, so results record it
+    beside the code versions."""
     import platform
 
     info: dict[str, str] = {}
