@@ -747,8 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--count-heads", type=_column_weights, metavar="COLUMN=WEIGHT,...",
                     help="device columns that get a count head: a linear ridge over the "
                     "model's own decoded counts of the graph the device ran (op counts, "
-                    "FLOPs, params, wiring), which it rehearses while fine-tuning (about 3x "
-                    "the time), blended with the token at WEIGHT (1: the head alone). For "
+                    "FLOPs, params, wiring), which it rehearses while fine-tuning (four per "
+                    "arch and step: 0.6x the time of all), blended with the token at WEIGHT "
+                    "(1: the head alone). For "
                     "hundreds of rows of a latency that is a sum over what runs "
                     "(titan_rtx_256); it breaks the ties of a device like eyeriss. "
                     "`evaluate --surrogates rlm_base` chooses the weight on a fifth of the rows")

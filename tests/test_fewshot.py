@@ -224,26 +224,32 @@ def test_labels_per_arch_draws_a_subset(tiny_config, monkeypatch):
     assert seen and all(n == 8 * 2 for n in seen)
 
 
-def test_accuracy_batch_draws_the_accuracies_apart(tiny_config, monkeypatch):
-    """With ``accuracy_batch`` the accuracies draw that many archs per step, from a draw of
-    their own, and the other objectives keep ``batch_size``; over a pass of the larger draw
-    every arch brings its accuracy once, and the accuracies' loss weighs what it would at
-    ``batch_size``. Bad settings are refused by name."""
-    from nas_rlm.search_spaces import get_space
+def _spy_step_tasks(monkeypatch) -> list[list[tuple[int, int]]]:
+    """Per training step, the (arch, objective) of each sequence it decodes."""
     from nas_rlm.surrogates import rlm as rlm_mod
-    from nas_rlm.surrogates import training
-    from nas_rlm.surrogates.training import TrainConfig
 
-    sp = get_space("nb201")
-    archs = sp.sample(12, np.random.default_rng(1))
-    seen = []
-    real = rlm_mod.RLM.decoder_tensors
+    seen, real = [], rlm_mod.RLM.decoder_tensors
 
     def spy(self, tasks):
         seen.append([(t[0], t[1][0][0]) for t in tasks])
         return real(self, tasks)
 
     monkeypatch.setattr(rlm_mod.RLM, "decoder_tensors", spy)
+    return seen
+
+
+def test_accuracy_batch_draws_the_accuracies_apart(tiny_config, monkeypatch):
+    """With ``accuracy_batch`` the accuracies draw that many archs per step, from a draw of
+    their own, and the other objectives keep ``batch_size``; over a pass of the larger draw
+    every arch brings its accuracy once, and the accuracies' loss weighs what it would at
+    ``batch_size``. Bad settings are refused by name."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates import training
+    from nas_rlm.surrogates.training import TrainConfig
+
+    sp = get_space("nb201")
+    archs = sp.sample(12, np.random.default_rng(1))
+    seen = _spy_step_tasks(monkeypatch)
     weights = []
     real_losses = training._losses
 
@@ -276,6 +282,37 @@ def test_accuracy_batch_draws_the_accuracies_apart(tiny_config, monkeypatch):
     assert TrainConfig(accuracy_batch=4, accuracies=["acc"]).settings()["accuracies"] == [
         "acc"]
     assert "accuracies" not in TrainConfig().settings()  # older runs' settings still match
+
+
+def test_rehearsals_per_arch_draws_a_few_rehearsals(tiny_config, monkeypatch):
+    """With ``rehearsals_per_arch=r`` every arch of a step brings all of its own labels and r
+    of its rehearsals, drawn anew per step; bad settings are refused by name."""
+    from nas_rlm.search_spaces import get_space
+    from nas_rlm.surrogates.training import TrainConfig
+
+    sp = get_space("nb201")
+    archs = sp.sample(6, np.random.default_rng(1))
+    seen = _spy_step_tasks(monkeypatch)
+    rlm = RLM(["lat", "c1", "c2", "c3", "c4"], sp, tiny_config())
+    Y = np.random.default_rng(0).random((6, 5)) + 1
+    rlm.fit(archs, Y, steps=4, eval_every=4, batch_size=6, val_fraction=0.0,
+            rehearsals=["c1", "c2", "c3", "c4"], rehearsals_per_arch=2, progress=False)
+    assert len(seen) == 4
+    for step in seen:
+        assert sorted(i for i, j in step if j == 0) == list(range(6))  # its own: always
+        for i in range(6):
+            assert len([j for a, j in step if a == i and j > 0]) == 2
+    drawn = {tuple(sorted(j for a, j in step if a == 0 and j > 0)) for step in seen}
+    assert len(drawn) > 1  # a fresh draw each step
+    assert rlm.training_info["config"]["rehearsals"] == ["c1", "c2", "c3", "c4"]
+    with pytest.raises(NasRlmError, match="zz"):
+        rlm.fit(archs, Y, steps=1, batch_size=3, val_fraction=0.0, rehearsals=["zz"],
+                rehearsals_per_arch=1, progress=False)
+    with pytest.raises(NasRlmError, match="both an accuracy and a rehearsal"):
+        TrainConfig(accuracies=["c1"], rehearsals=["c1"])
+    with pytest.raises(NasRlmError, match="rehearsals_per_arch must be an int"):
+        TrainConfig(rehearsals_per_arch=-1)
+    assert "rehearsals" not in TrainConfig().settings()  # older runs' settings still match
 
 
 def test_start_similarity_follows_magnitudes_not_ranks_alone():
@@ -415,6 +452,7 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
     assert rlm.objectives == ["eyeriss"]
     info = rlm.training_info["finetune"]
     assert info["count_heads"] == ["eyeriss"] and info["rehearsed"] == sources
+    assert rlm.training_info["config"]["rehearsals"] == sources  # so a per-arch draw is of them
     assert info["mix_heads"] == []  # a count head, not the few-label mix head as well
     head = rlm.mix_heads["eyeriss"]
     assert head.linear and head.weight == 0.5 and head.sources == sources

@@ -15,8 +15,12 @@ sequence per label, so 1 + sources times the decoder work); on the 500 pool-vali
 the token's τ, how often its counts equal the base's, and τ of the head over its own counts,
 alone and blended half and half with the token (``pool_val.py``'s blend).
 
-    python experiments/count_head/rehearse.py COLUMN SEED PASSES OUT [BASE]
+    python experiments/count_head/rehearse.py COLUMN SEED PASSES OUT [BASE] [--per-arch R]
     python experiments/count_head/rehearse.py titan_rtx_256 0 24 runs/s42/pv
+
+``--per-arch R``: each arch of a step brings R of the sources, drawn anew per step, not all
+of them (``TrainConfig.rehearsals_per_arch``): the decoder work of 1 + R labels, not
+1 + sources (session 48).
 
 OUT holds the base's readings (``pool_val.py``'s ``base_readings``; one OUT per base).
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +49,10 @@ from nas_rlm.surrogates.recipes import (
 
 
 def main(argv: list[str]) -> None:
+    per_arch = 0
+    if "--per-arch" in argv:
+        at = argv.index("--per-arch")
+        per_arch, argv = int(argv[at + 1]), argv[:at] + argv[at + 2 :]
     if len(argv) not in (4, 5):
         raise SystemExit(__doc__)
     col, seed, passes, out = argv[0], int(argv[1]), float(argv[2]), Path(argv[3])
@@ -57,7 +66,8 @@ def main(argv: list[str]) -> None:
     src = [objs.index(s) for s in sources]
     columns = [col, *sources]
     Ytr = np.column_stack([Y[tr, 0], Btr[:, src]])
-    budget = finetune_budget([col], N, epochs=passes)
+    budget = replace(finetune_budget([col], N, epochs=passes), rehearsals=tuple(sources),
+                     rehearsals_per_arch=per_arch)
     t0 = time.time()
     rlm = finetune_rlm(base, [archs[i] for i in tr], Ytr, columns, budget, seed=seed,
                        progress=False)
@@ -69,6 +79,7 @@ def main(argv: list[str]) -> None:
     h_base = head(Btr[:, src], Y[tr, 0], Bva[:, src])
     print(json.dumps({
         "column": col, "seed": seed, "passes": passes, "steps": budget.steps,
+        **({"rehearsals_per_arch": per_arch} if per_arch else {}),
         "sources": sources, "fit_seconds": round(seconds, 1),
         "token": score(tok, yv),
         "own_counts_equal_base": {s: round(float(np.mean(own_va[:, 1 + k] == Bva[:, j])), 3)

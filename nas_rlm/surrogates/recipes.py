@@ -489,8 +489,16 @@ def train_rlm(
 #: validation archs of the training pool (S = 10, titan_rtx_256 and eyeriss: ρ 0.974 /
 #: 0.637 after 30 steps, 0.939 / 0.536 after 100, 0.947 after 300; docs/fewshot.md): more
 #: steps on ten labels move the new device away from where the base put it.
+#: A count head's counts (``finetune_rlm``'s ``count_heads``) are rehearsed four per arch
+#: and step, drawn anew each step, not all eight or nine: the decoder work of a device fine-tune
+#: falls from 1 + 9 sequences per arch to 1 + 4. Pool validation (500 pool archs, N = 781,
+#: fine-tune seeds 0-1; ``experiments/count_head/rehearse.py --per-arch``): pixel3 on its
+#: blind base, head alone τ 0.8916 / 0.8920 against 0.8931 / 0.893 for all nine, in 79 s
+#: against 129 s; two per arch 0.8926 / 0.8872; titan_rtx_256 at two per arch 0.9891 /
+#: 0.9902 against 0.9899 / 0.9897 (docs/rlm_v2.md, "Rehearsing a few counts per step").
+REHEARSALS_PER_ARCH = 4
 FINETUNE_TRAIN = TrainConfig(steps=30, warmup_steps=10, val_fraction=0.0, eval_every=10,
-                             patience=100)
+                             patience=100, rehearsals_per_arch=REHEARSALS_PER_ARCH)
 
 
 #: The fine-tuning budget for an accuracy column. Accuracy is no quantity the base learnt, so
@@ -924,8 +932,9 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     decoder keeps writing them: without, a device fine-tune's counts agree with the base's
     on 1-8 % of archs; with, on 94-100 %, and a head over them ranks as one over the base's
     (pool validation, docs/rlm_v2.md, "A count head in one checkpoint"). Each arch of a
-    step then brings one sequence per count too: the same steps cost about three times as
-    long for eight counts."""
+    step brings ``train.rehearsals_per_arch`` of the counts, drawn anew per step
+    (``REHEARSALS_PER_ARCH``; 0: all, which made the same steps about three times as long
+    for eight counts)."""
     import warnings
 
     columns = list(columns)
@@ -958,6 +967,10 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     base.set_objectives([*columns, *rehearsed])
     cfg = replace(train or FINETUNE_TRAIN, seed=seed, progress=progress, threads=threads,
                   checkpoint_dir=str(out_dir) if out_dir else None)
+    if rehearsed:  # the draw of ``rehearsals_per_arch`` is among these
+        cfg = replace(cfg, rehearsals=tuple(rehearsed))
+    elif not cfg.rehearsals:  # nothing rehearsed: nothing drawn, and the settings say so
+        cfg = replace(cfg, rehearsals_per_arch=0)
     base.fit(archs, np.column_stack([Y, R]), **asdict(cfg))
     base.set_objectives(columns)
     for c, srcs in counted.items():  # over the fine-tune's own counts, as it reads them

@@ -77,6 +77,10 @@ class TrainConfig:
                                  # an accuracy fine-tuned beside devices makes more passes
                                  # over its labels than they do (one sequence per label only,
                                  # not with length_buckets)
+    rehearsals: tuple[str, ...] = ()  # objectives only rehearsed (a count head's counts,
+                                 # labelled by the base's own values): each arch of a step
+    rehearsals_per_arch: int = 0  # brings this many of them, drawn anew per step, beside
+                                 # all of its other labels (0: all of them)
     seed: int = 0
     threads: int = 1             # small models train faster on one torch thread per process
     progress: bool = True
@@ -86,12 +90,12 @@ class TrainConfig:
     RUNTIME = ("threads", "progress", "checkpoint_dir")
     #: fields a run's settings name only where set (added after runs that still resume)
     SET_ONLY = ("length_buckets", "digit_sigma", "accuracy_batch", "accuracies",
-                "rank_top_weight")
+                "rank_top_weight", "rehearsals", "rehearsals_per_arch")
 
     def __post_init__(self) -> None:
         ints = {"steps": 1, "batch_size": 1, "warmup_steps": 0, "eval_every": 1,
                 "patience": 1, "seed": 0, "threads": 1, "labels_per_arch": 0,
-                "length_buckets": 0, "accuracy_batch": 0}
+                "length_buckets": 0, "accuracy_batch": 0, "rehearsals_per_arch": 0}
         for name, lo in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -114,11 +118,15 @@ class TrainConfig:
         if self.schedule not in ("cosine", "constant"):
             raise NasRlmError(f"TrainConfig.schedule must be 'cosine' or 'constant', got "
                               f"{self.schedule!r}")
-        if not isinstance(self.accuracies, (list, tuple)) or not all(
-                isinstance(o, str) for o in self.accuracies):
-            raise NasRlmError(f"TrainConfig.accuracies must be a list of objective names, got "
-                              f"{self.accuracies!r}")
-        self.accuracies = tuple(self.accuracies)  # a JSON list (--set, a saved run) reads back
+        for name in ("accuracies", "rehearsals"):
+            v = getattr(self, name)
+            if not isinstance(v, (list, tuple)) or not all(isinstance(o, str) for o in v):
+                raise NasRlmError(f"TrainConfig.{name} must be a list of objective names, "
+                                  f"got {v!r}")
+            setattr(self, name, tuple(v))  # a JSON list (--set, a saved run) reads back
+        if set(self.accuracies) & set(self.rehearsals):
+            raise NasRlmError(f"TrainConfig: {sorted(set(self.accuracies) & set(self.rehearsals))}"
+                              " cannot be both an accuracy and a rehearsal")
         if self.accuracy_batch and not self.accuracies:
             raise NasRlmError("TrainConfig.accuracy_batch needs the objectives it is for "
                               "(accuracies)")
@@ -256,6 +264,7 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
         text_of = [[where[t[v]] for t in texts] for v in used]  # [slot][arch] -> distinct
         # the accuracies' own draw (``accuracy_batch``), or none: their tasks, per arch
         wide = _accuracy_columns(rlm, cfg)
+        rehearsed = _rehearsal_columns(rlm, cfg)
         tasks_of = {i: [] for i in range(n)}
         wide_of = {i: [] for i in range(n)}
         for t in rlm.sequences(Z):
@@ -314,6 +323,13 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                 return b[acc.process_index :: acc.num_processes]
 
             def draw(arch_tasks: list, step: int, i: int) -> list:
+                r = cfg.rehearsals_per_arch
+                drilled = [p for p, t in enumerate(arch_tasks) if t[1][0][0] in rehearsed]
+                if r and len(drilled) > r:  # a fresh few of the rehearsals, all the rest
+                    keep = set(np.random.default_rng([cfg.seed, step, int(i), 3]).choice(
+                        drilled, r, replace=False).tolist())
+                    arch_tasks = [t for p, t in enumerate(arch_tasks)
+                                  if p in keep or p not in drilled]
                 k = cfg.labels_per_arch
                 if not k or len(arch_tasks) <= k:
                     return arch_tasks
@@ -447,14 +463,28 @@ def _accuracy_columns(rlm, cfg: TrainConfig) -> set[int]:
     """The objective columns that draw ``cfg.accuracy_batch`` archs per step (none if 0)."""
     if not cfg.accuracy_batch:
         return set()
-    unknown = [o for o in cfg.accuracies if o not in rlm.objectives]
+    return _drawn_apart(rlm, cfg.accuracies, "accuracies", "accuracy_batch")
+
+
+def _rehearsal_columns(rlm, cfg: TrainConfig) -> set[int]:
+    """The objective columns of which each arch draws ``cfg.rehearsals_per_arch`` per step
+    (none if 0 or nothing is rehearsed)."""
+    if not cfg.rehearsals_per_arch or not cfg.rehearsals:
+        return set()
+    return _drawn_apart(rlm, cfg.rehearsals, "rehearsals", "rehearsals_per_arch")
+
+
+def _drawn_apart(rlm, names: Sequence[str], field: str, setting: str) -> set[int]:
+    """The columns of ``names`` (``TrainConfig.<field>``), checked: objectives of the model,
+    and one sequence per label to draw them apart by ``setting``."""
+    unknown = [o for o in names if o not in rlm.objectives]
     if unknown:
-        raise NasRlmError(f"TrainConfig.accuracies names {unknown}, not objectives of this "
+        raise NasRlmError(f"TrainConfig.{field} names {unknown}, not objectives of this "
                           f"model ({rlm.objectives})")
     if rlm.config.chained:
-        raise NasRlmError("TrainConfig.accuracy_batch needs one sequence per label; this "
-                          "model chains its objectives in one sequence per arch")
-    return {rlm.objectives.index(o) for o in cfg.accuracies}
+        raise NasRlmError(f"TrainConfig.{setting} needs one sequence per label; this model "
+                          "chains its objectives in one sequence per arch")
+    return {rlm.objectives.index(o) for o in names}
 
 
 def _n_val(n: int, cfg: TrainConfig) -> int:
