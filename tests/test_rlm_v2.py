@@ -245,6 +245,39 @@ def test_a_model_trains_with_soft_digits(tiny_config, texts, monkeypatch) -> Non
     assert sigma == 0.4 and soft.tolist() == [True, False]  # eyeriss-like labels: one-hot
 
 
+def test_rehearsals_keep_their_loss_apart(tiny_config, texts) -> None:
+    """Rehearsed sequences add their own mean cross-entropy to the labels' mean, which stays
+    what it is without them, and take no part in the ranking term."""
+    rlm = RLM(["lat", "c1", "c2"], "nb201", tiny_config())
+    rlm.build(texts)
+    Z = np.random.default_rng(0).uniform(1.5, 8.5, (6, 3))
+    tasks = rlm.sequences(Z)
+    dec = rlm.decoder_tensors(tasks)
+    V = rlm.model.config.vocab_size
+    logits = torch.randn((len(dec["labels"]), dec["labels"].shape[1], V),
+                         generator=torch.Generator().manual_seed(0))
+    table, w = rlm.grammar_table(V), torch.ones(rlm.numbers.tokens_per_value + 1)
+    own = [k for k, t in enumerate(tasks) if t[1][0][0] == 0]
+    drill = [k for k, t in enumerate(tasks) if t[1][0][0] > 0]
+
+    def part(rows):
+        sub = {k: v[rows] for k, v in dec.items() if k not in ("value_seq", "value_pos",
+                                                              "value_true", "value_col")}
+        keep = torch.isin(dec["value_seq"], torch.tensor(rows))
+        sub["value_seq"] = torch.searchsorted(torch.tensor(rows), dec["value_seq"][keep])
+        for k in ("value_pos", "value_true", "value_col"):
+            sub[k] = dec[k][keep]
+        return _losses(rlm, logits[rows], sub, table, w, 1.0)
+
+    (ce_own, rank_own), (ce_drill, _) = part(own), part(drill)
+    apart = {**dec, "rehearsal": torch.tensor([t[1][0][0] > 0 for t in tasks])}
+    ce, rank = _losses(rlm, logits, apart, table, w, 1.0)
+    assert ce.item() == pytest.approx(ce_own.item() + ce_drill.item(), rel=1e-5)
+    assert rank.item() == pytest.approx(rank_own.item(), rel=1e-5)
+    mixed, mixed_rank = _losses(rlm, logits, dec, table, w, 1.0)  # without: one mean of all
+    assert mixed.item() < ce.item() and mixed_rank.item() != pytest.approx(rank.item())
+
+
 def test_soft_first_digit_replaces_only_that_digits_loss(tiny_config, texts) -> None:
     rlm = RLM(["cifar10", "pixel3"], "nb201", tiny_config(chained=True))
     rlm.build(texts)

@@ -490,12 +490,13 @@ def train_rlm(
 #: 0.637 after 30 steps, 0.939 / 0.536 after 100, 0.947 after 300; docs/fewshot.md): more
 #: steps on ten labels move the new device away from where the base put it.
 #: A count head's counts (``finetune_rlm``'s ``count_heads``) are rehearsed four per arch
-#: and step, drawn anew each step, not all eight or nine: the decoder work of a device fine-tune
-#: falls from 1 + 9 sequences per arch to 1 + 4. Pool validation (500 pool archs, N = 781,
-#: fine-tune seeds 0-1; ``experiments/count_head/rehearse.py --per-arch``): pixel3 on its
-#: blind base, head alone τ 0.8916 / 0.8920 against 0.8931 / 0.893 for all nine, in 79 s
-#: against 129 s; two per arch 0.8926 / 0.8872; titan_rtx_256 at two per arch 0.9891 /
-#: 0.9902 against 0.9899 / 0.9897 (docs/rlm_v2.md, "Rehearsing a few counts per step").
+#: and step, drawn anew each step, not all eight or nine, and their loss is kept apart from
+#: the labels' (``training._losses``). Pool validation (500 pool archs, N = 781, fine-tune
+#: seeds 0-1; ``experiments/count_head/rehearse.py --per-arch``): the head alone within
+#: 0.0015 τ of rehearsing every count (pixel3 on its blind base 0.8920 / 0.8916 against
+#: 0.8931 / 0.893; titan_rtx_256 0.9892 / 0.9893 against 0.9899 / 0.9897), the token above
+#: (0.8783 / 0.8785 against 0.874 / 0.876; 0.9812 against 0.9775), in 0.6 of the time on
+#: pixel3 (docs/rlm_v2.md, "Rehearsing a few counts per step, their loss apart").
 REHEARSALS_PER_ARCH = 4
 FINETUNE_TRAIN = TrainConfig(steps=30, warmup_steps=10, val_fraction=0.0, eval_every=10,
                              patience=100, rehearsals_per_arch=REHEARSALS_PER_ARCH)

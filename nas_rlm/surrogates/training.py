@@ -357,6 +357,9 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
                     dec["seq_weight"] = torch.tensor(
                         [cfg.batch_size / cfg.accuracy_batch if t[1][0][0] in wide else 1.0
                          for t in tasks], device=acc.device)
+                if rehearsed:  # their loss apart, so they dilute nothing the model learns
+                    dec["rehearsal"] = torch.tensor([t[1][0][0] in rehearsed for t in tasks],
+                                                    device=acc.device)
                 batch_texts = list(dict.fromkeys(s[i] for i in b for s in text_of))
                 row_of = {u: k for k, u in enumerate(batch_texts)}
                 ids, mask = rlm.pad([encoded[u] for u in batch_texts])
@@ -467,9 +470,10 @@ def _accuracy_columns(rlm, cfg: TrainConfig) -> set[int]:
 
 
 def _rehearsal_columns(rlm, cfg: TrainConfig) -> set[int]:
-    """The objective columns of which each arch draws ``cfg.rehearsals_per_arch`` per step
-    (none if 0 or nothing is rehearsed)."""
-    if not cfg.rehearsals_per_arch or not cfg.rehearsals:
+    """The objective columns only rehearsed (``cfg.rehearsals``): each arch draws
+    ``cfg.rehearsals_per_arch`` of them per step, and their loss is kept apart. A chained
+    model writes them in its one sequence per arch, so they cannot be: none."""
+    if not cfg.rehearsals or (rlm.config.chained and not cfg.rehearsals_per_arch):
         return set()
     return _drawn_apart(rlm, cfg.rehearsals, "rehearsals", "rehearsals_per_arch")
 
@@ -586,11 +590,19 @@ def _losses(rlm, logits, dec, table, pos_weight, rank_weight, digit_sigma=0.0, s
     w = pos_weight[rows[valid]]
     if "seq_weight" in dec:  # per sequence (``accuracy_batch``)
         w = w * dec["seq_weight"][:, None].expand_as(rows)[valid]
-    ce = (nll * w).sum() / w.sum()
+    drill = dec.get("rehearsal")
+    if drill is None:
+        ce = (nll * w).sum() / w.sum()
+    else:  # the labels' mean as without rehearsals, plus the rehearsals' own mean
+        d = drill[:, None].expand_as(rows)[valid]
+        ce = sum((nll * w * m).sum() / (w * m).sum() for m in (~d, d) if m.any())
     if not rank_weight:
         return ce, ce.new_zeros(())
-    score = rank_scores(rlm, masked, dec)
-    return ce, pairwise_rank_loss(score, dec["value_true"], dec["value_col"], top_weight)
+    score, true, col = rank_scores(rlm, masked, dec), dec["value_true"], dec["value_col"]
+    if drill is not None:  # the ranking term is the labels' alone
+        own = ~drill[dec["value_seq"]]
+        score, true, col = score[own], true[own], col[own]
+    return ce, pairwise_rank_loss(score, true, col, top_weight)
 
 
 @torch.no_grad()
