@@ -483,12 +483,6 @@ def train_rlm(
     return rlm
 
 
-#: Fine-tuning a pretrained base on a few measurements (``nas-rlm finetune``): a handful of
-#: archs leaves no validation split to stop on, so the budget is short and fixed and the
-#: weights with the lowest training loss at a readout are kept. 30 steps, chosen on 500
-#: validation archs of the training pool (S = 10, titan_rtx_256 and eyeriss: ρ 0.974 /
-#: 0.637 after 30 steps, 0.939 / 0.536 after 100, 0.947 after 300; docs/fewshot.md): more
-#: steps on ten labels move the new device away from where the base put it.
 #: A count head's counts (``finetune_rlm``'s ``count_heads``) are rehearsed four per arch
 #: and step, drawn anew each step, not all eight or nine, and their loss is kept apart from
 #: the labels' (``training._losses``). Pool validation (500 pool archs, N = 781, fine-tune
@@ -498,6 +492,13 @@ def train_rlm(
 #: (0.8783 / 0.8785 against 0.874 / 0.876; 0.9812 against 0.9775), in 0.6 of the time on
 #: pixel3 (docs/rlm_v2.md, "Rehearsing a few counts per step, their loss apart").
 REHEARSALS_PER_ARCH = 4
+
+#: Fine-tuning a pretrained base on a few measurements (``nas-rlm finetune``): a handful of
+#: archs leaves no validation split to stop on, so the budget is short and fixed and the
+#: weights with the lowest training loss at a readout are kept. 30 steps, chosen on 500
+#: validation archs of the training pool (S = 10, titan_rtx_256 and eyeriss: ρ 0.974 /
+#: 0.637 after 30 steps, 0.939 / 0.536 after 100, 0.947 after 300; docs/fewshot.md): more
+#: steps on ten labels move the new device away from where the base put it.
 FINETUNE_TRAIN = TrainConfig(steps=30, warmup_steps=10, val_fraction=0.0, eval_every=10,
                              patience=100, rehearsals_per_arch=REHEARSALS_PER_ARCH)
 

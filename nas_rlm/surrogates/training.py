@@ -78,9 +78,10 @@ class TrainConfig:
                                  # over its labels than they do (one sequence per label only,
                                  # not with length_buckets)
     rehearsals: tuple[str, ...] = ()  # objectives only rehearsed (a count head's counts,
-                                 # labelled by the base's own values): each arch of a step
-    rehearsals_per_arch: int = 0  # brings this many of them, drawn anew per step, beside
-                                 # all of its other labels (0: all of them)
+                                 # labelled by the base's own values), their loss kept apart
+                                 # from the labels': each arch of a step brings
+    rehearsals_per_arch: int = 0  # this many of them, drawn anew per step, beside all of
+                                 # its other labels (0: all of them)
     seed: int = 0
     threads: int = 1             # small models train faster on one torch thread per process
     progress: bool = True
