@@ -9,10 +9,11 @@ draws a few of them per arch and step instead.
 
 This fine-tunes the shipped base as ``train.sh`` does (the (N = 781, seed 0) pool, all five
 columns, fine-tune seed SEED) with a count head on each device column and R rehearsals per
-arch (0: all of them), saves the model in OUT/model (its heads at weight 1), and prints, on the
-500 pool-validation archs: each device's token τ / ρ, and τ / ρ of its head over the model's
-*own* counts blended at each weight of ``WEIGHTS`` (0 is the token alone); how often its own
-counts equal the base's; and the fine-tune's seconds. The fine-tune resumes from OUT.
+arch (default: the recipe's ``REHEARSALS_PER_ARCH``; 0: all of them), saves the model in
+OUT/model (its heads at weight 1), and prints, on the 500 pool-validation archs: each
+device's token τ / ρ, and τ / ρ of its head over the model's *own* counts blended at each
+weight of ``WEIGHTS`` (0 is the token alone); how often its own counts equal the base's;
+and the fine-tune's seconds. The fine-tune resumes from OUT.
 
     python experiments/nb201_default_surrogate/count_heads.py DATA_DIR OUT [R] [SEED]
 """
@@ -32,6 +33,7 @@ from scipy.stats import kendalltau, spearmanr
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.surrogates.recipes import (
+    REHEARSALS_PER_ARCH,
     decoded_medians,
     finetune_budget,
     finetune_rlm,
@@ -54,7 +56,7 @@ def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3, 4):
         raise SystemExit(__doc__)
     data_dir, out = argv[0], Path(argv[1])
-    per_arch = int(argv[2]) if len(argv) > 2 else 2
+    per_arch = int(argv[2]) if len(argv) > 2 else REHEARSALS_PER_ARCH
     seed = int(argv[3]) if len(argv) > 3 else 1
     torch.set_num_threads(1)
     archs, Y = load_targets("nb201", COLUMNS, data_dir)
@@ -74,10 +76,14 @@ def main(argv: list[str]) -> None:
            "rehearsed": rlm.training_info["finetune"]["rehearsed"],
            "cifar10": score(token[:, 0], Y[val, 0]), "devices": {}}
     ref = load_base(BASE, "nb201")
+    counts = {}  # per list of sources (the executed graph's serve three devices), decoded once
     for c in DEVICES:
         j, srcs = COLUMNS.index(c), heads[c].sources
-        X_tr, X_val = decoded_medians(rlm, srcs, a_tr), decoded_medians(rlm, srcs, a_val)
-        same = np.mean(X_val == decoded_medians(ref, srcs, a_val), axis=0)
+        if tuple(srcs) not in counts:
+            X_val = decoded_medians(rlm, srcs, a_val)
+            counts[tuple(srcs)] = (decoded_medians(rlm, srcs, a_tr), X_val, np.mean(
+                X_val == decoded_medians(ref, srcs, a_val), axis=0))
+        X_tr, X_val, same = counts[tuple(srcs)]
         res["devices"][c] = {
             "by_weight": {str(w): score(fit_count_head(srcs, X_tr, Y[tr, j], w).blend(
                 X_val, token[:, j]) if w else token[:, j], Y[val, j]) for w in WEIGHTS},

@@ -325,8 +325,9 @@ def train(rlm, texts: Sequence[Sequence[str]], Y: np.ndarray, cfg: TrainConfig,
 
             def draw(arch_tasks: list, step: int, i: int) -> list:
                 r = cfg.rehearsals_per_arch
-                drilled = [p for p, t in enumerate(arch_tasks) if t[1][0][0] in rehearsed]
-                if r and len(drilled) > r:  # a fresh few of the rehearsals, all the rest
+                drilled = ([p for p, t in enumerate(arch_tasks) if t[1][0][0] in rehearsed]
+                           if r and rehearsed else [])
+                if len(drilled) > r:  # a fresh few of the rehearsals, all the rest
                     keep = set(np.random.default_rng([cfg.seed, step, int(i), 3]).choice(
                         drilled, r, replace=False).tolist())
                     arch_tasks = [t for p, t in enumerate(arch_tasks)
