@@ -487,6 +487,25 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
                          progress=False, count_heads=heads)
 
 
+def test_a_chained_base_rehearses_its_counts_in_its_one_sequence(data_dir, tmp_path):
+    """A chained base writes every count in its one sequence per arch, so the recipe's
+    per-arch draw of rehearsals (which needs one sequence per label) is set to none; the
+    counts are still rehearsed and the head still fitted."""
+    from nas_rlm.surrogates.recipes import load_base
+
+    recipe = RLMRecipe.sized("tiny").with_overrides([*TINY_BASE, "model.chained=true"])
+    load_or_pretrain_base(tmp_path, "nb201", [], recipe, progress=False,
+                          source_columns=["pixel3", "1080ti_1"], data_dir=data_dir)
+    archs, Y = _pool("eyeriss", 12, data_dir)
+    assert _few().rehearsals_per_arch > 0
+    rlm = finetune_rlm(load_base(tmp_path / "model", "nb201"), archs, Y, ["eyeriss"], _few(),
+                       progress=False, count_heads={"eyeriss": 1.0})
+    cfg, info = rlm.training_info["config"], rlm.training_info["finetune"]
+    assert rlm.config.chained and cfg["rehearsals_per_arch"] == 0
+    assert info["rehearsed"] and cfg["rehearsals"] == info["rehearsed"]
+    assert rlm.mix_heads["eyeriss"].sources == info["rehearsed"]
+
+
 def test_a_frozen_encoder_fine_tune_moves_only_the_decoder(base_dir, data_dir):
     """``freeze_encoder``: every encoder weight and every text token's embedding row stays
     bit-identical (no gradient, no weight decay); the decoder still learns."""

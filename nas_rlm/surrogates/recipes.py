@@ -936,7 +936,8 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
     (pool validation, docs/rlm_v2.md, "A count head in one checkpoint"). Each arch of a
     step brings ``train.rehearsals_per_arch`` of the counts, drawn anew per step
     (``REHEARSALS_PER_ARCH``; 0: all, which made the same steps about three times as long
-    for eight counts)."""
+    for eight counts). A chained base writes all of them in its one sequence per arch, so
+    it draws none apart."""
     import warnings
 
     columns = list(columns)
@@ -971,6 +972,8 @@ def finetune_rlm(base: RLM, archs: Sequence, Y: np.ndarray, columns: Sequence[st
                   checkpoint_dir=str(out_dir) if out_dir else None)
     if rehearsed:  # the draw of ``rehearsals_per_arch`` is among these
         cfg = replace(cfg, rehearsals=tuple(rehearsed))
+        if base.config.chained:  # one sequence per arch writes every count: nothing to draw
+            cfg = replace(cfg, rehearsals_per_arch=0)
     elif not cfg.rehearsals:  # nothing rehearsed: nothing drawn, and the settings say so
         cfg = replace(cfg, rehearsals_per_arch=0)
     base.fit(archs, np.column_stack([Y, R]), **asdict(cfg))
