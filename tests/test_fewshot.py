@@ -473,6 +473,21 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
     np.testing.assert_allclose(expected[:, 0], head.blend(
         counts, rlm.predict_expected(test)[:, 0]), rtol=1e-5)
     assert not np.allclose(point[:, 0], rlm.predict_median(test)[:, 0])
+    # a count the head weighs 0 is not decoded, and the values are the same
+    zero = MixHead(**{**head.to_dict(), "coef": [0.0, *([0.5] * (len(sources) - 1))]})
+    rlm.mix_heads, decoded, real_decode = {"eyeriss": zero}, [], RLM._decode_all
+
+    def spy_decode(self, *a, **kw):
+        decoded.append(list(self.objectives))
+        return real_decode(self, *a, **kw)
+
+    monkeypatch.setattr(RLM, "_decode_all", spy_decode)
+    got = rlm.predict_median(test)
+    assert decoded == [["eyeriss", *sources[1:]]]
+    monkeypatch.setattr(RLM, "_decode_all", real_decode)
+    rlm.mix_heads = {}
+    np.testing.assert_allclose(got[:, 0], zero.blend(counts, rlm.predict_median(test)[:, 0]),
+                               rtol=1e-6)
     rlm.mix_heads = {"eyeriss": head}
     back = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
     assert back.mix_heads == {"eyeriss": head}

@@ -51,6 +51,20 @@ def test_blend_samples_moves_their_median_and_keeps_their_spread():
                                np.broadcast_to((np.log(out) - np.log(own))[:, :1], (20, 5)))
 
 
+def test_weighed_drops_the_sources_of_weight_zero_and_keeps_every_value():
+    X, y = _devices(20)
+    head = MixHead.fit(["a", "b", "c"], X, y, weight=0.75, linear=True, positive=True)
+    zero = MixHead(**{**head.to_dict(), "coef": [0.5, 0.0, 0.25]})
+    kept = zero.weighed()
+    assert kept.sources == ["a", "c"] and kept.weight == 0.75 and kept.linear
+    own = np.exp(np.random.default_rng(2).normal(size=(20, 3)))
+    np.testing.assert_allclose(kept.blend(X[:, [0, 2]], own[:, 0]), zero.blend(X, own[:, 0]))
+    np.testing.assert_allclose(kept.blend_samples(X[:, None, [0, 2]], own),
+                               zero.blend_samples(X[:, None, :], own))
+    full = MixHead(**{**head.to_dict(), "coef": [0.5, 0.1, 0.25]})
+    assert full.weighed() is full
+
+
 def test_round_trip_and_damage():
     X, y = _devices(12)
     head = MixHead.fit(["a", "b", "c"], X, y)

@@ -27,7 +27,7 @@ count turns into a collapse.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -92,6 +92,16 @@ class MixHead:
         if self.linear:  # a latency below the floor is clipped to the labels' range below
             out = np.log(np.clip(out, _FLOOR, None))
         return np.clip(out, self.lo, self.hi)
+
+    def weighed(self) -> MixHead:
+        """The same head over only the sources it gives a weight: the same values, from fewer
+        decoded sources. A count head's non-negative ridge often weighs a few of its
+        collinear counts 0, and each one it reads is a number the readout must decode."""
+        keep = [i for i, c in enumerate(self.coef) if c != 0.0]
+        if len(keep) == len(self.coef):
+            return self
+        return replace(self, **{f: [getattr(self, f)[i] for i in keep]
+                                for f in ("sources", "mean", "scale", "coef")})
 
     def blend(self, X: np.ndarray, own: np.ndarray) -> np.ndarray:
         """The blended value, from the sources' decoded values ``X`` and the objective's own

@@ -617,8 +617,8 @@ class RLM(Surrogate):
         objectives themselves (so samples keep the draws of the objectives alone), else in a
         second pass. The token's values move by the blend's correction of their median
         (:meth:`MixHead.blend_samples`), so samples keep the token's spread. ``law`` is the
-        sampling's ``(temperature, top_p)``."""
-        heads = {o: self.mix_heads[o] for o in self.objectives if o in self.mix_heads}
+        sampling's ``(temperature, top_p)``. A source a head weighs 0 is not decoded."""
+        heads = {o: self.mix_heads[o].weighed() for o in self.objectives if o in self.mix_heads}
         names = self.objectives
         sources = list(dict.fromkeys(s for h in heads.values() for s in h.sources))
         # a chained model conditions each value on the ones before: sources apart
