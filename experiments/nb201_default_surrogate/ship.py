@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from nas_rlm.data.tables import ACCURACY_NAMES
 from nas_rlm.io import atomic_write_text
 from nas_rlm.surrogates.recipes import PATH_OBJECTIVES
 from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
@@ -26,8 +27,9 @@ from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
 #: The base train.sh fine-tunes: the shipped NB201 base (since session 40; the 3,000-step
 #: `experiments/wiring_labels/base_paths3k` before).
 BASE = "nas_rlm/pretrained/nb201-base"
-#: How train.sh's fine-tune seed was chosen (choose_seed.py), cited on the card.
-SEED_CHOICE = Path(__file__).parent / "results" / "seed_choice.json"
+#: How train.sh's fine-tune seed was chosen, cited on the card: among fine-tunes with count
+#: heads (session 48; ``seed_choice.json`` is the choice of session 40, without heads).
+SEED_CHOICE = Path(__file__).parent / "results" / "seed_choice_count_heads.json"
 
 
 def _threads(info: dict) -> str:
@@ -91,6 +93,7 @@ graph the devices ran (dead branches kept); {converted} from the graph the TFLit
 left (rule {rule}, docs/rlm_v2.md). Numbers are exponent first, each objective
 normalised onto [1, 9] by a quantile map fitted on the training labels (saved in `rlm.json`,
 mapped back to units on output). Format version {FORMAT_VERSION}.
+{_heads_paragraph(rlm)}
 
 It is the shipped {base_steps:,}-step base (`{BASE}`, made by `nas-rlm pretrain`;
 its card lists what it saw) fine-tuned by `nas-rlm finetune` on all five columns at once,
@@ -155,6 +158,28 @@ One fine-tune (seed {tc['seed']}). {limits}
     print(f"shipped {dest} ({size_mb:.1f} MiB)")
 
 
+def _heads_paragraph(rlm: RLM) -> str:
+    """What the count heads are, from the model's own ``mix_heads`` (none: an empty line)."""
+    ft = rlm.training_info["finetune"]
+    heads = ft.get("count_heads", [])
+    if not heads:
+        return ""
+    weights = ", ".join(f"{c} {rlm.mix_heads[c].weight:g}" for c in heads)
+    devices = [o for o in rlm.objectives if o not in ACCURACY_NAMES]
+    alone = ", ".join(o for o in devices if o not in heads) or "none"
+    per_arch = rlm.training_info["config"].get("rehearsals_per_arch", 0)
+    return f"""
+{', '.join(heads)} are read through count heads (`nas-rlm finetune --count-heads`): a
+linear ridge with no weight below zero over the model's own exact medians of the counts of
+the graph each device ran (op counts, FLOPs, params, wiring; {len(ft['rehearsed'])} counts
+in all), fitted on the pool's labels after the fine-tune and blended with the device's token
+at weight {weights} (1: the head alone). The fine-tune rehearses those counts, labelled by
+the base's own decoded values, {per_arch or 'all'} per arch and step with their loss apart,
+so that its decoder keeps writing them. Every readout (exact median, expected value,
+samples) applies the head. Token alone: {alone} (its head ranked worse on pool validation,
+`results/count_heads_pool_val.json`)."""
+
+
 def _seed_sentence(seed: int) -> str:
     """Where the fine-tune seed came from: the rule of ``SEED_CHOICE`` if it chose ``seed``."""
     if not SEED_CHOICE.exists():
@@ -165,11 +190,13 @@ def _seed_sentence(seed: int) -> str:
     means = choice["mean_kendall_tau"]
     others = ", ".join(f"{v:.4f}" for s, v in means.items() if s != str(seed))
     acc = [v["cifar10"] for v in choice["per_column"].values()]
+    made = (f"; this fine-tune, as train.sh made it: {choice['shipped_model']['mean_kendall_tau']}"
+            if "shipped_model" in choice else "")
     return (f"fine-tune seed {seed}: of seeds {', '.join(means)}, the one with the best mean "
             f"exact-median τ over the five columns on the 500 pool-validation archs "
-            f"({means[str(seed)]:.4f}; the others {others}), "
-            f"never the held-out set (`results/{SEED_CHOICE.name}`, `choose_seed.py`). The seed "
-            f"alone moves CIFAR-10 τ there by {max(acc) - min(acc):.3f}.")
+            f"({means[str(seed)]:.4f}; the others {others}{made}), never the held-out set "
+            f"(`results/{SEED_CHOICE.name}`, from `{Path(choice['pool_validation']).name}`). "
+            f"The seed alone moves CIFAR-10 τ there by {max(acc) - min(acc):.3f}.")
 
 
 def _baselines(results: dict, held: dict, n: int) -> tuple[str, str]:
