@@ -1,7 +1,8 @@
 """Can the default model carry count heads? Pool validation only (never the held-out set).
 
 Why: count heads lift the device columns of ``evaluate --surrogates rlm_base`` (docs/rlm_v2.md,
-"Count heads in one checkpoint, held out"), but the shipped default model has none: a head
+"Count heads in one checkpoint, held out"), but the shipped default model had none (this
+probe chose the recipe it has carried since session 49, seed 0; train.sh): a head
 needs the fine-tune to rehearse the counts of the graph each device reads, and rehearsing all
 17 of them (eight of the executed graph, nine of the converted one) beside the five columns
 would take about three times the fine-tune's 1,050 s. ``TrainConfig.rehearsals_per_arch``
