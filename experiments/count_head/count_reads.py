@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
+from pool_val import N, score
 from sklearn.linear_model import RidgeCV
 
 from nas_rlm.data import load_targets
@@ -56,10 +56,6 @@ BASES = {c: b for b, cols in _BLIND.items() for c in cols.split()}
 WIRING = ("conv_depth", "conv_shallowest", "log10_paths")
 
 
-def score(p: np.ndarray, y: np.ndarray) -> list[float]:
-    return [round(float(kendalltau(p, y).statistic), 4), round(float(spearmanr(p, y).statistic), 4)]
-
-
 def head(srcs: list[str], X: np.ndarray, y: np.ndarray, ntr: int) -> list[float]:
     """τ / ρ on the validation rows of a count head fitted on the pool rows."""
     fitted = fit_count_head(srcs, X[:ntr], y[:ntr])
@@ -70,7 +66,7 @@ def main(data_dir: str, cols: list[str]) -> None:
     torch.set_num_threads(1)
     space = get_space("nb201")
     archs, Y = load_targets("nb201", cols, data_dir)
-    tr, val = train_indices("nb201", 781, 0), pool_validation_indices("nb201", 781, 0)
+    tr, val = train_indices("nb201", N, 0), pool_validation_indices("nb201", N, 0)
     idx, ntr = np.concatenate([tr, val]), len(tr)
     texts = [archs[i] for i in idx]
     parsed = [space.parse(a) for a in texts]
