@@ -432,7 +432,12 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
     """``count_heads``: the fine-tune also learns the counts of the device's graph, labelled
     by the base's own decoded values, and carries a linear head over its *own* counts; one
     pass decodes the counts with the device, and the saved model is the whole of it."""
-    from nas_rlm.surrogates.recipes import count_head_sources, decoded_medians, load_base
+    from nas_rlm.surrogates.recipes import (
+        count_head_sources,
+        decoded_medians,
+        fit_count_head,
+        load_base,
+    )
 
     archs, Y = _pool("eyeriss", 20, data_dir)
     base = load_base(base_dir, "nb201")
@@ -456,8 +461,8 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
     assert info["mix_heads"] == []  # a count head, not the few-label mix head as well
     head = rlm.mix_heads["eyeriss"]
     assert head.linear and head.weight == 0.5 and head.sources == sources
-    assert head == MixHead.fit(sources, decoded_medians(rlm, sources, archs), Y[:, 0], 0.5,
-                               linear=True, positive=True)  # over its own counts
+    assert head == fit_count_head(sources, decoded_medians(rlm, sources, archs), Y[:, 0],
+                                  0.5)  # over its own counts
     assert min(head.coef) >= 0.0  # no count makes a network faster
     # every readout blends with the counts' exact medians, decoded in the same pass as two
     # passes would decode them; samples keep the token's own draws
@@ -1214,6 +1219,7 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     from nas_rlm.surrogates.recipes import (
         COUNT_HEAD_BOOTSTRAP,
         COUNT_HEAD_GUARD,
+        COUNT_HEAD_TRIM,
         COUNT_HEAD_WEIGHTS,
         FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_MEMBERS,
@@ -1232,7 +1238,9 @@ def test_evaluate_records_the_accuracy_rules_only_in_runs_with_an_accuracy_targe
     assert dev["count_head_weights"] == list(COUNT_HEAD_WEIGHTS)
     assert dev["count_head_counts"] == "rehearsed"  # not the base's: older cells recomputed
     assert dev["count_head_coef"] == "non-negative"  # nor the unsigned heads' cells
-    heads = ("count_head_weights", "count_head_counts", "count_head_coef", "count_head_guard")
+    assert dev["count_head_trim"] == COUNT_HEAD_TRIM  # nor those of heads fitted once
+    heads = ("count_head_weights", "count_head_counts", "count_head_coef", "count_head_trim",
+             "count_head_guard")
     assert {k: v for k, v in acc.items() if k not in rules} == {
         k: v for k, v in dev.items() if k not in heads}
     # a guard only where set: device cells of the first-best rule stay valid

@@ -152,3 +152,37 @@ def test_a_non_negative_count_head_does_not_collapse_on_a_misread_count():
     slip = x + np.array([[0.0, 0.0, 6.0]])
     moved = lambda h: np.exp(h.log_predict(slip))[0] - np.exp(h.log_predict(x))[0]  # noqa: E731
     assert moved(free) < -2.0 and 0.0 <= moved(signed) < 0.5
+
+
+def test_a_count_head_is_refitted_without_the_archs_whose_counts_were_misread():
+    """Decoded counts carry a few misreads; in the fit they pull the least-squares ridge off
+    every other arch. ``fit_count_head`` refits without the archs beyond ``trim`` median
+    absolute deviations, and lands on the weights of the clean archs."""
+    from nas_rlm.surrogates.recipes import COUNT_HEAD_TRIM, fit_count_head
+
+    rng = np.random.default_rng(3)
+    n = 400
+    k1, k3 = rng.integers(0, 30, n).astype(float), rng.integers(0, 30, n).astype(float)
+    true = np.column_stack([k1, k3])
+    y = 1.0 + 0.05 * k1 + 0.2 * k3 + rng.normal(0, 0.05, n)
+    decoded = true.copy()
+    slips = rng.choice(n, 12, replace=False)  # 3 % of archs: a conv_k3 misread 15 too high
+    decoded[slips, 1] += 15.0
+    names = ["k1", "k3"]
+    once = fit_count_head(names, decoded, y, trim=0)
+    refit = fit_count_head(names, decoded, y)
+    clean = fit_count_head(names, true, y, trim=0)
+    assert COUNT_HEAD_TRIM > 0
+    # one fit bends towards the slips (its k3 weight falls); the refit matches a clean fit
+    w = lambda h: np.array(h.coef) / np.array(h.scale)  # noqa: E731  (per count)
+    assert abs(w(once)[1] - 0.2) > 0.01
+    np.testing.assert_allclose(w(refit), w(clean), rtol=0.02)
+    np.testing.assert_allclose(w(refit), [0.05, 0.2], rtol=0.05)
+    # on clean archs the refit ranks as the clean fit does, the single fit worse
+    test = np.column_stack([rng.integers(0, 30, 500), rng.integers(0, 30, 500)]).astype(float)
+    yt = 1.0 + 0.05 * test[:, 0] + 0.2 * test[:, 1]
+    err = lambda h: np.abs(np.exp(h.log_predict(test)) - yt).mean()  # noqa: E731
+    assert err(refit) < 0.5 * err(once)
+    # nothing to drop (an exact fit, or too few archs): the single fit is returned
+    exact = 1.0 + 0.05 * k1 + 0.2 * k3
+    assert fit_count_head(names, true, exact) == fit_count_head(names, true, exact, trim=0)

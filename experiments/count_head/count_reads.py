@@ -57,12 +57,16 @@ WIRING = ("conv_depth", "conv_shallowest", "log10_paths")
 
 
 def head(srcs: list[str], X: np.ndarray, y: np.ndarray, ntr: int) -> list[float]:
-    """τ / ρ on the validation rows of a count head fitted on the pool rows."""
-    fitted = fit_count_head(srcs, X[:ntr], y[:ntr])
+    """τ / ρ on the validation rows of a count head fitted on the pool rows, fitted once as
+    this probe measured it (before ``COUNT_HEAD_TRIM``; ``trim_pool_val.py`` adds the refit)."""
+    fitted = fit_count_head(srcs, X[:ntr], y[:ntr], trim=0)
     return score(fitted.blend(X[ntr:], np.ones(len(X) - ntr)), y[ntr:])
 
 
-def main(data_dir: str, cols: list[str]) -> None:
+def readings(data_dir: str, cols: list[str]):
+    """Per column: its count sources, the blind base's decoded counts ``X`` and the true
+    counts ``T`` of the pool then its validation archs, the labels ``y``, the pool's size,
+    and the one-hot edges ``H`` of the same archs."""
     torch.set_num_threads(1)
     space = get_space("nb201")
     archs, Y = load_targets("nb201", cols, data_dir)
@@ -72,7 +76,7 @@ def main(data_dir: str, cols: list[str]) -> None:
     parsed = [space.parse(a) for a in texts]
     names = pretrain_objectives(False, paths=True)
     H = one_hot(space, parsed)
-    out, decoded, true = {}, {}, {}
+    decoded, true = {}, {}
     for c in cols:
         view = "converted" if c in CONVERTER_COLUMNS else "executed"
         if view not in true:
@@ -83,8 +87,13 @@ def main(data_dir: str, cols: list[str]) -> None:
             decoded[BASES[c], view] = srcs, decoded_medians(base, srcs, texts)
         srcs, X = decoded[BASES[c], view]
         T = true[view][:, [names.index(s.split("_", 1)[1]) for s in srcs]]
+        yield c, srcs, X, T, Y[idx, cols.index(c)], ntr, H
+
+
+def main(data_dir: str, cols: list[str]) -> None:
+    out = {}
+    for c, srcs, X, T, y, ntr, H in readings(data_dir, cols):
         ok = np.abs(X - T) <= 1e-3 * np.maximum(1.0, np.abs(T))
-        y = Y[idx, cols.index(c)]
         keep = [k for k, s in enumerate(srcs) if s.split("_", 1)[1] not in WIRING]
         swapped = {}
         for k, s in enumerate(srcs):

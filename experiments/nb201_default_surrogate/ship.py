@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nas_rlm.data.tables import ACCURACY_NAMES
 from nas_rlm.io import atomic_write_text
-from nas_rlm.surrogates.recipes import PATH_OBJECTIVES
+from nas_rlm.surrogates.recipes import COUNT_HEAD_TRIM, PATH_OBJECTIVES
 from nas_rlm.surrogates.rlm import FORMAT_VERSION, RLM
 
 #: The base train.sh fine-tunes: the shipped NB201 base (since session 40; the 3,000-step
@@ -172,7 +172,9 @@ def _heads_paragraph(rlm: RLM) -> str:
 {', '.join(heads)} are read through count heads (`nas-rlm finetune --count-heads`): a
 linear ridge with no weight below zero over the model's own exact medians of the counts of
 the graph each device ran (op counts, FLOPs, params, wiring; {len(ft['rehearsed'])} counts
-in all), fitted on the pool's labels after the fine-tune and blended with the device's token
+in all), fitted on the pool's labels after the fine-tune (refitted without the archs more
+than {COUNT_HEAD_TRIM:g} median absolute deviations off, whose counts are likely misread),
+and blended with the device's token
 at weight {weights} (1: the head alone). The fine-tune rehearses those counts, labelled by
 the base's own decoded values, {per_arch or 'all'} per arch and step with their loss apart,
 so that its decoder keeps writing them. Every readout (exact median, expected value,
@@ -192,6 +194,9 @@ def _seed_sentence(seed: int) -> str:
     acc = [v["cifar10"] for v in choice["per_column"].values()]
     made = (f"; this fine-tune, as train.sh made it: {choice['shipped_model']['mean_kendall_tau']}"
             if "shipped_model" in choice else "")
+    if "shipped_model_heads_fitted_once" in choice:  # the seeds were compared with those
+        made += (" (with its heads fitted once, as the seeds were: "
+                 f"{choice['shipped_model_heads_fitted_once']['mean_kendall_tau']})")
     return (f"fine-tune seed {seed}: of seeds {', '.join(means)}, the one with the best mean "
             f"exact-median τ over the five columns on the 500 pool-validation archs "
             f"({means[str(seed)]:.4f}; the others {others}{made}), never the held-out set "

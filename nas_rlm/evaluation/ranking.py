@@ -499,6 +499,7 @@ def _base_settings(space: str, targets: Sequence[str],
     from ..surrogates.recipes import (
         COUNT_HEAD_BOOTSTRAP,
         COUNT_HEAD_GUARD,
+        COUNT_HEAD_TRIM,
         COUNT_HEAD_WEIGHTS,
         FINETUNE_ACCURACY_BATCH,
         FINETUNE_ACCURACY_EPOCHS,
@@ -535,6 +536,8 @@ def _base_settings(space: str, targets: Sequence[str],
                             **({"count_head_weights": list(COUNT_HEAD_WEIGHTS),
                                 "count_head_counts": "rehearsed",
                                 "count_head_coef": "non-negative",
+                                **({"count_head_trim": COUNT_HEAD_TRIM}
+                                   if COUNT_HEAD_TRIM else {}),
                                 **({"count_head_guard": [COUNT_HEAD_GUARD,
                                                          COUNT_HEAD_BOOTSTRAP]}
                                    if COUNT_HEAD_GUARD else {})}

@@ -21,7 +21,8 @@ are the base's decoded op counts of the graph the device ran. Latency is a sum o
 runs, so it is linear in counts, not in their logs, and no count lowers it: the count head
 is fitted with ``positive`` (``recipes.fit_count_head``), since an unsigned ridge can split
 collinear counts (MFLOPs and 3x3 convolutions) into a large cancelling pair that one misread
-count turns into a collapse.
+count turns into a collapse; and it is refitted without the labelled archs it fits worst
+(``recipes.COUNT_HEAD_TRIM``), whose decoded counts are likely misread.
 """
 
 from __future__ import annotations

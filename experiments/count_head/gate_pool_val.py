@@ -1,0 +1,93 @@
+"""A count head checked by its own token (a probe, not adopted): pool validation only.
+
+Why: held out, a count head ranks 1080ti_256 below the one-hot MLP on ρ (0.998 against
+0.9996), and over the true counts it would not (``count_reads.py``): a few archs whose counts
+the model misreads get a latency far off, and ρ weighs far-off archs most. The token (the
+device's own decoded number) reads the same text another way, so where the head and the token
+disagree far more than they do on the labelled archs, the head's counts are suspect.
+
+Per COLUMN:BASE:SEED, the base is fine-tuned on the (N = 781, seed 0) pool with a count head at
+weight 1, as ``evaluate``'s final fine-tune with the head chosen (12 passes); the head's and the
+token's exact medians on the pool and on its 500 validation archs are cached in
+OUT/<COLUMN>_s<SEED>.npz. Then, per gate width k: a validation arch whose log disagreement
+(head over token) is more than k normal-scaled median absolute deviations from its median on
+the pool is read by the token ("token") or by the geometric mean of the two ("halfway");
+every other arch by the head. Prints one JSON object of τ / ρ.
+
+    python experiments/count_head/gate_pool_val.py DATA_DIR OUT [COLUMN:BASE:SEED ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from pool_val import N, score
+from scipy.stats import median_abs_deviation
+
+from nas_rlm.data import load_targets
+from nas_rlm.data.splits import pool_validation_indices, train_indices
+from nas_rlm.surrogates.recipes import FinetunedRLM, decoded_medians, finetune_rlm, load_base
+
+SHIPPED, BLIND = "nas_rlm/pretrained/nb201-base", "experiments/nb201_heldout_base/"
+CELLS = [f"1080ti_256:{BLIND}base_blind7:0", f"titanxp_256:{BLIND}base_blind6:0",
+         f"gold_6226:{SHIPPED}:0", f"pixel3:{BLIND}base_wiring:0", f"titan_rtx_256:{SHIPPED}:0",
+         f"1080ti_256:{BLIND}base_blind7:1", f"2080ti_256:{BLIND}base_blind7:0",
+         f"1080ti_1:{BLIND}base_wiring:0", f"2080ti_256:{BLIND}base_blind7:1",
+         f"titan_rtx_256:{SHIPPED}:1"]
+WIDTHS = (3.0, 5.0, 8.0, 12.0, 16.0, 24.0)
+
+
+def readings(data_dir: str, col: str, base_dir: str, seed: int, out: Path) -> dict:
+    """The head's and the token's values on the pool and its validation archs (cached)."""
+    path = out / f"{col}_s{seed}.npz"
+    if not path.exists():
+        torch.set_num_threads(1)
+        archs, Y = load_targets("nb201", [col], data_dir)
+        tr, val = train_indices("nb201", N, 0), pool_validation_indices("nb201", N, 0)
+        a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
+        budget = FinetunedRLM("nb201", [col], base_dir=base_dir, seed=seed).budget(
+            col, len(a_tr), 12.0)
+        t0 = time.time()
+        rlm = finetune_rlm(load_base(base_dir, "nb201", [col]), a_tr, Y[tr], [col], budget,
+                           seed=seed, progress=False, threads=1, count_heads={col: 1.0})
+        secs = time.time() - t0
+        head = rlm.mix_heads.pop(col)
+        X_tr, X_val = (decoded_medians(rlm, head.sources, a) for a in (a_tr, a_val))
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(path, X_tr=X_tr, X_val=X_val, t_tr=rlm.predict_median(a_tr)[:, 0],
+                 t_val=rlm.predict_median(a_val)[:, 0], y_tr=Y[tr, 0], y_val=Y[val, 0],
+                 h_tr=head.blend(X_tr, np.ones(len(a_tr))),
+                 h_val=head.blend(X_val, np.ones(len(a_val))), secs=secs)
+    return dict(np.load(path))
+
+
+def gated(z: dict) -> dict:
+    h, t, y = z["h_val"], z["t_val"], z["y_val"]
+    fit = np.log(z["h_tr"]) - np.log(z["t_tr"])
+    centre, spread = np.median(fit), median_abs_deviation(fit, scale="normal")
+    off = np.abs(np.log(h) - np.log(t) - centre)
+    res = {"head": score(h, y), "token": score(t, y)}
+    for k in WIDTHS:
+        far = off > k * spread
+        res[f"{k:g}"] = {"archs_gated": int(far.sum()),
+                         "token": score(np.where(far, t, h), y),
+                         "halfway": score(np.where(far, np.sqrt(h * t), h), y)}
+    return res
+
+
+def main(data_dir: str, out: str, cells: list[str]) -> None:
+    res = {}
+    for cell in cells:
+        col, base_dir, seed = cell.split(":")
+        res[f"{col}_s{seed}"] = gated(readings(data_dir, col, base_dir, int(seed), Path(out)))
+        print(cell, json.dumps(res[f"{col}_s{seed}"]), file=sys.stderr, flush=True)
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:] or CELLS)
