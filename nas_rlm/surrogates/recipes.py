@@ -640,7 +640,9 @@ COUNT_HEAD_GUARD, COUNT_HEAD_BOOTSTRAP = 0.0, 500
 #: ``experiments/count_head/trim_pool_val.py``): mean τ 0.9145 -> 0.9166, above on 23
 #: columns and below on 2 (at most -0.0018); level at 4-6 (0.9166), 0.9164 at 3 and 8. A
 #: head fitted on the *true* counts scores 0.9163 over the same decoded counts: the refit
-#: takes back what misreads cost the fit. 0 fits once.
+#: takes back what misreads cost the fit. Held out (14 cells of seven columns, seeds 0-1):
+#: +0.0011 τ, higher in 11, ρ level (docs/rlm_v2.md, "A count head refitted without the archs
+#: it fits worst"). 0 fits once.
 COUNT_HEAD_TRIM = 5.0
 
 
