@@ -12,9 +12,12 @@ token's exact medians on the pool and on its 500 validation archs are cached in
 OUT/<COLUMN>_s<SEED>.npz. Then, per gate width k: a validation arch whose log disagreement
 (head over token) is more than k normal-scaled median absolute deviations from its median on
 the pool is read by the token ("token") or by the geometric mean of the two ("halfway");
-every other arch by the head. Prints one JSON object of τ / ρ.
+every other arch by the head. With ``--fifth``, the centre and width come instead from the
+fifth of the pool that ``select_epochs`` holds apart: a second fine-tune on the other four
+fifths (cached in OUT/<COLUMN>_s<SEED>_fifth.npz), whose token never saw those archs.
+Prints one JSON object of τ / ρ.
 
-    python experiments/count_head/gate_pool_val.py DATA_DIR OUT [COLUMN:BASE:SEED ...]
+    python experiments/count_head/gate_pool_val.py DATA_DIR OUT [--fifth] [COLUMN:BASE:SEED ...]
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ from scipy.stats import median_abs_deviation
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
-from nas_rlm.surrogates.recipes import FinetunedRLM, decoded_medians, finetune_rlm, load_base
+from nas_rlm.surrogates.recipes import (
+    SELECT_VAL_FRACTION,
+    FinetunedRLM,
+    decoded_medians,
+    finetune_rlm,
+    load_base,
+)
 
 SHIPPED, BLIND = "nas_rlm/pretrained/nb201-base", "experiments/nb201_heldout_base/"
 CELLS = [f"1080ti_256:{BLIND}base_blind7:0", f"titanxp_256:{BLIND}base_blind6:0",
@@ -66,9 +75,35 @@ def readings(data_dir: str, col: str, base_dir: str, seed: int, out: Path) -> di
     return dict(np.load(path))
 
 
-def gated(z: dict) -> dict:
+def fifth(data_dir: str, col: str, base_dir: str, seed: int, out: Path) -> np.ndarray:
+    """Log disagreement (head over token) on the fifth ``select_epochs`` holds apart, of a
+    fine-tune on the other four fifths (cached)."""
+    path = out / f"{col}_s{seed}_fifth.npz"
+    if not path.exists():
+        torch.set_num_threads(1)
+        archs, Y = load_targets("nb201", [col], data_dir)
+        tr = train_indices("nb201", N, 0)
+        perm = np.random.default_rng([seed, 13]).permutation(len(tr))
+        n_val = round(SELECT_VAL_FRACTION * len(tr))
+        held, fit = tr[np.sort(perm[:n_val])], tr[np.sort(perm[n_val:])]
+        a_fit, a_held = [archs[i] for i in fit], [archs[i] for i in held]
+        budget = FinetunedRLM("nb201", [col], base_dir=base_dir, seed=seed).budget(
+            col, len(a_fit), 12.0)
+        rlm = finetune_rlm(load_base(base_dir, "nb201", [col]), a_fit, Y[fit], [col], budget,
+                           seed=seed, progress=False, threads=1, count_heads={col: 1.0})
+        head = rlm.mix_heads.pop(col)
+        h = head.blend(decoded_medians(rlm, head.sources, a_held), np.ones(len(a_held)))
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(path, d=np.log(h) - np.log(rlm.predict_median(a_held)[:, 0]))
+    return np.load(path)["d"]
+
+
+def gated(z: dict, disagreement: np.ndarray | None = None) -> dict:
+    """τ / ρ of the head, the token and the gates; the gate's centre and width from
+    ``disagreement`` (default: the pool's own, head over token on the archs fitted)."""
     h, t, y = z["h_val"], z["t_val"], z["y_val"]
-    fit = np.log(z["h_tr"]) - np.log(z["t_tr"])
+    fit = (np.log(z["h_tr"]) - np.log(z["t_tr"]) if disagreement is None
+           else disagreement)
     centre, spread = np.median(fit), median_abs_deviation(fit, scale="normal")
     off = np.abs(np.log(h) - np.log(t) - centre)
     res = {"head": score(h, y), "token": score(t, y)}
@@ -80,14 +115,17 @@ def gated(z: dict) -> dict:
     return res
 
 
-def main(data_dir: str, out: str, cells: list[str]) -> None:
+def main(data_dir: str, out: str, cells: list[str], held_apart: bool = False) -> None:
     res = {}
     for cell in cells:
         col, base_dir, seed = cell.split(":")
-        res[f"{col}_s{seed}"] = gated(readings(data_dir, col, base_dir, int(seed), Path(out)))
+        z = readings(data_dir, col, base_dir, int(seed), Path(out))
+        res[f"{col}_s{seed}"] = gated(z, fifth(data_dir, col, base_dir, int(seed), Path(out))
+                                      if held_apart else None)
         print(cell, json.dumps(res[f"{col}_s{seed}"]), file=sys.stderr, flush=True)
     print(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3:] or CELLS)
+    rest = [a for a in sys.argv[3:] if a != "--fifth"]
+    main(sys.argv[1], sys.argv[2], rest or CELLS, "--fifth" in sys.argv[3:])
