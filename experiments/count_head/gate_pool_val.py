@@ -51,27 +51,39 @@ CELLS = [f"1080ti_256:{BLIND}base_blind7:0", f"titanxp_256:{BLIND}base_blind6:0"
 WIDTHS = (3.0, 5.0, 8.0, 12.0, 16.0, 24.0)
 
 
+def fine_tuned(data_dir: str, col: str, base_dir: str, seed: int, fit: np.ndarray):
+    """The base fine-tuned on the table rows ``fit`` with a count head at weight 1, as
+    ``evaluate``'s final fine-tune with the head chosen (12 passes), with that head taken off
+    (so ``predict_median`` is the token's); also the head, the table's archs and labels, and
+    the fine-tune's seconds."""
+    torch.set_num_threads(1)
+    archs, Y = load_targets("nb201", [col], data_dir)
+    a_fit = [archs[i] for i in fit]
+    budget = FinetunedRLM("nb201", [col], base_dir=base_dir, seed=seed).budget(
+        col, len(a_fit), 12.0)
+    t0 = time.time()
+    rlm = finetune_rlm(load_base(base_dir, "nb201", [col]), a_fit, Y[fit], [col], budget,
+                       seed=seed, progress=False, threads=1, count_heads={col: 1.0})
+    return rlm, rlm.mix_heads.pop(col), archs, Y, time.time() - t0
+
+
+def head_and_token(rlm, head, archs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decoded counts of ``archs``, the head's latency over them, the token's."""
+    X = decoded_medians(rlm, head.sources, archs)
+    return X, head.blend(X, np.ones(len(archs))), rlm.predict_median(archs)[:, 0]
+
+
 def readings(data_dir: str, col: str, base_dir: str, seed: int, out: Path) -> dict:
     """The head's and the token's values on the pool and its validation archs (cached)."""
     path = out / f"{col}_s{seed}.npz"
     if not path.exists():
-        torch.set_num_threads(1)
-        archs, Y = load_targets("nb201", [col], data_dir)
         tr, val = train_indices("nb201", N, 0), pool_validation_indices("nb201", N, 0)
-        a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
-        budget = FinetunedRLM("nb201", [col], base_dir=base_dir, seed=seed).budget(
-            col, len(a_tr), 12.0)
-        t0 = time.time()
-        rlm = finetune_rlm(load_base(base_dir, "nb201", [col]), a_tr, Y[tr], [col], budget,
-                           seed=seed, progress=False, threads=1, count_heads={col: 1.0})
-        secs = time.time() - t0
-        head = rlm.mix_heads.pop(col)
-        X_tr, X_val = (decoded_medians(rlm, head.sources, a) for a in (a_tr, a_val))
+        rlm, head, archs, Y, secs = fine_tuned(data_dir, col, base_dir, seed, tr)
+        X_tr, h_tr, t_tr = head_and_token(rlm, head, [archs[i] for i in tr])
+        X_val, h_val, t_val = head_and_token(rlm, head, [archs[i] for i in val])
         out.mkdir(parents=True, exist_ok=True)
-        np.savez(path, X_tr=X_tr, X_val=X_val, t_tr=rlm.predict_median(a_tr)[:, 0],
-                 t_val=rlm.predict_median(a_val)[:, 0], y_tr=Y[tr, 0], y_val=Y[val, 0],
-                 h_tr=head.blend(X_tr, np.ones(len(a_tr))),
-                 h_val=head.blend(X_val, np.ones(len(a_val))), secs=secs)
+        np.savez(path, X_tr=X_tr, X_val=X_val, t_tr=t_tr, t_val=t_val, y_tr=Y[tr, 0],
+                 y_val=Y[val, 0], h_tr=h_tr, h_val=h_val, secs=secs)
     return dict(np.load(path))
 
 
@@ -80,21 +92,14 @@ def fifth(data_dir: str, col: str, base_dir: str, seed: int, out: Path) -> np.nd
     fine-tune on the other four fifths (cached)."""
     path = out / f"{col}_s{seed}_fifth.npz"
     if not path.exists():
-        torch.set_num_threads(1)
-        archs, Y = load_targets("nb201", [col], data_dir)
         tr = train_indices("nb201", N, 0)
         perm = np.random.default_rng([seed, 13]).permutation(len(tr))
         n_val = round(SELECT_VAL_FRACTION * len(tr))
         held, fit = tr[np.sort(perm[:n_val])], tr[np.sort(perm[n_val:])]
-        a_fit, a_held = [archs[i] for i in fit], [archs[i] for i in held]
-        budget = FinetunedRLM("nb201", [col], base_dir=base_dir, seed=seed).budget(
-            col, len(a_fit), 12.0)
-        rlm = finetune_rlm(load_base(base_dir, "nb201", [col]), a_fit, Y[fit], [col], budget,
-                           seed=seed, progress=False, threads=1, count_heads={col: 1.0})
-        head = rlm.mix_heads.pop(col)
-        h = head.blend(decoded_medians(rlm, head.sources, a_held), np.ones(len(a_held)))
+        rlm, head, archs, _, _ = fine_tuned(data_dir, col, base_dir, seed, fit)
+        _, h, t = head_and_token(rlm, head, [archs[i] for i in held])
         out.mkdir(parents=True, exist_ok=True)
-        np.savez(path, d=np.log(h) - np.log(rlm.predict_median(a_held)[:, 0]))
+        np.savez(path, d=np.log(h) - np.log(t))
     return np.load(path)["d"]
 
 

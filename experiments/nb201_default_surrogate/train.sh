@@ -10,7 +10,8 @@
 # the model card is written from those measurements. The fine-tune took about 920 s on one
 # torch thread beside one other job (2026-12-06); the base took 2,817 s on two threads (its
 # card). One thread reproduces the shipped weights on the CPU they were made on;
-# from_scratch.sh makes base and fine-tune (without heads) on two threads, 55 min in all.
+# from_scratch.sh makes base and fine-tune on two threads (55 min in all, measured before the
+# fine-tune carried count heads).
 # Chosen over the model trained from scratch on pool validation (docs/rlm_v2.md).
 #
 #   [SEED=0] bash experiments/nb201_default_surrogate/train.sh [DATA_DIR]
