@@ -11,7 +11,8 @@ Per COLUMN:BASE:SEED (``gate_pool_val.CELLS`` by default), the fine-tune of
 ``gate_pool_val.fine_tuned`` (N = 781, pool seed 0, a count head at weight 1, 12 passes) with
 the rehearsal's labels computed from the graph; the library is unchanged: this script swaps
 ``finetune_rlm``'s first ``decoded_medians`` call (the rehearsal's labels) for the true
-counts. Cached as ``gate_pool_val.readings`` caches (OUT/<COLUMN>_s<SEED>.npz). Printed as one
+counts. Cached as ``gate_pool_val.readings`` caches (OUT/<COLUMN>_s<SEED>.npz, the same names:
+give it an OUT of its own, not gate_pool_val's, or it reads those). Printed as one
 JSON object: τ / ρ of the head and of the token on the 500 pool-validation archs, and per
 count the share of those archs whose decoded value is exact (relative error ≤ 1e-3), beside
 the committed recipe's head and token (``gate_pool_val.json``, the same cells).
