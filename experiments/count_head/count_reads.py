@@ -63,6 +63,22 @@ def head(srcs: list[str], X: np.ndarray, y: np.ndarray, ntr: int) -> list[float]
     return score(fitted.blend(X[ntr:], np.ones(len(X) - ntr)), y[ntr:])
 
 
+def true_counts(names: list[str], parsed: list) -> np.ndarray:
+    """The computed labels ``names`` (``<view>_<label>``: a device view's counts, as a base
+    names them) of the parsed NB201 archs ``parsed``, in the base's units: what a perfect
+    reader would decode. Each view's labels are computed once."""
+    cache: dict[str, np.ndarray] = {}
+    labels = pretrain_objectives(False, paths=True)
+    cols = []
+    for name in names:
+        view, label = name.split("_", 1)
+        if view not in cache:
+            cache[view] = computed_labels(view_space(get_space("nb201"), view), parsed,
+                                          paths=True)
+        cols.append(cache[view][:, labels.index(label)])
+    return np.column_stack(cols) if cols else np.empty((len(parsed), 0))
+
+
 def readings(data_dir: str, cols: list[str]):
     """Per column: its count sources, the blind base's decoded counts ``X`` and the true
     counts ``T`` of the pool then its validation archs, the labels ``y``, the pool's size,

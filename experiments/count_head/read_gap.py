@@ -18,19 +18,17 @@ import sys
 
 import numpy as np
 import torch
+from count_reads import true_counts
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import heldout_indices
 from nas_rlm.search_spaces import get_space
 from nas_rlm.surrogates.recipes import (
-    computed_labels,
     count_head_sources,
     decoded_medians,
     load_base,
-    pretrain_objectives,
     source_rows,
 )
-from nas_rlm.surrogates.rlm import view_space
 
 ROWS, ARCHS = 8000, 800  # the base's pretraining rows (its card), archs drawn from each set
 
@@ -41,7 +39,6 @@ def main(data_dir: str, base_dir: str) -> None:
     archs, _ = load_targets("nb201", ["1080ti_256"], data_dir)
     base = load_base(base_dir, "nb201", unseen=["1080ti_256"])
     srcs = count_head_sources(base, "executed")
-    names = pretrain_objectives(False, paths=True)
     rng = np.random.default_rng(0)
     sets = {"pretrained_on": rng.choice(source_rows("nb201", len(archs), ROWS, 0), ARCHS,
                                         replace=False),
@@ -49,8 +46,7 @@ def main(data_dir: str, base_dir: str) -> None:
     out = {"base": base_dir}
     for tag, rows in sets.items():
         texts = [archs[i] for i in rows]
-        true = computed_labels(view_space(space, "executed"), [space.parse(a) for a in texts],
-                               paths=True)[:, [names.index(s.split("_", 1)[1]) for s in srcs]]
+        true = true_counts(srcs, [space.parse(a) for a in texts])
         ok = np.abs(decoded_medians(base, srcs, texts) - true) <= 1e-3 * np.maximum(
             1.0, np.abs(true))
         out[tag] = {"exact_share": {s: round(float(ok[:, k].mean()), 4)

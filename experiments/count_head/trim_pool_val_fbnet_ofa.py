@@ -15,15 +15,14 @@ import sys
 
 import numpy as np
 import torch
-from pool_val import N, score
-from trim_pool_val import TRIMS
+from pool_val import N
+from trim_pool_val import TRIMS, scored
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.surrogates.recipes import (
     count_head_sources,
     decoded_medians,
-    fit_count_head,
     load_base,
 )
 
@@ -44,10 +43,7 @@ def main(data_dir: str) -> None:
         X = decoded_medians(base, srcs, [archs[i] for i in idx])
         for k, c in enumerate(cols):
             y = Y[idx, k]
-            res = {}
-            for t in TRIMS:
-                head = fit_count_head(srcs, X[:ntr], y[:ntr], trim=t)
-                res[f"{t:g}"] = score(head.blend(X[ntr:], np.ones(len(y) - ntr)), y[ntr:])
+            res = {f"{t:g}": scored(srcs, X, X, y, ntr, t) for t in TRIMS}
             out[f"{space}/{c}"] = {"sources": srcs, "trim": res}
             print(space, c, json.dumps(res), file=sys.stderr, flush=True)
     mean = {f"{t:g}": np.mean([o["trim"][f"{t:g}"] for o in out.values()], 0).round(5).tolist()

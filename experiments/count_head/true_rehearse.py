@@ -28,30 +28,16 @@ from pathlib import Path
 
 import gate_pool_val as gate
 import numpy as np
+from count_reads import true_counts
 from pool_val import N, score
 
 import nas_rlm.surrogates.recipes as recipes
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices
 from nas_rlm.search_spaces import get_space
-from nas_rlm.surrogates.rlm import view_space
 
 SPACE = get_space("nb201")
-NAMES = recipes.pretrain_objectives(False, paths=True)
 _decoded_medians = recipes.decoded_medians
-
-
-def true_counts(names: list[str], archs: list[str]) -> np.ndarray:
-    """The computed labels ``names`` (``<view>_<label>``) of ``archs``, in the base's units."""
-    parsed = [SPACE.parse(a) for a in archs]
-    views: dict[str, np.ndarray] = {}
-    cols = []
-    for name in names:
-        view, label = name.split("_", 1)
-        if view not in views:
-            views[view] = recipes.computed_labels(view_space(SPACE, view), parsed, paths=True)
-        cols.append(views[view][:, NAMES.index(label)])
-    return np.column_stack(cols) if cols else np.empty((len(archs), 0))
 
 
 class _TrueRehearsal:
@@ -64,7 +50,7 @@ class _TrueRehearsal:
     def __call__(self, rlm, names, archs):
         if self.first:
             self.first = False
-            return true_counts(list(names), list(archs))
+            return true_counts(list(names), [SPACE.parse(a) for a in archs])
         return _decoded_medians(rlm, names, archs)
 
 
@@ -82,7 +68,7 @@ def main(data_dir: str, out: str, cells: list[str]) -> None:
         archs, _ = load_targets("nb201", [col], data_dir)
         srcs = recipes.count_head_sources(recipes.load_base(base_dir, "nb201", [col]),
                                           "executed")
-        T = true_counts(srcs, [archs[i] for i in val])
+        T = true_counts(srcs, [SPACE.parse(archs[i]) for i in val])
         ok = np.abs(z["X_val"] - T) <= 1e-3 * np.maximum(1.0, np.abs(T))
         key = f"{col}_s{seed}"
         res[key] = {"true_rehearsal": {"head": score(z["h_val"], z["y_val"]),
