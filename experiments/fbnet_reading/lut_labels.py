@@ -1,0 +1,144 @@
+"""Does an FBNet base read its text better when it pretrains on random additive "devices"?
+A probe on pool validation only (never the held-out set).
+
+Why: the latency of FBNet's pixel3, raspi4, eyeriss and fpga columns is an exact sum over the
+network's layers of a cost per (layer shape, op), so a linear fit on how many layers of each
+(shape, op) the text holds ranks them at τ 1.000 (``additive.py``). The RLM's token ranks them
+at 0.89-0.92 held out and the one-hot MLP at 0.98: the base does not hold which layer kind is
+where. Its computed labels (FLOPs, params, op counts) do not ask it to, since several kinds
+share each count. A random additive label does: each distinct node line of the text
+(node ids left out) gets a random cost, the same for every arch, and the label is their sum.
+It is a function of the graph, like FLOPs, so it reads no table label.
+
+Per run: a base pretrained from nothing on N sampled archs (``pretraining_archs``) for STEPS
+optimizer steps with the FBNet base's training settings, on the computed labels and K random
+additive labels (K = 0: the control). Saved in OUT/model; rerun to resume.
+
+    python experiments/fbnet_reading/lut_labels.py pretrain OUT K N STEPS
+    python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...]   # one JSON line each
+
+``score`` fine-tunes BASE on the (N = 781, pool seed 0) pool of each column with 12 passes,
+as ``evaluate`` fine-tunes a device, no count head, and prints the exact median's τ / ρ on
+the pool's 500 validation archs, beside a ridge on the frozen encoder's mean-pooled states
+(the representation alone). The lines of session 52 (K = 0 and 8, N = 5,000, 800 steps; the
+shipped base scored beside them) are in ``lut_labels_pool_val.jsonl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+from sklearn.linear_model import RidgeCV
+
+from nas_rlm.data import load_targets
+from nas_rlm.data.splits import pool_validation_indices, train_indices
+from nas_rlm.search_spaces import get_space
+from nas_rlm.surrogates.recipes import (
+    DEFAULT_RECIPE,
+    PRETRAIN_OBJECTIVES,
+    FinetunedRLM,
+    _base_settings,
+    computed_labels,
+    finetune_rlm,
+    load_base,
+    pretraining_archs,
+)
+from nas_rlm.surrogates.rlm import RLM
+
+SPACE, N_POOL, SEED = "fbnet", 781, 0
+#: the shipped FBNet base's training settings (nas_rlm/pretrained/fbnet-base/rlm.json)
+TRAIN = replace(DEFAULT_RECIPE.train, eval_every=250, labels_per_arch=8, length_buckets=16,
+                val_fraction=0.06)
+NODE = re.compile(r"^%\d+ = (.+)$")
+
+
+def lut_labels(texts: list[str], k: int) -> np.ndarray:
+    """``k`` random additive labels per text: the sum over its node lines (node ids left out)
+    of a cost in [0.1, 1.1) drawn per (label, line) from a hash, so every arch agrees on it."""
+    def cost(j: int, line: str) -> float:
+        h = hashlib.sha256(f"{j}|{line}".encode()).digest()
+        return 0.1 + int.from_bytes(h[:8], "little") / 2**64
+
+    out = np.zeros((len(texts), k))
+    for i, text in enumerate(texts):
+        lines = [re.sub(r"%\d+", "%", m.group(1)) for m in map(NODE.match, text.splitlines())
+                 if m]
+        out[i] = [sum(cost(j, s) for s in lines) for j in range(k)]
+    return out
+
+
+def pretrain(out: Path, k: int, n: int, steps: int) -> None:
+    space = get_space(SPACE)
+    objs = [*PRETRAIN_OBJECTIVES, *(f"lut_{j}" for j in range(k))]
+    recipe = replace(DEFAULT_RECIPE, pretrain_archs=n, pretrain_steps=steps, train=TRAIN)
+    archs = pretraining_archs(space, n, SEED)
+    rlm = RLM(objs, space, recipe.model, objective_vocab=objs)
+    texts = rlm.texts_for(archs)
+    Y = np.hstack([computed_labels(space, archs, progress=True), lut_labels(texts, k)])
+    t0 = time.time()
+    rlm.build(texts, seed=SEED)
+    rlm.fit(archs, Y, **asdict(replace(recipe.train, steps=steps, seed=SEED, threads=1,
+                                       progress=True, checkpoint_dir=str(out / "ckpt"))))
+    rlm.training_info["base"] = _base_settings(space, [], recipe, SEED, None, 0)
+    rlm.save_pretrained(out / "model")
+    print(json.dumps({"out": str(out), "k": k, "n": n, "steps": steps,
+                      "seconds": round(time.time() - t0, 1),
+                      "best_val_tau": rlm.training_info.get("best_val_tau")}), flush=True)
+
+
+@torch.no_grad()
+def pooled(rlm: RLM, texts: list[str], batch: int = 64) -> np.ndarray:
+    out = []
+    for s in range(0, len(texts), batch):
+        h, mask = rlm.encoder_output(texts[s:s + batch])
+        m = mask[..., None].float()
+        out.append(((h * m).sum(1) / m.sum(1)).numpy())
+    return np.concatenate(out)
+
+
+def score(base_dir: str, columns: list[str]) -> None:
+    archs, Y = load_targets(SPACE, columns)
+    tr, val = train_indices(SPACE, N_POOL, SEED), pool_validation_indices(SPACE, N_POOL, SEED)
+    a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
+    base = load_base(base_dir, SPACE)
+    F = pooled(base, base.texts_for([*a_tr, *a_val]))
+    mu, sd = F[:len(tr)].mean(0), F[:len(tr)].std(0) + 1e-8
+    for j, col in enumerate(columns):
+        ridge = RidgeCV(alphas=np.logspace(-4, 4, 17)).fit((F[:len(tr)] - mu) / sd,
+                                                           np.log(Y[tr, j]))
+        probe = ridge.predict((F[len(tr):] - mu) / sd)
+        budget = FinetunedRLM(SPACE, [col], base_dir=base_dir, seed=SEED).budget(
+            col, len(tr), 12.0)
+        t0 = time.time()
+        rlm = finetune_rlm(load_base(base_dir, SPACE, [col]), a_tr, Y[tr, j:j + 1], [col],
+                           budget, seed=SEED, progress=False, threads=1)
+        pred = rlm.predict_median(a_val)[:, 0]
+        print(json.dumps({
+            "base": base_dir, "column": col, "n": N_POOL, "pool_seed": SEED,
+            "token": [round(float(kendalltau(pred, Y[val, j]).statistic), 4),
+                      round(float(spearmanr(pred, Y[val, j]).statistic), 4)],
+            "encoder_probe_tau": round(float(kendalltau(probe, Y[val, j]).statistic), 4),
+            "finetune_seconds": round(time.time() - t0, 1)}), flush=True)
+
+
+def main(argv: list[str]) -> None:
+    torch.set_num_threads(1)
+    if len(argv) == 5 and argv[0] == "pretrain":
+        pretrain(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
+    elif len(argv) >= 3 and argv[0] == "score":
+        score(argv[1], argv[2:])
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
