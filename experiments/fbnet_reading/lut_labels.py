@@ -14,8 +14,16 @@ Per run: a base pretrained from nothing on N sampled archs (``pretraining_archs`
 optimizer steps with the FBNet base's training settings, on the computed labels and K random
 additive labels (K = 0: the control). Saved in OUT/model; rerun to resume.
 
-    python experiments/fbnet_reading/lut_labels.py pretrain OUT K N STEPS
-    python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...]   # one JSON line each
+    python experiments/fbnet_reading/lut_labels.py pretrain OUT K N STEPS [REWRITE]
+    python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...] [REWRITE]
+
+REWRITE is ``--strip-ids`` or ``--relative-ids`` (none: the canonical text).
+``bag_of_tokens.py`` finds that a bag of the canonical text's tokens ranks pixel3 at 0.849
+and one of the text with its node ids replaced by ``%`` at 0.985. With ``--strip-ids`` the
+model reads its texts so (for a cell space that loses the wiring; a probe
+of the tokens, not a text format). With ``--relative-ids`` a node line drops its own id and
+names each input by how many ids back it is (``%16 = Op(%15,...)`` becomes ``= Op(%-1,...)``),
+which keeps the graph. A base pretrained with either must be scored with it.
 
 ``score`` fine-tunes BASE on the (N = 781, pool seed 0) pool of each column with 12 passes,
 as ``evaluate`` fine-tunes a device, no count head, and prints the exact median's τ / ρ on
@@ -59,6 +67,7 @@ SPACE, N_POOL, SEED = "fbnet", 781, 0
 TRAIN = replace(DEFAULT_RECIPE.train, eval_every=250, labels_per_arch=8, length_buckets=16,
                 val_fraction=0.06)
 NODE = re.compile(r"^%\d+ = (.+)$")
+TEXT = {"text": "canonical"}  # set by --strip-ids / --relative-ids; in every line printed
 
 
 def lut_labels(texts: list[str], k: int) -> np.ndarray:
@@ -92,7 +101,8 @@ def pretrain(out: Path, k: int, n: int, steps: int) -> None:
     rlm.save_pretrained(out / "model")
     print(json.dumps({"out": str(out), "k": k, "n": n, "steps": steps,
                       "seconds": round(time.time() - t0, 1),
-                      "best_val_tau": rlm.training_info.get("best_val_tau")}), flush=True)
+                      "best_val_tau": rlm.training_info.get("best_val_tau"), **TEXT}),
+          flush=True)
 
 
 @torch.no_grad()
@@ -123,15 +133,50 @@ def score(base_dir: str, columns: list[str]) -> None:
                            budget, seed=SEED, progress=False, threads=1)
         pred = rlm.predict_median(a_val)[:, 0]
         print(json.dumps({
-            "base": base_dir, "column": col, "n": N_POOL, "pool_seed": SEED,
+            "base": base_dir, "column": col, "n": N_POOL, "pool_seed": SEED, **TEXT,
             "token": [round(float(kendalltau(pred, Y[val, j]).statistic), 4),
                       round(float(spearmanr(pred, Y[val, j]).statistic), 4)],
             "encoder_probe_tau": round(float(kendalltau(probe, Y[val, j]).statistic), 4),
             "finetune_seconds": round(time.time() - t0, 1)}), flush=True)
 
 
+def relative_ids(text: str) -> str:
+    """``text`` with each node line's own id left out and its inputs named by how many ids
+    back they are: the same layer reads the same at any depth, and the graph is kept."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^(\s*)%(\d+) = (.*)$", line)
+        if m is None:
+            out.append(line)
+            continue
+        n = int(m.group(2))
+        out.append(m.group(1) + "= " + re.sub(r"%(\d+)", lambda r, n=n: f"%-{n - int(r.group(1))}",
+                                              m.group(3)))
+    return "\n".join(out)
+
+
+REWRITES = {"--strip-ids": ("ids stripped", lambda t: re.sub(r"%\d+", "%", t)),
+            "--relative-ids": ("relative ids", relative_ids)}
+
+
+def rewrite_texts(flag: str) -> None:
+    """Make every RLM read its texts rewritten by ``REWRITES[flag]`` (this process only)."""
+    name, rewrite = REWRITES[flag]
+    texts_for = RLM.texts_for
+
+    def rewritten(self, archs, view="optimised"):
+        return [rewrite(t) for t in texts_for(self, archs, view)]
+
+    RLM.texts_for = rewritten
+    TEXT["text"] = name
+
+
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
+    for flag in REWRITES:
+        if flag in argv:
+            argv = [a for a in argv if a != flag]
+            rewrite_texts(flag)
     if len(argv) == 5 and argv[0] == "pretrain":
         pretrain(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
     elif len(argv) >= 3 and argv[0] == "score":
