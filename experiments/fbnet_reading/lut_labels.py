@@ -1,5 +1,5 @@
-"""Does an FBNet base read its text better when it pretrains on random additive "devices"?
-A probe on pool validation only (never the held-out set).
+"""Does an FBNet base read its text better with random additive "device" labels, or with its
+node ids rewritten? A probe on pool validation only (never the held-out set).
 
 Why: the latency of FBNet's pixel3, raspi4, eyeriss and fpga columns is an exact sum over the
 network's layers of a cost per (layer shape, op), so a linear fit on how many layers of each
@@ -28,8 +28,9 @@ which keeps the graph. A base pretrained with either must be scored with it.
 ``score`` fine-tunes BASE on the (N = 781, pool seed 0) pool of each column with 12 passes,
 as ``evaluate`` fine-tunes a device, no count head, and prints the exact median's τ / ρ on
 the pool's 500 validation archs, beside a ridge on the frozen encoder's mean-pooled states
-(the representation alone). The lines of session 52 (K = 0 and 8, N = 5,000, 800 steps; the
-shipped base scored beside them) are in ``lut_labels_pool_val.jsonl``.
+(the representation alone). The lines of session 52 (K = 0 and 8 on the canonical text, K = 0
+with each rewrite; N = 5,000, 800 steps; the shipped base scored beside them) are in
+``lut_labels_pool_val.jsonl``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ from nas_rlm.surrogates.recipes import (
 from nas_rlm.surrogates.rlm import RLM
 
 SPACE, N_POOL, SEED = "fbnet", 781, 0
-#: the shipped FBNet base's training settings (nas_rlm/pretrained/fbnet-base/rlm.json)
+#: the shipped FBNet base's training settings (nas_rlm/pretrained/fbnet-base/rlm.json), with
+#: the same 300 validation archs out of 5,000 instead of 20,000
 TRAIN = replace(DEFAULT_RECIPE.train, eval_every=250, labels_per_arch=8, length_buckets=16,
                 val_fraction=0.06)
 NODE = re.compile(r"^%\d+ = (.+)$")
@@ -86,6 +88,9 @@ def lut_labels(texts: list[str], k: int) -> np.ndarray:
 
 
 def pretrain(out: Path, k: int, n: int, steps: int) -> None:
+    if k and TEXT["text"] != "canonical":
+        raise SystemExit("random additive labels read the canonical text's node lines; "
+                         "use K = 0 with a rewrite")
     space = get_space(SPACE)
     objs = [*PRETRAIN_OBJECTIVES, *(f"lut_{j}" for j in range(k))]
     recipe = replace(DEFAULT_RECIPE, pretrain_archs=n, pretrain_steps=steps, train=TRAIN)
