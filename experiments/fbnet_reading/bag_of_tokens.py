@@ -27,7 +27,7 @@ import re
 import string
 
 import numpy as np
-from lut_labels import relative_ids
+from lut_labels import REWRITES
 from scipy.stats import kendalltau, spearmanr
 from sklearn.linear_model import RidgeCV
 from tokenizers import Regex, pre_tokenizers, trainers
@@ -41,6 +41,7 @@ from nas_rlm.surrogates.text_tokenizer import SPECIALS, train_text_tokenizer
 
 COLUMNS = ["pixel3", "gold_6226"]
 IDS = re.compile(r"%\d+")
+REWRITE = dict(REWRITES.values())  # "ids stripped" / "relative ids": text -> text
 
 
 def bpe(corpus: list[str], vocab: int, isolate_ids: bool):
@@ -66,10 +67,7 @@ def main() -> None:
                        "variants": []}
     for name, vocab in (("as is", 1024), ("as is", 4096), ("ids isolated", 1024),
                         ("ids isolated", 4096), ("ids stripped", 1024), ("relative ids", 1024)):
-        def prep(t: str, name: str = name) -> str:
-            return (IDS.sub("%", t) if name == "ids stripped" else
-                    relative_ids(t) if name == "relative ids" else t)
-
+        prep = REWRITE.get(name, str)  # the texts as lut_labels.py's bases read them
         tok = bpe([prep(t) for t in corpus], vocab, name == "ids isolated")
         encs = tok.encode_batch([prep(t) for t in texts])
         X = np.zeros((len(texts), tok.get_vocab_size()))
