@@ -23,7 +23,7 @@ from onnx import TensorProto, helper
 from nas_rlm.errors import ModelFormatError
 from nas_rlm.search_spaces import onnx_text
 from nas_rlm.search_spaces.nb201 import NB201, live_edges
-from nas_rlm.search_spaces.onnx_text import simple_tokens, text_stats, to_text
+from nas_rlm.search_spaces.onnx_text import relative_node_ids, simple_tokens, text_stats, to_text
 
 SPACE = NB201()
 OP_NAMES = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -444,6 +444,51 @@ def test_cycle_is_reported():
 def test_small_hand_written_model():
     m = _model([helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Add", ["h", "x"], ["y"])])
     assert to_text(m) == "in %0 float[1,4]\n%1 = Relu(%0)\n%2 = Add(%0,%1)\nout %2 float[1,4]\n"
+
+
+# -- relative node ids -------------------------------------------------------------------------
+def _absolute_again(text: str) -> str:
+    """An independent inverse of ``relative_node_ids``: ids are dense in line order, counted
+    from a function's formal inputs or the graph inputs."""
+    out, nxt = [], 0
+    for line in text.split("\n"):
+        head = re.match(r"^func \w+\((.*)\)$", line)
+        if head:
+            nxt = len(head.group(1).split(","))
+        elif m := re.match(r"^in %(\d+) ", line):
+            nxt = int(m.group(1)) + 1
+        elif m := re.match(r"^(\s*)((?:%\+\d+,?)*) ?= (.*)$", line):
+            k = max(1, m.group(2).count("%+"))
+            ids = ",".join(f"%{nxt + j}" for j in range(k))
+            rhs = re.sub(r"%-(\d+)", lambda r, n=nxt: f"%{n - int(r.group(1))}", m.group(3))
+            line, nxt = f"{m.group(1)}{ids} = {rhs}", nxt + k
+        out.append(line)
+    return "\n".join(out)
+
+
+def test_relative_node_ids_on_a_hand_written_model():
+    m = _model([helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Add", ["h", "x"], ["y"])])
+    assert relative_node_ids(to_text(m)) == (
+        "in %0 float[1,4]\n= Relu(%-1)\n= Add(%-2,%-1)\nout %2 float[1,4]\n")
+    split = "in %0 float[4]\n%1,%2 = Split(%0)\n%3 = Add(%1,%2)\nout %3 float[2]"
+    assert relative_node_ids(split) == (
+        "in %0 float[4]\n%+0,%+1 = Split(%-1)\n= Add(%-2,%-1)\nout %3 float[2]")
+    assert _absolute_again(relative_node_ids(split)) == split
+
+
+@pytest.mark.parametrize("space", ["nb201", "fbnet", "ofa_mbv3"])
+def test_relative_node_ids_keep_the_graph_and_drop_depth(space):
+    from nas_rlm.search_spaces import get_space
+    s = get_space(space)
+    for arch in s.sample(3, np.random.default_rng(1)):
+        text = s.to_text(arch)
+        rel = relative_node_ids(text)
+        assert _absolute_again(rel) == text  # the graph is all there
+        assert relative_node_ids(rel) == rel  # a rewritten text passes unchanged
+        assert not re.search(r"^\s*%\d+ = ", rel, re.M)  # no line states its own id
+    # the same layer reads the same at any depth: a chain's lines become one line repeated
+    chain = relative_node_ids(to_text(_relu_chain(["c", "b", "a"])))
+    assert chain.split("\n").count("= Relu(%-1)") == 3, chain
 
 
 # -- token counts ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from nas_rlm.errors import ModelFormatError, NasRlmError, NumberError, UnknownNameError
 from nas_rlm.search_spaces.nb201 import NB201
+from nas_rlm.search_spaces.onnx_text import relative_node_ids
 from nas_rlm.surrogates.normalization import HIGH, LOW, REACH, MonotoneMap
 from nas_rlm.surrogates.recipes import DEFAULT_RECIPE, RLMRecipe
 from nas_rlm.surrogates.rlm import RLM, write_manifest
@@ -346,6 +347,23 @@ def test_a_first_format_checkpoint_names_both_versions(tiny_config, texts, tmp_p
     write_manifest(path)  # a deliberate edit: the cross-checks behind the manifest still hold
     with pytest.raises(ModelFormatError, match=r"format version 1; .* reads format 2"):
         RLM.from_pretrained(path)
+
+
+def test_relative_node_ids_are_how_a_model_reads_and_are_saved(tiny_config, texts,
+                                                                tmp_path) -> None:
+    rlm = RLM(["pixel3"], "nb201", tiny_config(node_ids="relative"))
+    rlm.build(texts)
+    assert any("%-" in t for t in rlm.text_tokenizer.get_vocab())  # the BPE learnt the rewrite
+    rel = [relative_node_ids(t) for t in texts]
+    assert rlm.encode_texts(texts) == rlm.encode_texts(rel)  # canonical texts are rewritten
+    plain = RLM(["pixel3"], "nb201", tiny_config())
+    plain.build(texts)
+    assert plain.encode_texts(texts) != plain.encode_texts(rel)  # the default reads them as is
+    loaded = RLM.from_pretrained(rlm.save_pretrained(tmp_path / "m"))
+    assert loaded.config.node_ids == "relative"
+    assert loaded.encode_texts(texts) == rlm.encode_texts(texts)
+    with pytest.raises(ModelFormatError, match="node_ids"):
+        tiny_config(node_ids="sideways")
 
 
 @pytest.mark.parametrize("edit", [

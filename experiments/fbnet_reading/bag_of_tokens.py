@@ -14,7 +14,7 @@ then a ridge on the token counts of the pool texts is scored on the validation t
 ``ids isolated`` node ids split off as tokens of their own before the BPE (1,024 and 4,096);
 ``ids stripped`` every node id replaced by ``%`` (loses the wiring: a diagnostic only);
 ``relative ids`` each node line without its own id, its inputs named by how many ids back
-they are (``lut_labels.relative_ids``; keeps the graph).
+they are (``onnx_text.relative_node_ids``; keeps the graph).
 Prints one JSON object.
 
     python experiments/fbnet_reading/bag_of_tokens.py > experiments/fbnet_reading/bag_of_tokens.json

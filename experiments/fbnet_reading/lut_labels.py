@@ -23,7 +23,10 @@ and one of the text with its node ids replaced by ``%`` at 0.985. With ``--strip
 model reads its texts so (for a cell space that loses the wiring; a probe
 of the tokens, not a text format). With ``--relative-ids`` a node line drops its own id and
 names each input by how many ids back it is (``%16 = Op(%15,...)`` becomes ``= Op(%-1,...)``),
-which keeps the graph. A base pretrained with either must be scored with it.
+which keeps the graph. A base pretrained with either must be scored with it. The relative
+rewrite is now the library's (``onnx_text.relative_node_ids``; ``RLMConfig.node_ids``), which
+also keeps the text's last newline: the session-52 lines below were made by this script's own
+copy, which dropped it.
 
 ``score`` fine-tunes BASE on the (N = 781, pool seed 0) pool of each column with 12 passes,
 as ``evaluate`` fine-tunes a device, no count head, and prints the exact median's τ / ρ on
@@ -51,6 +54,7 @@ from sklearn.linear_model import RidgeCV
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import pool_validation_indices, train_indices
 from nas_rlm.search_spaces import get_space
+from nas_rlm.search_spaces.onnx_text import relative_node_ids
 from nas_rlm.surrogates.recipes import (
     DEFAULT_RECIPE,
     PRETRAIN_OBJECTIVES,
@@ -145,23 +149,8 @@ def score(base_dir: str, columns: list[str]) -> None:
             "finetune_seconds": round(time.time() - t0, 1)}), flush=True)
 
 
-def relative_ids(text: str) -> str:
-    """``text`` with each node line's own id left out and its inputs named by how many ids
-    back they are: the same layer reads the same at any depth, and the graph is kept."""
-    out = []
-    for line in text.splitlines():
-        m = re.match(r"^(\s*)%(\d+) = (.*)$", line)
-        if m is None:
-            out.append(line)
-            continue
-        n = int(m.group(2))
-        out.append(m.group(1) + "= " + re.sub(r"%(\d+)", lambda r, n=n: f"%-{n - int(r.group(1))}",
-                                              m.group(3)))
-    return "\n".join(out)
-
-
 REWRITES = {"--strip-ids": ("ids stripped", lambda t: re.sub(r"%\d+", "%", t)),
-            "--relative-ids": ("relative ids", relative_ids)}
+            "--relative-ids": ("relative ids", relative_node_ids)}
 
 
 def rewrite_texts(flag: str) -> None:

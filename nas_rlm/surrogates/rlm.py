@@ -47,7 +47,7 @@ from ..data.tables import ACCURACY_NAMES
 from ..errors import ModelFormatError, NasRlmError, UnknownNameError
 from ..io import atomic_write_bytes, sha256_file, write_json
 from ..search_spaces import SearchSpace, as_space, get_space
-from ..search_spaces.onnx_text import TEXT_FORMAT
+from ..search_spaces.onnx_text import TEXT_FORMAT, relative_node_ids
 from .base import Surrogate
 from .constrained import MedianWalk, NumberGrammar
 from .grouped_attention import NAME as GROUPED
@@ -58,6 +58,8 @@ from .text_tokenizer import load_text_tokenizer, save_text_tokenizer, train_text
 
 #: 2: objective tokens, exponent-first numbers, per-objective normalisation.
 FORMAT_VERSION = 2
+#: How a model reads node ids (``RLMConfig.node_ids``).
+NODE_IDS = ("absolute", "relative")
 
 
 @dataclass
@@ -80,6 +82,8 @@ class RLMConfig:
     chained: bool = False           # all objectives in one sequence, each conditioned on
                                     # the earlier ones (False: one sequence per objective)
     normalization: str = "quantile"  # per-objective map onto [1, 9]: quantile|minmax|none
+    node_ids: str = "absolute"      # "relative": node lines read without their own ids, inputs
+                                    # by distance (onnx_text.relative_node_ids)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -101,6 +105,9 @@ class RLMConfig:
         if self.normalization not in KINDS:
             raise ModelFormatError(f"RLMConfig.normalization must be one of {KINDS}, got "
                                    f"{self.normalization!r}")
+        if self.node_ids not in NODE_IDS:
+            raise ModelFormatError(f"RLMConfig.node_ids must be one of {NODE_IDS}, got "
+                                   f"{self.node_ids!r}")
         if not self.chained and not self.objective_tokens:
             raise ModelFormatError("one sequence per objective (chained=False) needs "
                                    "objective_tokens=True: the decoder must know which it writes")
@@ -359,7 +366,8 @@ class RLM(Surrogate):
     def build(self, texts: Sequence[str], seed: int = 0) -> RLM:
         """Learn the BPE on ``texts`` (if none yet) and create a randomly initialised model."""
         if self.text_tokenizer is None:
-            self.text_tokenizer = train_text_tokenizer(texts, self.config.text_vocab_size)
+            self.text_tokenizer = train_text_tokenizer(self.as_read(texts),
+                                                       self.config.text_vocab_size)
         with torch.random.fork_rng():  # seeds this model without touching the caller's RNG
             torch.manual_seed(seed)
             self.model = T5ForConditionalGeneration(self._t5_config())
@@ -432,10 +440,17 @@ class RLM(Surrogate):
         return [Views(v) for v in zip(*(self.texts_for(archs, v) for v in self.view_names),
                                       strict=True)]
 
+    def as_read(self, texts: Sequence[str]) -> list[str]:
+        """``texts`` as the model reads them: with relative node ids where
+        ``RLMConfig.node_ids`` says so. Texts stay canonical everywhere else (caches, corpora)."""
+        if self.config.node_ids == "relative":
+            return [relative_node_ids(t) for t in texts]
+        return list(texts)
+
     def encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         offset = self.text_offset
         out = []
-        for enc in self.text_tokenizer.encode_batch(list(texts)):
+        for enc in self.text_tokenizer.encode_batch(self.as_read(texts)):
             if len(enc.ids) > self.config.max_text_tokens:
                 raise NasRlmError(
                     f"text has {len(enc.ids)} tokens, more than max_text_tokens="
