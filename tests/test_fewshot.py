@@ -26,6 +26,7 @@ from nas_rlm.surrogates.recipes import (
     FINETUNE_TRAIN,
     RLMRecipe,
     finetune_rlm,
+    load_base,
     load_or_pretrain_base,
     source_table,
     start_similarity,
@@ -436,7 +437,6 @@ def test_a_count_head_is_rehearsed_and_saved_with_the_fine_tune(base_dir, data_d
         count_head_sources,
         decoded_medians,
         fit_count_head,
-        load_base,
     )
 
     archs, Y = _pool("eyeriss", 20, data_dir)
@@ -511,8 +511,6 @@ def test_a_chained_base_rehearses_its_counts_in_its_one_sequence(data_dir, tmp_p
     """A chained base writes every count in its one sequence per arch, so the recipe's
     per-arch draw of rehearsals (which needs one sequence per label) is set to none; the
     counts are still rehearsed and the head still fitted."""
-    from nas_rlm.surrogates.recipes import load_base
-
     recipe = RLMRecipe.sized("tiny").with_overrides([*TINY_BASE, "model.chained=true"])
     load_or_pretrain_base(tmp_path, "nb201", [], recipe, progress=False,
                           source_columns=["pixel3", "1080ti_1"], data_dir=data_dir)
@@ -711,11 +709,14 @@ def test_pretrain_cli_exclude_columns(tmp_path, capsys, data_dir):
         [d for d in source_devices("nb201", [], data_dir) if d not in ("pixel3", "eyeriss")]
         + ["eyeriss"]), "--archs", "30", "--steps", "2", "--size", "tiny",
         "--set", "train.eval_every=1", "--set", "train.labels_per_arch=2",
+        "--set", "model.node_ids=relative",
         "--out", str(out), "--data-dir", str(data_dir), "--quiet"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["source_columns"] == ["pixel3"] and "eyeriss" in res["excluded"]
     card = (out / "model" / "MODEL_CARD.md").read_text()
     assert "pixel3" in card and "eyeriss" in card.split("never saw")[1]
+    assert "Node ids read: relative" in card
+    assert load_base(out / "model", "nb201").config.node_ids == "relative"
     assert main(["pretrain", "--exclude-columns", "pixel9", "--out", str(tmp_path / "c"),
                  "--data-dir", str(data_dir), "--quiet"]) == 2
     assert "pixel9" in capsys.readouterr().err

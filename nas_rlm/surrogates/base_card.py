@@ -57,6 +57,7 @@ with `nas-rlm finetune --base <this dir> --space {base.get('space') or 'SPACE'} 
 - Computed labels (from the ONNX graph of each arch): {', '.join(computed)}
 - Objectives reading the executed graph: {executed}
 - Objectives reading the converted graph (TFLite devices): {converted}
+- Node ids read: {rlm.config.node_ids} (`RLMConfig.node_ids`; a fine-tune reads as its base)
 - Training seconds: {rlm.training_info.get('seconds')}{snapshot}
 
 ## Learning curve
