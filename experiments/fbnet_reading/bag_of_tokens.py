@@ -15,9 +15,12 @@ then a ridge on the token counts of the pool texts is scored on the validation t
 ``ids stripped`` every node id replaced by ``%`` (loses the wiring: a diagnostic only);
 ``relative ids`` each node line without its own id, its inputs named by how many ids back
 they are (``onnx_text.relative_node_ids``; keeps the graph).
-Prints one JSON object.
+Prints one JSON object. SPACE (default fbnet) reads another space's texts and pool, e.g.
+nb201, whose pixel3 and gold_6226 columns are no sum over layers: there the question is only
+whether the rewrite loses what the canonical tokens hold.
 
     python experiments/fbnet_reading/bag_of_tokens.py > experiments/fbnet_reading/bag_of_tokens.json
+    cd experiments/fbnet_reading && python bag_of_tokens.py nb201 > bag_of_tokens_nb201.json
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import sys
 
 import numpy as np
 from lut_labels import REWRITES
@@ -56,14 +60,14 @@ def bpe(corpus: list[str], vocab: int, isolate_ids: bool):
     return tok
 
 
-def main() -> None:
-    space = get_space("fbnet")
+def main(name: str = "fbnet") -> None:
+    space = get_space(name)
     render = view_space(space, "optimised")
     corpus = [render.to_text(space.parse(a)) for a in pretraining_archs(space, 3000, 0)]
-    archs, Y = load_targets("fbnet", COLUMNS)
-    tr, val = train_indices("fbnet", 781, 0), pool_validation_indices("fbnet", 781, 0)
+    archs, Y = load_targets(name, COLUMNS)
+    tr, val = train_indices(name, 781, 0), pool_validation_indices(name, 781, 0)
     texts = [render.to_text(space.parse(archs[i])) for i in np.r_[tr, val]]
-    n, out = len(tr), {"pool": "fbnet, N = 781, pool seed 0; scored on its 500 validation archs",
+    n, out = len(tr), {"pool": f"{name}, N = 781, pool seed 0; scored on its 500 validation archs",
                        "variants": []}
     for name, vocab in (("as is", 1024), ("as is", 4096), ("ids isolated", 1024),
                         ("ids isolated", 4096), ("ids stripped", 1024), ("relative ids", 1024)):
@@ -85,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])

@@ -15,7 +15,7 @@ optimizer steps with the FBNet base's training settings, on the computed labels 
 additive labels (K = 0: the control). Saved in OUT/model; rerun to resume.
 
     python experiments/fbnet_reading/lut_labels.py pretrain OUT K N STEPS [REWRITE]
-    python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...] [REWRITE]
+    python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...] [REWRITE] [--pool-seed S]
 
 REWRITE is ``--strip-ids`` or ``--relative-ids`` (none: the canonical text).
 ``bag_of_tokens.py`` finds that a bag of the canonical text's tokens ranks pixel3 at 0.849
@@ -28,7 +28,8 @@ rewrite is now the library's (``onnx_text.relative_node_ids``; ``RLMConfig.node_
 also keeps the text's last newline: the session-52 lines below were made by this script's own
 copy, which dropped it.
 
-``score`` fine-tunes BASE on the (N = 781, pool seed 0) pool of each column with 12 passes,
+``score`` fine-tunes BASE on the (N = 781, pool seed 0; ``--pool-seed S``: pool and fine-tune
+seed S) pool of each column with 12 passes,
 as ``evaluate`` fine-tunes a device, no count head, and prints the exact median's τ / ρ on
 the pool's 500 validation archs, beside a ridge on the frozen encoder's mean-pooled states
 (the representation alone). The lines of session 52 (K = 0 and 8 on the canonical text, K = 0
@@ -124,25 +125,27 @@ def pooled(rlm: RLM, texts: list[str], batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def score(base_dir: str, columns: list[str]) -> None:
+def score(base_dir: str, columns: list[str], seed: int = SEED) -> None:
     archs, Y = load_targets(SPACE, columns)
-    tr, val = train_indices(SPACE, N_POOL, SEED), pool_validation_indices(SPACE, N_POOL, SEED)
+    tr, val = train_indices(SPACE, N_POOL, seed), pool_validation_indices(SPACE, N_POOL, seed)
     a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
     base = load_base(base_dir, SPACE)
+    if base.config.node_ids == "relative":  # the base itself reads relative ids
+        TEXT["text"] = "relative ids (RLMConfig.node_ids)"
     F = pooled(base, base.texts_for([*a_tr, *a_val]))
     mu, sd = F[:len(tr)].mean(0), F[:len(tr)].std(0) + 1e-8
     for j, col in enumerate(columns):
         ridge = RidgeCV(alphas=np.logspace(-4, 4, 17)).fit((F[:len(tr)] - mu) / sd,
                                                            np.log(Y[tr, j]))
         probe = ridge.predict((F[len(tr):] - mu) / sd)
-        budget = FinetunedRLM(SPACE, [col], base_dir=base_dir, seed=SEED).budget(
+        budget = FinetunedRLM(SPACE, [col], base_dir=base_dir, seed=seed).budget(
             col, len(tr), 12.0)
         t0 = time.time()
         rlm = finetune_rlm(load_base(base_dir, SPACE, [col]), a_tr, Y[tr, j:j + 1], [col],
-                           budget, seed=SEED, progress=False, threads=1)
+                           budget, seed=seed, progress=False, threads=1)
         pred = rlm.predict_median(a_val)[:, 0]
         print(json.dumps({
-            "base": base_dir, "column": col, "n": N_POOL, "pool_seed": SEED, **TEXT,
+            "base": base_dir, "column": col, "n": N_POOL, "pool_seed": seed, **TEXT,
             "token": [round(float(kendalltau(pred, Y[val, j]).statistic), 4),
                       round(float(spearmanr(pred, Y[val, j]).statistic), 4)],
             "encoder_probe_tau": round(float(kendalltau(probe, Y[val, j]).statistic), 4),
@@ -167,6 +170,10 @@ def rewrite_texts(flag: str) -> None:
 
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
+    seed = SEED
+    if "--pool-seed" in argv:
+        at = argv.index("--pool-seed")
+        seed, argv = int(argv[at + 1]), argv[:at] + argv[at + 2:]
     for flag in REWRITES:
         if flag in argv:
             argv = [a for a in argv if a != flag]
@@ -174,7 +181,7 @@ def main(argv: list[str]) -> None:
     if len(argv) == 5 and argv[0] == "pretrain":
         pretrain(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
     elif len(argv) >= 3 and argv[0] == "score":
-        score(argv[1], argv[2:])
+        score(argv[1], argv[2:], seed)
     else:
         raise SystemExit(__doc__)
 
