@@ -21,7 +21,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from nas_rlm.errors import ModelFormatError
-from nas_rlm.search_spaces import onnx_text
+from nas_rlm.search_spaces import get_space, onnx_text
 from nas_rlm.search_spaces.nb201 import NB201, live_edges
 from nas_rlm.search_spaces.onnx_text import relative_node_ids, simple_tokens, text_stats, to_text
 
@@ -474,11 +474,13 @@ def test_relative_node_ids_on_a_hand_written_model():
     assert relative_node_ids(split) == (
         "in %0 float[4]\n%+0,%+1 = Split(%-1)\n= Add(%-2,%-1)\nout %3 float[2]")
     assert _absolute_again(relative_node_ids(split)) == split
+    # the same layer reads the same at any depth: a chain's lines become one line repeated
+    chain = relative_node_ids(to_text(_relu_chain(["c", "b", "a"])))
+    assert chain.split("\n").count("= Relu(%-1)") == 3, chain
 
 
 @pytest.mark.parametrize("space", ["nb201", "fbnet", "ofa_mbv3"])
 def test_relative_node_ids_keep_the_graph_and_drop_depth(space):
-    from nas_rlm.search_spaces import get_space
     s = get_space(space)
     for arch in s.sample(3, np.random.default_rng(1)):
         text = s.to_text(arch)
@@ -486,9 +488,6 @@ def test_relative_node_ids_keep_the_graph_and_drop_depth(space):
         assert _absolute_again(rel) == text  # the graph is all there
         assert relative_node_ids(rel) == rel  # a rewritten text passes unchanged
         assert not re.search(r"^\s*%\d+ = ", rel, re.M)  # no line states its own id
-    # the same layer reads the same at any depth: a chain's lines become one line repeated
-    chain = relative_node_ids(to_text(_relu_chain(["c", "b", "a"])))
-    assert chain.split("\n").count("= Relu(%-1)") == 3, chain
 
 
 # -- token counts ----------------------------------------------------------------------------

@@ -60,15 +60,15 @@ def bpe(corpus: list[str], vocab: int, isolate_ids: bool):
     return tok
 
 
-def main(name: str = "fbnet") -> None:
-    space = get_space(name)
+def main(space_name: str = "fbnet") -> None:
+    space = get_space(space_name)
     render = view_space(space, "optimised")
     corpus = [render.to_text(space.parse(a)) for a in pretraining_archs(space, 3000, 0)]
-    archs, Y = load_targets(name, COLUMNS)
-    tr, val = train_indices(name, 781, 0), pool_validation_indices(name, 781, 0)
+    archs, Y = load_targets(space_name, COLUMNS)
+    tr, val = train_indices(space_name, 781, 0), pool_validation_indices(space_name, 781, 0)
     texts = [render.to_text(space.parse(archs[i])) for i in np.r_[tr, val]]
-    n, out = len(tr), {"pool": f"{name}, N = 781, pool seed 0; scored on its 500 validation archs",
-                       "variants": []}
+    pool = f"{space_name}, N = 781, pool seed 0; scored on its 500 validation archs"
+    n, out = len(tr), {"pool": pool, "variants": []}
     for name, vocab in (("as is", 1024), ("as is", 4096), ("ids isolated", 1024),
                         ("ids isolated", 4096), ("ids stripped", 1024), ("relative ids", 1024)):
         prep = REWRITE.get(name, str)  # the texts as lut_labels.py's bases read them
