@@ -14,13 +14,16 @@ then a ridge on the token counts of the pool texts is scored on the validation t
 ``ids isolated`` node ids split off as tokens of their own before the BPE (1,024 and 4,096);
 ``ids stripped`` every node id replaced by ``%`` (loses the wiring: a diagnostic only);
 ``relative ids`` each node line without its own id, its inputs named by how many ids back
-they are (``onnx_text.relative_node_ids``; keeps the graph).
+they are (``onnx_text.relative_node_ids``; keeps the graph); ``constants inlined`` the same
+after each top-level ``Constant`` node is dropped and its value written where it is read
+(``lut_labels.constants_inlined``; keeps the graph).
 Prints one JSON object. SPACE (default fbnet) reads another space's texts and pool, e.g.
 nb201, whose pixel3 and gold_6226 columns are no sum over layers: there the question is only
-whether the rewrite loses what the canonical tokens hold.
+whether the rewrite loses what the canonical tokens hold; ofa_mbv3 scores two GPU columns.
 
     python experiments/fbnet_reading/bag_of_tokens.py > experiments/fbnet_reading/bag_of_tokens.json
     cd experiments/fbnet_reading && python bag_of_tokens.py nb201 > bag_of_tokens_nb201.json
+    cd experiments/fbnet_reading && python bag_of_tokens.py ofa_mbv3 > bag_of_tokens_ofa_mbv3.json
 """
 
 from __future__ import annotations
@@ -43,9 +46,11 @@ from nas_rlm.surrogates.recipes import pretraining_archs
 from nas_rlm.surrogates.rlm import view_space
 from nas_rlm.surrogates.text_tokenizer import SPECIALS, train_text_tokenizer
 
-COLUMNS = ["pixel3", "gold_6226"]
+#: the columns scored per space (OFA-MBv3 has GPU columns only)
+COLUMNS = {"fbnet": ["pixel3", "gold_6226"], "nb201": ["pixel3", "gold_6226"],
+           "ofa_mbv3": ["2080ti_1", "v100_1"]}
 IDS = re.compile(r"%\d+")
-REWRITE = dict(REWRITES.values())  # "ids stripped" / "relative ids": text -> text
+REWRITE = dict(REWRITES.values())  # the rewrites of lut_labels.py, by name: text -> text
 
 
 def bpe(corpus: list[str], vocab: int, isolate_ids: bool):
@@ -64,13 +69,15 @@ def main(space_name: str = "fbnet") -> None:
     space = get_space(space_name)
     render = view_space(space, "optimised")
     corpus = [render.to_text(space.parse(a)) for a in pretraining_archs(space, 3000, 0)]
-    archs, Y = load_targets(space_name, COLUMNS)
+    columns = COLUMNS[space_name]
+    archs, Y = load_targets(space_name, columns)
     tr, val = train_indices(space_name, 781, 0), pool_validation_indices(space_name, 781, 0)
     texts = [render.to_text(space.parse(archs[i])) for i in np.r_[tr, val]]
     pool = f"{space_name}, N = 781, pool seed 0; scored on its 500 validation archs"
     n, out = len(tr), {"pool": pool, "variants": []}
     for name, vocab in (("as is", 1024), ("as is", 4096), ("ids isolated", 1024),
-                        ("ids isolated", 4096), ("ids stripped", 1024), ("relative ids", 1024)):
+                        ("ids isolated", 4096), ("ids stripped", 1024), ("relative ids", 1024),
+                        ("constants inlined", 1024)):
         prep = REWRITE.get(name, str)  # the texts as lut_labels.py's bases read them
         tok = bpe([prep(t) for t in corpus], vocab, name == "ids isolated")
         encs = tok.encode_batch([prep(t) for t in texts])
@@ -80,7 +87,7 @@ def main(space_name: str = "fbnet") -> None:
         X = X[:, X[:n].std(0) > 0]
         row = {"text": name, "vocab": vocab, "tokens_used": X.shape[1],
                "tokens_per_text": round(float(np.mean([len(e.ids) for e in encs])), 1)}
-        for j, col in enumerate(COLUMNS):
+        for j, col in enumerate(columns):
             p = RidgeCV(alphas=np.logspace(-4, 3, 15)).fit(X[:n], Y[tr, j]).predict(X[n:])
             row[col] = [round(float(f(p, Y[val, j]).statistic), 4) for f in (kendalltau,
                                                                               spearmanr)]
