@@ -16,6 +16,7 @@ additive labels (K = 0: the control). Saved in OUT/model; rerun to resume.
 
     python experiments/fbnet_reading/lut_labels.py pretrain OUT K N STEPS [REWRITE]
     python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...] [REWRITE] [--pool-seed S]
+        [--space ofa_mbv3]
 
 REWRITE is ``--strip-ids``, ``--relative-ids`` or ``--inline-constants`` (none: the canonical
 text).
@@ -131,11 +132,11 @@ def pooled(rlm: RLM, texts: list[str], batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def score(base_dir: str, columns: list[str], seed: int = SEED) -> None:
-    archs, Y = load_targets(SPACE, columns)
-    tr, val = train_indices(SPACE, N_POOL, seed), pool_validation_indices(SPACE, N_POOL, seed)
+def score(base_dir: str, columns: list[str], seed: int = SEED, space: str = SPACE) -> None:
+    archs, Y = load_targets(space, columns)
+    tr, val = train_indices(space, N_POOL, seed), pool_validation_indices(space, N_POOL, seed)
     a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
-    base = load_base(base_dir, SPACE)
+    base = load_base(base_dir, space)
     if base.config.node_ids == "relative":  # the base itself reads relative ids
         TEXT["text"] = "relative ids (RLMConfig.node_ids)"
     F = pooled(base, base.texts_for([*a_tr, *a_val]))
@@ -144,14 +145,15 @@ def score(base_dir: str, columns: list[str], seed: int = SEED) -> None:
         ridge = RidgeCV(alphas=np.logspace(-4, 4, 17)).fit((F[:len(tr)] - mu) / sd,
                                                            np.log(Y[tr, j]))
         probe = ridge.predict((F[len(tr):] - mu) / sd)
-        budget = FinetunedRLM(SPACE, [col], base_dir=base_dir, seed=seed).budget(
+        budget = FinetunedRLM(space, [col], base_dir=base_dir, seed=seed).budget(
             col, len(tr), 12.0)
         t0 = time.time()
-        rlm = finetune_rlm(load_base(base_dir, SPACE, [col]), a_tr, Y[tr, j:j + 1], [col],
+        rlm = finetune_rlm(load_base(base_dir, space, [col]), a_tr, Y[tr, j:j + 1], [col],
                            budget, seed=seed, progress=False, threads=1)
         pred = rlm.predict_median(a_val)[:, 0]
         print(json.dumps({
-            "base": base_dir, "column": col, "n": N_POOL, "pool_seed": seed, **TEXT,
+            "base": base_dir, "space": space, "column": col, "n": N_POOL, "pool_seed": seed,
+            **TEXT,
             "token": [round(float(kendalltau(pred, Y[val, j]).statistic), 4),
                       round(float(spearmanr(pred, Y[val, j]).statistic), 4)],
             "encoder_probe_tau": round(float(kendalltau(probe, Y[val, j]).statistic), 4),
@@ -203,6 +205,10 @@ def main(argv: list[str]) -> None:
     if "--pool-seed" in argv:
         at = argv.index("--pool-seed")
         seed, argv = int(argv[at + 1]), argv[:at] + argv[at + 2:]
+    space = SPACE
+    if "--space" in argv:  # score only: another space's base and columns
+        at = argv.index("--space")
+        space, argv = argv[at + 1], argv[:at] + argv[at + 2:]
     for flag in REWRITES:
         if flag in argv:
             argv = [a for a in argv if a != flag]
@@ -210,7 +216,7 @@ def main(argv: list[str]) -> None:
     if len(argv) == 5 and argv[0] == "pretrain":
         pretrain(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
     elif len(argv) >= 3 and argv[0] == "score":
-        score(argv[1], argv[2:], seed)
+        score(argv[1], argv[2:], seed, space)
     else:
         raise SystemExit(__doc__)
 
