@@ -41,7 +41,8 @@ the pool's 500 validation archs, beside a ridge on the frozen encoder's mean-poo
 with each rewrite; N = 5,000, 800 steps; the shipped base scored beside them) are in
 ``lut_labels_pool_val.jsonl``, with those of session 53 (full-length bases) and 54 (K = 0 with
 ``--inline-constants``, N = 5,000, 800 steps, and the session-52 relative-id base rescored on
-six columns: it ranks above the inlined one on five, 1080ti_1 by 0.14).
+six columns: it ranks above the inlined one on five, 1080ti_1 by 0.14; and, with ``--space
+ofa_mbv3``, the shipped OFA-MBv3 base against one reading relative ids).
 """
 
 from __future__ import annotations
