@@ -200,16 +200,19 @@ def rewrite_texts(flag: str) -> None:
     TEXT["text"] = name
 
 
+def _option(argv: list[str], flag: str, default):
+    """``argv`` without ``flag VALUE``, and VALUE (as ``default``'s type; ``default`` where
+    the flag is absent)."""
+    if flag not in argv:
+        return argv, default
+    at = argv.index(flag)
+    return argv[:at] + argv[at + 2:], type(default)(argv[at + 1])
+
+
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
-    seed = SEED
-    if "--pool-seed" in argv:
-        at = argv.index("--pool-seed")
-        seed, argv = int(argv[at + 1]), argv[:at] + argv[at + 2:]
-    space = SPACE
-    if "--space" in argv:  # score only: another space's base and columns
-        at = argv.index("--space")
-        space, argv = argv[at + 1], argv[:at] + argv[at + 2:]
+    argv, seed = _option(argv, "--pool-seed", SEED)
+    argv, space = _option(argv, "--space", SPACE)  # score only: another space's base, columns
     for flag in REWRITES:
         if flag in argv:
             argv = [a for a in argv if a != flag]
