@@ -15,8 +15,9 @@ optimizer steps with the FBNet base's training settings, on the computed labels 
 additive labels (K = 0: the control). Saved in OUT/model; rerun to resume.
 
     python experiments/fbnet_reading/lut_labels.py pretrain OUT K N STEPS [REWRITE]
+        [--model FIELD=INT,...]
     python experiments/fbnet_reading/lut_labels.py score BASE [COLUMN ...] [REWRITE] [--pool-seed S]
-        [--space ofa_mbv3]
+        [--space ofa_mbv3] [--passes P]
 
 REWRITE is ``--strip-ids``, ``--relative-ids`` or ``--inline-constants`` (none: the canonical
 text).
@@ -34,7 +35,7 @@ also keeps the text's last newline: the session-52 lines below were made by this
 copy, which dropped it.
 
 ``score`` fine-tunes BASE on the (N = 781, pool seed 0; ``--pool-seed S``: pool and fine-tune
-seed S) pool of each column with 12 passes,
+seed S) pool of each column with 12 passes (``--passes P``: P),
 as ``evaluate`` fine-tunes a device, no count head, and prints the exact median's τ / ρ on
 the pool's 500 validation archs, beside a ridge on the frozen encoder's mean-pooled states
 (the representation alone). The lines of session 52 (K = 0 and 8 on the canonical text, K = 0
@@ -42,7 +43,9 @@ with each rewrite; N = 5,000, 800 steps; the shipped base scored beside them) ar
 ``lut_labels_pool_val.jsonl``, with those of session 53 (full-length bases) and 54 (K = 0 with
 ``--inline-constants``, N = 5,000, 800 steps, and the session-52 relative-id base rescored on
 six columns: it ranks above the inlined one on five, 1080ti_1 by 0.14; and, with ``--space
-ofa_mbv3``, the shipped OFA-MBv3 base against one reading relative ids).
+ofa_mbv3``, the shipped OFA-MBv3 base against one reading relative ids), and 55 (the shipped
+base with ``--passes 48``; 800-step relative-id bases with ``--model encoder_layers=4`` or
+``--model d_model=256,d_ff=1024,d_kv=64``, on pools 0 and 1).
 """
 
 from __future__ import annotations
@@ -100,13 +103,15 @@ def lut_labels(texts: list[str], k: int) -> np.ndarray:
     return out
 
 
-def pretrain(out: Path, k: int, n: int, steps: int) -> None:
+def pretrain(out: Path, k: int, n: int, steps: int, model: str = "") -> None:
     if k and TEXT["text"] != "canonical":
         raise SystemExit("random additive labels read the canonical text's node lines; "
                          "use K = 0 with a rewrite")
     space = get_space(SPACE)
     objs = [*PRETRAIN_OBJECTIVES, *(f"lut_{j}" for j in range(k))]
-    recipe = replace(DEFAULT_RECIPE, pretrain_archs=n, pretrain_steps=steps, train=TRAIN)
+    sizes = {f: int(v) for f, _, v in (a.partition("=") for a in model.split(",") if a)}
+    recipe = replace(DEFAULT_RECIPE, pretrain_archs=n, pretrain_steps=steps, train=TRAIN,
+                     model=replace(DEFAULT_RECIPE.model, **sizes))
     archs = pretraining_archs(space, n, SEED)
     rlm = RLM(objs, space, recipe.model, objective_vocab=objs)
     texts = rlm.texts_for(archs)
@@ -118,7 +123,7 @@ def pretrain(out: Path, k: int, n: int, steps: int) -> None:
     rlm.training_info["base"] = _base_settings(space, [], recipe, SEED, None, 0)
     rlm.save_pretrained(out / "model")
     print(json.dumps({"out": str(out), "k": k, "n": n, "steps": steps,
-                      "seconds": round(time.time() - t0, 1),
+                      "seconds": round(time.time() - t0, 1), **({"model": sizes} if sizes else {}),
                       "best_val_tau": rlm.training_info.get("best_val_tau"), **TEXT}),
           flush=True)
 
@@ -133,7 +138,8 @@ def pooled(rlm: RLM, texts: list[str], batch: int = 64) -> np.ndarray:
     return np.concatenate(out)
 
 
-def score(base_dir: str, columns: list[str], seed: int = SEED, space: str = SPACE) -> None:
+def score(base_dir: str, columns: list[str], seed: int = SEED, space: str = SPACE,
+          passes: float = 12.0) -> None:
     archs, Y = load_targets(space, columns)
     tr, val = train_indices(space, N_POOL, seed), pool_validation_indices(space, N_POOL, seed)
     a_tr, a_val = [archs[i] for i in tr], [archs[i] for i in val]
@@ -147,14 +153,14 @@ def score(base_dir: str, columns: list[str], seed: int = SEED, space: str = SPAC
                                                            np.log(Y[tr, j]))
         probe = ridge.predict((F[len(tr):] - mu) / sd)
         budget = FinetunedRLM(space, [col], base_dir=base_dir, seed=seed).budget(
-            col, len(tr), 12.0)
+            col, len(tr), passes)
         t0 = time.time()
         rlm = finetune_rlm(load_base(base_dir, space, [col]), a_tr, Y[tr, j:j + 1], [col],
                            budget, seed=seed, progress=False, threads=1)
         pred = rlm.predict_median(a_val)[:, 0]
         print(json.dumps({
             "base": base_dir, "space": space, "column": col, "n": N_POOL, "pool_seed": seed,
-            **TEXT,
+            **TEXT, **({"passes": passes} if passes != 12.0 else {}),
             "token": [round(float(kendalltau(pred, Y[val, j]).statistic), 4),
                       round(float(spearmanr(pred, Y[val, j]).statistic), 4)],
             "encoder_probe_tau": round(float(kendalltau(probe, Y[val, j]).statistic), 4),
@@ -213,14 +219,16 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     argv, seed = _option(argv, "--pool-seed", SEED)
     argv, space = _option(argv, "--space", SPACE)  # score only: another space's base, columns
+    argv, passes = _option(argv, "--passes", 12.0)  # score only: passes over the pool
+    argv, model = _option(argv, "--model", "")  # pretrain only: FIELD=INT,... of RLMConfig
     for flag in REWRITES:
         if flag in argv:
             argv = [a for a in argv if a != flag]
             rewrite_texts(flag)
     if len(argv) == 5 and argv[0] == "pretrain":
-        pretrain(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
+        pretrain(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]), model)
     elif len(argv) >= 3 and argv[0] == "score":
-        score(argv[1], argv[2:], seed, space)
+        score(argv[1], argv[2:], seed, space, passes)
     else:
         raise SystemExit(__doc__)
 
