@@ -45,7 +45,7 @@ with each rewrite; N = 5,000, 800 steps; the shipped base scored beside them) ar
 six columns: it ranks above the inlined one on five, 1080ti_1 by 0.14; and, with ``--space
 ofa_mbv3``, the shipped OFA-MBv3 base against one reading relative ids), and 55 (the shipped
 base with ``--passes 48``; 800-step relative-id bases with ``--model encoder_layers=4`` or
-``--model d_model=256,d_ff=1024,d_kv=64``, on pools 0 and 1).
+``--model d_model=256,d_ff=1024,d_kv=64``, on pools 0 and 1; the control with 1,000 steps).
 """
 
 from __future__ import annotations
