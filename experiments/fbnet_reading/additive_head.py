@@ -54,6 +54,11 @@ def states(base, archs: list, batch: int = 64) -> tuple[torch.Tensor, torch.Tens
     return H, M
 
 
+def summed(f: nn.Module, H: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """f on every token state, summed over each text's tokens (padding left out)."""
+    return (f(H).squeeze(-1) * M).sum(1)
+
+
 def fit_sum_head(H, M, y, epochs: int, seed: int, check=None) -> tuple[nn.Module, list]:
     """f on every token, summed; ``check`` = (H, M, y) scored every CHECK epochs."""
     torch.manual_seed(seed)
@@ -63,14 +68,13 @@ def fit_sum_head(H, M, y, epochs: int, seed: int, check=None) -> tuple[nn.Module
     curve = []
     for epoch in range(1, epochs + 1):
         for b in torch.randperm(len(y), generator=gen).split(64):
-            pred = (f(H[b]).squeeze(-1) * M[b]).sum(1)
-            loss = nn.functional.mse_loss(pred, y[b])
+            loss = nn.functional.mse_loss(summed(f, H[b], M[b]), y[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
         if check is not None and epoch % CHECK == 0:
             with torch.no_grad():
-                p = (f(check[0]).squeeze(-1) * check[1]).sum(1)
+                p = summed(f, check[0], check[1])
             curve.append((epoch, float(kendalltau(p.numpy(), check[2].numpy()).statistic)))
     return f, curve
 
@@ -95,11 +99,11 @@ def score(base_dir: str, columns: list[str], seed: int = SEED) -> None:
         best = max(curve, key=lambda c: c[1])[0]
         f, _ = fit_sum_head(H[:n], M[:n], z[:n], best, seed)
         with torch.no_grad():
-            p = (f(H[n:]).squeeze(-1) * M[n:]).sum(1).numpy()
-        P = pooled
-        m0, s0 = P[:n].mean(0), P[:n].std(0) + 1e-8
-        ridge = RidgeCV(alphas=np.logspace(-4, 4, 17)).fit((P[:n] - m0) / s0, np.log(y[:n].numpy()))
-        r = ridge.predict((P[n:] - m0) / s0)
+            p = summed(f, H[n:], M[n:]).numpy()
+        m0, s0 = pooled[:n].mean(0), pooled[:n].std(0) + 1e-8
+        ridge = RidgeCV(alphas=np.logspace(-4, 4, 17)).fit((pooled[:n] - m0) / s0,
+                                                           np.log(y[:n].numpy()))
+        r = ridge.predict((pooled[n:] - m0) / s0)
         yv = y[n:].numpy()
         print(json.dumps({
             "base": base_dir, "column": col, "n": N_POOL, "pool_seed": seed,
