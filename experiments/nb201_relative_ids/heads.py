@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, "experiments/count_head")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "count_head"))
 from count_reads import WIRING, true_counts
 from pool_val import score
 
