@@ -63,6 +63,12 @@ def head(srcs: list[str], X: np.ndarray, y: np.ndarray, ntr: int) -> list[float]
     return score(fitted.blend(X[ntr:], np.ones(len(X) - ntr)), y[ntr:])
 
 
+def read_exactly(decoded: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Where a decoded count equals the true one: relative error at most 1e-3 (absolute below
+    1), so a float count such as MFLOPs is not called misread for its last digit."""
+    return np.abs(decoded - true) <= 1e-3 * np.maximum(1.0, np.abs(true))
+
+
 def true_counts(names: list[str], parsed: list) -> np.ndarray:
     """The computed labels ``names`` (``<view>_<label>``: a device view's counts, as a base
     names them) of the parsed NB201 archs ``parsed``, in the base's units: what a perfect
@@ -109,7 +115,7 @@ def readings(data_dir: str, cols: list[str]):
 def main(data_dir: str, cols: list[str]) -> None:
     out = {}
     for c, srcs, X, T, y, ntr, H in readings(data_dir, cols):
-        ok = np.abs(X - T) <= 1e-3 * np.maximum(1.0, np.abs(T))
+        ok = read_exactly(X, T)
         keep = [k for k, s in enumerate(srcs) if s.split("_", 1)[1] not in WIRING]
         swapped = {}
         for k, s in enumerate(srcs):

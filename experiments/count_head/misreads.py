@@ -21,7 +21,7 @@ import json
 import sys
 
 import numpy as np
-from count_reads import readings
+from count_reads import read_exactly, readings
 from pool_val import score
 
 from nas_rlm.surrogates.recipes import fit_count_head
@@ -41,7 +41,7 @@ def main(data_dir: str, cols: list[str]) -> None:
         worst = []
         for i in order[:WORST]:
             x, t = X[ntr + i], T[ntr + i]
-            wrong = np.abs(x - t) > 1e-3 * np.maximum(1.0, np.abs(t))
+            wrong = ~read_exactly(x, t)
             worst.append({"log_gap": round(float(gap[i]), 4),
                           "misread": {s: [round(float(x[k]), 3), round(float(t[k]), 3)]
                                       for k, s in enumerate(srcs) if wrong[k]}})

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 import torch
-from count_reads import true_counts
+from count_reads import read_exactly, true_counts
 
 from nas_rlm.data import load_targets
 from nas_rlm.data.splits import heldout_indices
@@ -47,8 +47,7 @@ def main(data_dir: str, base_dir: str) -> None:
     for tag, rows in sets.items():
         texts = [archs[i] for i in rows]
         true = true_counts(srcs, [space.parse(a) for a in texts])
-        ok = np.abs(decoded_medians(base, srcs, texts) - true) <= 1e-3 * np.maximum(
-            1.0, np.abs(true))
+        ok = read_exactly(decoded_medians(base, srcs, texts), true)
         out[tag] = {"exact_share": {s: round(float(ok[:, k].mean()), 4)
                                     for k, s in enumerate(srcs)},
                     "any_count_misread_share": round(float((~ok).any(1).mean()), 4)}

@@ -27,8 +27,7 @@ import sys
 from pathlib import Path
 
 import gate_pool_val as gate
-import numpy as np
-from count_reads import true_counts
+from count_reads import read_exactly, true_counts
 from pool_val import N, score
 
 import nas_rlm.surrogates.recipes as recipes
@@ -69,7 +68,7 @@ def main(data_dir: str, out: str, cells: list[str]) -> None:
         srcs = recipes.count_head_sources(recipes.load_base(base_dir, "nb201", [col]),
                                           "executed")
         T = true_counts(srcs, [SPACE.parse(archs[i]) for i in val])
-        ok = np.abs(z["X_val"] - T) <= 1e-3 * np.maximum(1.0, np.abs(T))
+        ok = read_exactly(z["X_val"], T)
         key = f"{col}_s{seed}"
         res[key] = {"true_rehearsal": {"head": score(z["h_val"], z["y_val"]),
                                        "token": score(z["t_val"], z["y_val"])},

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "count_head"))
-from count_reads import WIRING, true_counts
+from count_reads import WIRING, read_exactly, true_counts
 from pool_val import score
 
 from nas_rlm.data import load_targets
@@ -69,7 +69,7 @@ def main(base_dir: str, pool_seed: int, cols: list[str], second: str | None = No
         ops = [k for k, s in enumerate(srcs) if s.split("_", 1)[1] not in WIRING]
         preds = [fit_count_head(srcs, X[:ntr], y[:ntr], trim=COUNT_HEAD_TRIM).blend(
             X[ntr:], np.ones(len(y) - ntr)) for X in Xs]
-        ok = np.abs(Xs[0][ntr:] - T[ntr:]) <= 1e-3 * np.maximum(1.0, np.abs(T[ntr:]))
+        ok = read_exactly(Xs[0][ntr:], T[ntr:])
         rows.append({"base": base_dir, "pool_seed": pool_seed, "column": c,
                      "head": score(preds[0], y[ntr:]),
                      "misread_share": round(float(1 - ok.all(1).mean()), 4),
