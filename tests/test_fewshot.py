@@ -839,12 +839,10 @@ def test_shipped_count_base_saw_no_table_column_and_finetune_uses_it(space, colu
     tuned = RLM.from_pretrained(tmp_path / "ft" / "model")
     # a new device starts from the base objective that ranks its labels best: a count
     assert tuned.training_info["finetune"]["started_from"][column] in base.objectives
-    # the FBNet base reads relative node ids (chosen on pool validation); a fine-tune reads
+    # both bases read relative node ids (each chosen on pool validation); a fine-tune reads
     # as its base, and the card says how it reads
-    reads = "relative" if space == "fbnet" else "absolute"
-    assert base.config.node_ids == tuned.config.node_ids == reads
-    if reads == "relative":  # the OFA-MBv3 card predates the card's node-id line
-        assert "Node ids read: relative" in (default_base_dir(space) / "MODEL_CARD.md").read_text()
+    assert base.config.node_ids == tuned.config.node_ids == "relative"
+    assert "Node ids read: relative" in (default_base_dir(space) / "MODEL_CARD.md").read_text()
 
 
 def test_finetuned_rlm_uses_a_budget_per_target_kind(base_dir, data_dir, tmp_path):
