@@ -47,7 +47,9 @@ ofa_mbv3``, the shipped OFA-MBv3 base against one reading relative ids), and 55 
 base with ``--passes 48``; 800-step relative-id bases with ``--model encoder_layers=4`` or
 ``--model d_model=256,d_ff=1024,d_kv=64``, on pools 0 and 1; the control with 1,000 steps).
 Later lines name their session: 56 and 57 (FBNet bases of 8,000 and 12,000 steps), 59 (a
-6,000-step OFA-MBv3 base reading relative ids, shipped).
+6,000-step OFA-MBv3 base reading relative ids, shipped), 60 (the shipped FBNet base with
+``--passes`` 12 / 24 / 48 on four batched GPU columns, pools 0 and 1:
+``experiments/fbnet_finetune_passes/session60_rules.md``).
 """
 
 from __future__ import annotations
