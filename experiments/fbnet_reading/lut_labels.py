@@ -49,7 +49,8 @@ base with ``--passes 48``; 800-step relative-id bases with ``--model encoder_lay
 Later lines name their session: 56 and 57 (FBNet bases of 8,000 and 12,000 steps), 59 (a
 6,000-step OFA-MBv3 base reading relative ids, shipped), 60 (the shipped FBNet base with
 ``--passes`` 12 / 24 / 48 on four batched GPU columns, pools 0 and 1:
-``experiments/fbnet_finetune_passes/session60_rules.md``).
+``experiments/fbnet_finetune_passes/session60_rules.md``), 61 (an FBNet base on 40,000 archs,
+not kept: ``session61_rules.md``).
 """
 
 from __future__ import annotations
